@@ -1,0 +1,152 @@
+"""Collects the events of one execution while it runs and seals them into a record.
+
+Each attempt gets its own :class:`AttemptLog`, so concurrent PARALLEL attempts never
+interleave: the logs are joined in priority order at the end, whatever order the agents
+finished in. Write-ahead entries (execution start, each attempt start) go to the store
+before the agent is invoked.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .models import AgentResponse
+from .records import ExecutionRecord, RecordEvent
+
+if TYPE_CHECKING:
+    from .policy import PolicyVerdict
+    from .routing import RoutingDecision
+    from .serialization import Redactor
+    from .stores.base import ExecutionStore
+
+__all__ = ["AttemptLog", "ExecutionRecorder"]
+
+_Event = tuple[str, "str | None", "dict[str, Any]"]
+
+
+def response_wire(response: AgentResponse) -> dict[str, Any]:
+    error = response.error
+    return {
+        "status": response.status,
+        "payload": response.payload,
+        "error": None if error is None else {"code": error.code, "message": error.message,
+                                             "details": error.details},
+        "metadata": dict(response.metadata),
+    }
+
+
+class AttemptLog:
+    """The events of one agent attempt (start, steps, child intents, end)."""
+
+    __slots__ = ("agent", "events", "usage")
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self.events: list[_Event] = [("AGENT_ATTEMPT_START", agent, {})]
+        self.usage: dict[str, float] = {}
+
+    def step(self, payload: dict[str, Any]) -> None:
+        self.events.append(("STEP", self.agent, payload))
+        usage = payload.get("usage")
+        if usage:
+            for key, value in usage.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.usage[key] = self.usage.get(key, 0) + value
+
+    def child(self, execution_id: str | None, intent: str, status: str) -> None:
+        self.events.append(("CHILD_INTENT", self.agent,
+                            {"executionId": execution_id, "intent": intent, "status": status}))
+
+    def end(self, response: AgentResponse, duration_ms: float) -> None:
+        self.events.append(("AGENT_ATTEMPT_END", self.agent, {
+            "status": response.status,
+            "response": response_wire(response),
+            "durationMs": round(duration_ms, 3),
+        }))
+
+
+class ExecutionRecorder:
+    """Builds one :class:`ExecutionRecord`; created by the runtime only when recording."""
+
+    __slots__ = ("_begun", "_head", "_store", "created_at", "envelope", "execution_id",
+                 "input_hash", "parent_execution_id", "redactor")
+
+    def __init__(self, *, execution_id: str, parent_execution_id: str | None,
+                 created_at: str, envelope: dict[str, Any], input_hash: str,
+                 store: ExecutionStore | None, redactor: Redactor) -> None:
+        self.execution_id = execution_id
+        self.parent_execution_id = parent_execution_id
+        self.created_at = created_at
+        self.envelope = envelope
+        self.input_hash = input_hash
+        self.redactor = redactor
+        self._store = store
+        self._begun = False
+        self._head: list[_Event] = [("INTENT_RECEIVED", None, {
+            "intent": envelope["intent"], "strategy": envelope["routing"]["strategy"],
+            "inputHash": input_hash,
+        })]
+
+    def policy_filtered(self, verdicts: list[PolicyVerdict]) -> None:
+        for verdict in verdicts:
+            self._head.append(("POLICY_FILTERED", verdict.agent, verdict.to_wire()))
+
+    def attempt_start(self, agent: str) -> AttemptLog:
+        store = self._store
+        if store is not None:
+            if not self._begun:
+                self._begun = True
+                store.begin(self.execution_id, {
+                    "executionId": self.execution_id,
+                    "parentExecutionId": self.parent_execution_id,
+                    "createdAt": self.created_at,
+                    "envelope": self.envelope,
+                }, agent)
+            else:
+                store.attempt_started(self.execution_id, agent)
+        return AttemptLog(agent)
+
+    def fallback(self, logs: list[AttemptLog], from_agent: str, to_agent: str,
+                 code: str | None) -> None:
+        event: _Event = ("FALLBACK_TRIGGERED", from_agent,
+                         {"from": from_agent, "to": to_agent, "errorCode": code})
+        if logs:
+            logs[-1].events.append(event)
+        else:
+            self._head.append(event)
+
+    def finish(self, response: AgentResponse, decision: RoutingDecision,
+               agents: list[dict[str, Any]], logs: list[AttemptLog]) -> ExecutionRecord:
+        redact = self.redactor.redact
+        final = redact(response_wire(response))
+        raw_events = list(self._head)
+        usage: dict[str, float] = {}
+        for log in logs:
+            raw_events.extend(log.events)
+            for key, value in log.usage.items():
+                usage[key] = usage.get(key, 0) + value
+        raw_events.append(("FINAL_RESPONSE", decision.agent,
+                           {"status": response.status,
+                            "errorCode": response.error.code if response.error else None}))
+        events = [
+            RecordEvent.model_construct(seq=index, type=type_, agent=agent,
+                                        payload=redact(payload), prev_hash="", hash="")
+            for index, (type_, agent, payload) in enumerate(raw_events, start=1)
+        ]
+        record = ExecutionRecord.model_construct(
+            format_version=1,
+            execution_id=self.execution_id,
+            parent_execution_id=self.parent_execution_id,
+            created_at=self.created_at,
+            status="completed",
+            replayable=True,
+            replayable_reason=None,
+            envelope=self.envelope,
+            agents=agents,
+            router_decision=decision.to_wire(),
+            events=events,
+            final_response=final,
+            usage=usage,
+            hashes={},
+        )
+        return record.seal()

@@ -1,0 +1,268 @@
+"""``ExecutionRecord``: the immutable, hash-chained record of one routed intent.
+
+On disk a record is JSON with camelCase keys and ``formatVersion``. Four identity hashes
+leave volatile fields out (timestamps, execution ids, durations), so the same input to the
+same agents gives the same hashes in any process on any day:
+
+* ``hashes.input``    intent + payload + routing options
+* ``hashes.config``   the candidate agent definitions (with model and model_version)
+* ``hashes.decision`` the routing decision and the attempt order and outcomes
+* ``hashes.output``   the final response (status, payload, error, non-volatile metadata)
+
+``hashes.record`` covers everything else, and the events are hash-chained, so any edit of
+a saved record is caught by :meth:`ExecutionRecord.verify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from .errors import NotReplayableError, RecordFormatError, RecordIntegrityError
+from .hashing import HASH_PREFIX, canonical_bytes, stable_hash
+from .serialization import parse_json
+
+__all__ = [
+    "EVENT_TYPES",
+    "FORMAT_VERSION",
+    "GENESIS_HASH",
+    "VOLATILE_METADATA",
+    "ExecutionRecord",
+    "RecordEvent",
+    "identity_hashes",
+]
+
+FORMAT_VERSION = 1
+GENESIS_HASH = HASH_PREFIX + "0" * 64
+EVENT_TYPES = (
+    "INTENT_RECEIVED",
+    "POLICY_FILTERED",
+    "AGENT_ATTEMPT_START",
+    "STEP",
+    "AGENT_ATTEMPT_END",
+    "FALLBACK_TRIGGERED",
+    "CHILD_INTENT",
+    "FINAL_RESPONSE",
+)
+EventType = Literal[
+    "INTENT_RECEIVED",
+    "POLICY_FILTERED",
+    "AGENT_ATTEMPT_START",
+    "STEP",
+    "AGENT_ATTEMPT_END",
+    "FALLBACK_TRIGGERED",
+    "CHILD_INTENT",
+    "FINAL_RESPONSE",
+]
+#: Response metadata keys that differ between runs and never count as output.
+VOLATILE_METADATA = frozenset({"execution_id", "replayable", "from_replay", "duration_ms"})
+_IDENTITY_KEYS = ("input", "config", "decision", "output")
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
+                              protected_namespaces=(), extra="forbid")
+
+
+class RecordEvent(_Wire):
+    """One step of an execution; ``hash`` chains it to the event before it."""
+
+    seq: int = Field(ge=1)
+    type: EventType
+    agent: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    prev_hash: str
+    hash: str
+
+    def chain_hash(self) -> str:
+        return event_hash(self.prev_hash, self.seq, self.type, self.agent, self.payload)
+
+
+def event_hash(prev_hash: str, seq: int, type_: str, agent: str | None,
+               payload: dict[str, Any]) -> str:
+    body = canonical_bytes({"seq": seq, "type": type_, "agent": agent, "payload": payload})
+    digest = hashlib.sha256(prev_hash.encode("ascii") + b"\n" + body).hexdigest()
+    return HASH_PREFIX + digest
+
+
+def output_identity(final_response: dict[str, Any] | None) -> dict[str, Any] | None:
+    if final_response is None:
+        return None
+    metadata = final_response.get("metadata") or {}
+    return {
+        "status": final_response.get("status"),
+        "payload": final_response.get("payload"),
+        "error": final_response.get("error"),
+        "metadata": {k: v for k, v in metadata.items() if k not in VOLATILE_METADATA},
+    }
+
+
+def decision_identity(router_decision: dict[str, Any]) -> dict[str, Any]:
+    attempts = [{k: v for k, v in attempt.items() if k != "durationMs"}
+                for attempt in router_decision.get("attempts", [])]
+    return {**router_decision, "attempts": attempts}
+
+
+def input_identity(envelope: dict[str, Any]) -> dict[str, Any]:
+    return {"intent": envelope.get("intent"), "payload": envelope.get("payload"),
+            "routing": envelope.get("routing")}
+
+
+def identity_hashes(envelope: dict[str, Any], agents: list[dict[str, Any]],
+                    router_decision: dict[str, Any],
+                    final_response: dict[str, Any] | None) -> dict[str, str]:
+    """The four identity hashes of a record's parts (wire form)."""
+    return {
+        "input": stable_hash(input_identity(envelope)),
+        "config": stable_hash(agents),
+        "decision": stable_hash(decision_identity(router_decision)),
+        "output": stable_hash(output_identity(final_response)),
+    }
+
+
+class ExecutionRecord(_Wire):
+    """One routed intent, sealed with hashes. Build with the runtime; load with
+    :meth:`from_json`; check with :meth:`verify`."""
+
+    format_version: int = FORMAT_VERSION
+    execution_id: str = Field(min_length=1)
+    parent_execution_id: str | None = None
+    created_at: str
+    status: Literal["completed", "interrupted"] = "completed"
+    replayable: bool = True
+    replayable_reason: str | None = None
+    envelope: dict[str, Any]
+    agents: list[dict[str, Any]] = Field(default_factory=list)
+    router_decision: dict[str, Any] = Field(default_factory=dict)
+    events: list[RecordEvent] = Field(default_factory=list)
+    final_response: dict[str, Any] | None = None
+    usage: dict[str, float] = Field(default_factory=dict)
+    hashes: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("format_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != FORMAT_VERSION:
+            raise ValueError(
+                f"formatVersion {value} is not supported (this version reads "
+                f"{FORMAT_VERSION}); upgrade pytest-intentusnet or re-record"
+            )
+        return value
+
+    # -- convenience ------------------------------------------------------------------
+
+    @property
+    def intent_name(self) -> str:
+        return str((self.envelope.get("intent") or {}).get("name", ""))
+
+    @property
+    def agent(self) -> str | None:
+        agent = self.router_decision.get("agent")
+        return agent if isinstance(agent, str) else None
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    # -- loading ----------------------------------------------------------------------
+
+    @classmethod
+    def from_wire(cls, data: Any, *, source: str = "record") -> ExecutionRecord:
+        """Validate a wire dict; :class:`RecordFormatError` names the source and field."""
+        if not isinstance(data, dict):
+            raise RecordFormatError(
+                f"{source}: expected a JSON object, got {type(data).__name__}; "
+                "is this an intentusnet record?"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise RecordFormatError(_format_validation(exc, source)) from None
+        except RecursionError:
+            raise RecordFormatError(f"{source}: nesting too deep to be a record") from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "record") -> ExecutionRecord:
+        return cls.from_wire(parse_json(text, source), source=source)
+
+    # -- sealing and verifying --------------------------------------------------------
+
+    def seal(self) -> ExecutionRecord:
+        """Chain the events and compute every hash in place; returns self."""
+        prev = GENESIS_HASH
+        for event in self.events:
+            event.prev_hash = prev
+            event.hash = prev = event.chain_hash()
+        hashes = identity_hashes(self.envelope, self.agents, self.router_decision,
+                                 self.final_response)
+        hashes["record"] = self._record_hash()
+        self.hashes = hashes
+        return self
+
+    def _record_hash(self) -> str:
+        wire = self.to_wire()
+        wire["hashes"] = {k: v for k, v in self.hashes.items() if k != "record"}
+        wire["hashes"].update(identity_hashes(self.envelope, self.agents,
+                                              self.router_decision, self.final_response))
+        return stable_hash(wire)
+
+    def verify(self, *, source: str | None = None) -> None:
+        """Raise :class:`RecordIntegrityError` naming what was altered, if anything was."""
+        where = source or f"record {self.execution_id}"
+        prev = GENESIS_HASH
+        for index, event in enumerate(self.events):
+            if event.seq != index + 1:
+                raise RecordIntegrityError(
+                    f"{where}: events[{index}] has seq {event.seq}, expected {index + 1}: "
+                    "events were reordered, removed or inserted"
+                )
+            if event.prev_hash != prev:
+                raise RecordIntegrityError(
+                    f"{where}: events[{index}].prevHash does not link to the event before it: "
+                    "the event chain was relinked, reordered or cut"
+                )
+            if event.chain_hash() != event.hash:
+                raise RecordIntegrityError(
+                    f"{where}: events[{index}] ({event.type}) does not match its hash: "
+                    "the event was edited"
+                )
+            prev = event.hash
+        expected = identity_hashes(self.envelope, self.agents, self.router_decision,
+                                   self.final_response)
+        parts = {"input": "envelope (intent, payload or routing)",
+                 "config": "agents (candidate definitions)",
+                 "decision": "routerDecision", "output": "finalResponse"}
+        for key in _IDENTITY_KEYS:
+            if self.hashes.get(key) != expected[key]:
+                raise RecordIntegrityError(
+                    f"{where}: hashes.{key} does not match the {parts[key]}: "
+                    f"{'the hash field' if key in self.hashes else 'the hash'} or the "
+                    f"{parts[key]} was edited"
+                )
+        if self.hashes.get("record") != self._record_hash():
+            raise RecordIntegrityError(
+                f"{where}: hashes.record does not match the record: a field outside the "
+                "hashed parts (id, status, timestamps, usage, event list) or hashes.record "
+                "itself was edited"
+            )
+
+    def ensure_replayable(self) -> None:
+        if self.status != "completed" or not self.replayable or self.final_response is None:
+            reason = self.replayable_reason or f"status is {self.status!r}"
+            raise NotReplayableError(
+                f"execution {self.execution_id} cannot be replayed: {reason}. "
+                "Route the intent again live to get a replayable record."
+            )
+
+
+def _format_validation(exc: ValidationError, source: str) -> str:
+    problems = []
+    for error in exc.errors()[:5]:
+        path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        problems.append(f"field {path}: {error['msg']}")
+    more = len(exc.errors()) - len(problems)
+    tail = f" (+{more} more)" if more > 0 else ""
+    return (f"{source}: not a valid execution record: " + "; ".join(problems) + tail +
+            ". Re-record it, or restore the file from version control.")

@@ -1,0 +1,163 @@
+"""One JSON file per execution, written atomically (temp file, fsync, rename).
+
+Layout::
+
+    DIR/<execution id>.json         sealed records (pretty, canonical key order)
+    DIR/.wal/<execution id>.jsonl   write-ahead entries of executions in progress
+
+A write-ahead line is appended and fsynced before the agent runs. ``recover()`` turns the
+entries of executions that never finished into ``interrupted`` records.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import RecordFormatError, RecordNotFoundError, StoreError
+from ..hashing import canonical_json
+from ..records import ExecutionRecord
+from ..serialization import guard_against_leaks, parse_json, write_text_atomic
+from .base import check_execution_id, check_limit, interrupted_record, matches, pid_alive, \
+    record_text
+
+__all__ = ["FileExecutionStore"]
+
+
+class FileExecutionStore:
+    """Records as files in *directory*; ``fsync=False`` trades durability for speed."""
+
+    def __init__(self, directory: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.directory = Path(directory)
+        self.fsync = fsync
+        self._wal = self.directory / ".wal"
+
+    def __repr__(self) -> str:
+        return f"FileExecutionStore({str(self.directory)!r})"
+
+    def _path(self, execution_id: str) -> Path:
+        return self.directory / f"{check_execution_id(execution_id, str(self))}.json"
+
+    def save(self, record: ExecutionRecord) -> None:
+        path = self._path(record.execution_id)
+        if path.exists():
+            raise StoreError(f"{path}: execution {record.execution_id} is already stored; "
+                             "records are immutable")
+        text = record_text(record, str(path), pretty=True)
+        if self.fsync:
+            write_text_atomic(path, text, check_leaks=False)
+        else:
+            tmp = path.with_name(f".{path.name}.tmp")
+            try:
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise StoreError(f"cannot write {path}: {exc}") from exc
+        with contextlib.suppress(FileNotFoundError):
+            (self._wal / f"{record.execution_id}.jsonl").unlink()
+
+    def load(self, execution_id: str) -> ExecutionRecord:
+        path = self._path(execution_id)
+        return self._read(path, missing=execution_id)
+
+    def _read(self, path: Path, *, missing: str | None = None) -> ExecutionRecord:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RecordNotFoundError(
+                f"{self}: no execution {missing or path.stem!r} ({path} does not exist); "
+                "list the ids with `intentusnet records list`") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+        record = ExecutionRecord.from_json(data, source=str(path))
+        record.verify(source=str(path))
+        return record
+
+    def _files(self) -> builtins.list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.glob("*.json") if not p.name.startswith("."))
+
+    def list(self, intent: str | None = None, agent: str | None = None,
+             status: str | None = None,
+             limit: int | None = None) -> builtins.list[ExecutionRecord]:
+        check_limit(limit)
+        records = [self._read(path) for path in self._files()]
+        records.sort(key=lambda r: (r.created_at, r.execution_id))
+        found = [r for r in records if matches(r, intent, agent, status)]
+        return found[:limit] if limit is not None else found
+
+    def __iter__(self) -> Iterator[ExecutionRecord]:
+        return iter(self.list())
+
+    # -- write-ahead ----------------------------------------------------------------------
+
+    def _append_wal(self, execution_id: str, entry: dict[str, Any]) -> None:
+        path = self._wal / f"{check_execution_id(execution_id, str(self))}.jsonl"
+        line = canonical_json(entry) + "\n"
+        guard_against_leaks(line, str(path))
+        try:
+            self._wal.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot write the write-ahead entry {path}: {exc}") from exc
+
+    def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
+        self._append_wal(execution_id, {"begin": header, "attempt": agent, "pid": os.getpid()})
+
+    def attempt_started(self, execution_id: str, agent: str) -> None:
+        self._append_wal(execution_id, {"attempt": agent})
+
+    def recover(self, *, force: bool = False) -> builtins.list[ExecutionRecord]:
+        """Turn unfinished executions into ``interrupted`` records and return them.
+
+        Entries of processes that are still alive are left alone unless ``force=True``.
+        """
+        recovered: builtins.list[ExecutionRecord] = []
+        if not self._wal.is_dir():
+            return recovered
+        for wal in sorted(self._wal.glob("*.jsonl")):
+            header, attempts, pid = _read_wal(wal)
+            if header is None:
+                wal.unlink()
+                continue
+            if not force and pid_alive(pid):
+                continue
+            if self._path(str(header.get("executionId"))).exists():
+                wal.unlink()  # finished; the crash came between save and cleanup
+                continue
+            record = interrupted_record(header, attempts)
+            self.save(record)
+            recovered.append(record)
+        return recovered
+
+
+def _read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str], int | None]:
+    header: dict[str, Any] | None = None
+    attempts: builtins.list[str] = []
+    pid = None
+    for line in path.read_bytes().split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            entry = parse_json(line, str(path))
+        except RecordFormatError:
+            break  # a torn last line: the crash came mid-append
+        if not isinstance(entry, dict):
+            break
+        if "begin" in entry and isinstance(entry["begin"], dict):
+            header = entry["begin"]
+            pid = entry.get("pid")
+        if isinstance(entry.get("attempt"), str):
+            attempts.append(entry["attempt"])
+    return header, attempts, pid if isinstance(pid, int) else None

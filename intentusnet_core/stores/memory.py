@@ -1,0 +1,86 @@
+"""A store in memory: for tests and short-lived runtimes (nothing survives the process)."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import RecordNotFoundError, StoreError
+from ..records import ExecutionRecord
+from .base import check_limit, interrupted_record, record_text
+
+__all__ = ["InMemoryExecutionStore"]
+
+
+class InMemoryExecutionStore:
+    """Records in a dict, in insertion order; write-ahead entries kept for ``recover``."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, tuple[str, str, str | None, str]] = {}
+        self._pending: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"InMemoryExecutionStore({len(self._records)} records)"
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def save(self, record: ExecutionRecord) -> None:
+        with self._lock:
+            if record.execution_id in self._records:
+                raise StoreError(f"memory store: execution {record.execution_id} is already "
+                                 "stored; records are immutable")
+            text = record_text(record, f"memory store (execution {record.execution_id})",
+                               pretty=False)
+            self._records[record.execution_id] = (record.intent_name, record.status,
+                                                  record.agent, text)
+            self._pending.pop(record.execution_id, None)
+
+    def load(self, execution_id: str) -> ExecutionRecord:
+        try:
+            text = self._records[execution_id][3]
+        except KeyError:
+            raise RecordNotFoundError(
+                f"memory store: no execution {execution_id!r}; list the ids with "
+                "store.list()") from None
+        return _decode(execution_id, text)
+
+    def list(self, intent: str | None = None, agent: str | None = None,
+             status: str | None = None,
+             limit: int | None = None) -> builtins.list[ExecutionRecord]:
+        check_limit(limit)
+        found = [_decode(execution_id, text) for execution_id, (i, s, a, text)
+                 in builtins.list(self._records.items())
+                 if (intent is None or i == intent) and (status is None or s == status)
+                 and (agent is None or a == agent)]
+        return found[:limit] if limit is not None else found
+
+    def __iter__(self) -> Iterator[ExecutionRecord]:
+        return iter(self.list())
+
+    def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
+        with self._lock:
+            self._pending[execution_id] = (header, [agent])
+
+    def attempt_started(self, execution_id: str, agent: str) -> None:
+        with self._lock:
+            self._pending[execution_id][1].append(agent)
+
+    def recover(self) -> builtins.list[ExecutionRecord]:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        recovered = [interrupted_record(header, attempts) for header, attempts in
+                     pending.values()]
+        for record in recovered:
+            self.save(record)
+        return recovered
+
+
+def _decode(execution_id: str, text: str) -> ExecutionRecord:
+    source = f"memory store (execution {execution_id})"
+    record = ExecutionRecord.from_json(text, source=source)
+    record.verify(source=source)
+    return record
