@@ -5,7 +5,8 @@ signature files — is redacted by :class:`Redactor` and then checked by
 :func:`guard_against_leaks` before a single byte is written:
 
 * keys matching ``api[_-]?key|authorization|token|secret|password|cookie``
-  (case-insensitive) have their values replaced;
+  (case-insensitive; token *counts* such as ``prompt_tokens`` excepted) have their
+  values replaced;
 * string values that look like bearer tokens, JWTs, ``sk-…`` keys or AWS access keys have
   those parts replaced;
 * the replacement is ``<redacted:sha256:XXXXXXXX>`` (a short hash of the secret), so equal
@@ -42,7 +43,10 @@ __all__ = [
 ]
 
 REDACTED_PREFIX = "<redacted:sha256:"
-_SECRET_KEY = r"api[_-]?key|authorization|token|secret|password|cookie"
+# "token" but not token *counts* (prompt_tokens, max_tokens, token_count): usage must stay
+# readable and comparable for cost drift.
+_SECRET_KEY = (r"api[_-]?key|authorization|token(?!s(?:$|_)|_count|_limit|izer)|secret|"
+               r"password|cookie")
 _SECRET_VALUES = (
     r"(?i:bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*",
     r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}",

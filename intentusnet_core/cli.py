@@ -1,0 +1,292 @@
+"""The ``intentusnet`` command line.
+
+Every command prints JSON or readable text on stdout, one-line errors on stderr, and exits
+0 on success, 1 when a check fails (drift, tampering, bad signature), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .cassettes import CassetteFile
+from .drift import diff_records
+from .errors import IntentusError, RecordFormatError, RecordIntegrityError, SignatureError
+from .records import ExecutionRecord
+from .replay import replay
+from .serialization import parse_json
+from .signing import SIGNATURE_SUFFIX, generate_keys, sign_file, verify_file
+from .stores import ExecutionStore, open_store
+
+__all__ = ["main"]
+
+DEFAULT_STORE = ".intentusnet/records.db"
+
+
+class CheckFailed(Exception):
+    """A verification found a problem (exit code 1)."""
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _store(args: argparse.Namespace) -> ExecutionStore:
+    return open_store(args.store)
+
+
+def _summary(record: ExecutionRecord) -> dict[str, Any]:
+    final = record.final_response or {}
+    error = final.get("error") or {}
+    return {"executionId": record.execution_id, "createdAt": record.created_at,
+            "intent": record.intent_name, "agent": record.agent, "status": record.status,
+            "outcome": final.get("status"), "errorCode": error.get("code"),
+            "replayable": record.replayable}
+
+
+def cmd_records_list(args: argparse.Namespace) -> int:
+    records = _store(args).list(intent=args.intent, agent=args.agent, status=args.status,
+                                limit=args.limit)
+    if args.json:
+        _print_json([_summary(r) for r in records])
+        return 0
+    if not records:
+        print(f"no records in {args.store}; route an intent with recording on first")
+        return 0
+    for r in records:
+        s = _summary(r)
+        print(f"{s['executionId']}  {s['createdAt']}  {s['intent']:<20} "
+              f"{s['agent'] or '-':<20} {s['status']:<11} {s['outcome'] or '-'}"
+              f"{' ' + s['errorCode'] if s['errorCode'] else ''}")
+    print(f"{len(records)} records. Next: intentusnet records show ID")
+    return 0
+
+
+def cmd_records_show(args: argparse.Namespace) -> int:
+    _print_json(_store(args).load(args.execution_id).to_wire())
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    response = replay(args.execution_id, _store(args))
+    _print_json({"from_replay": True, "execution_id": args.execution_id,
+                 "status": response.status, "payload": response.payload,
+                 "error": response.error.model_dump(mode="json") if response.error else None})
+    return 0
+
+
+def _load_record(ref: str, args: argparse.Namespace) -> ExecutionRecord:
+    path = Path(ref)
+    if path.suffix == ".json" and path.is_file():
+        record = ExecutionRecord.from_json(path.read_bytes(), source=str(path))
+        record.verify(source=str(path))
+        return record
+    return _store(args).load(ref)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    report = diff_records(_load_record(args.before, args), _load_record(args.after, args),
+                          ignore=args.ignore or ())
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.render())
+    return 1 if report.has_drift else 0
+
+
+def _verify_one(path: Path, public_key: str | None, require_signature: bool) -> str:
+    data = parse_json(path.read_bytes(), str(path))
+    if isinstance(data, dict) and "nodeId" in data:
+        cassette = CassetteFile.from_wire(data, source=path)
+        what = f"cassette, {len(cassette.records)} records"
+    else:
+        record = ExecutionRecord.from_wire(data, source=str(path))
+        record.verify(source=str(path))
+        what = f"record {record.execution_id}"
+    signed = path.with_name(path.name + SIGNATURE_SUFFIX).exists()
+    if signed or public_key or require_signature:
+        signer = verify_file(path, public_key)
+        what += f", signed by {signer}"
+    return what
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    failures = 0
+    for name in args.paths:
+        path = Path(name)
+        try:
+            if not path.is_file():
+                raise RecordFormatError(f"{path}: no such file")
+            print(f"ok    {path} ({_verify_one(path, args.pub, args.require_signature)})")
+        except (RecordFormatError, RecordIntegrityError, SignatureError) as exc:
+            failures += 1
+            print(f"FAIL  {exc}")
+    if failures:
+        print(f"{failures} of {len(args.paths)} files failed verification. Restore them from "
+              "version control or re-record them.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    for name in args.paths:
+        print(f"signed {name} -> {sign_file(name, args.key)}")
+    print("Next: intentusnet verify PATH --pub PUBLIC_KEY")
+    return 0
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    private, public = generate_keys(args.directory)
+    print(f"private key: {private} (keep it secret)\npublic key:  {public}\n"
+          f"Next: intentusnet sign FILE --key {private}")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    store = _store(args)
+    recovered = store.recover()
+    for record in recovered:
+        print(f"interrupted {record.execution_id}: {record.replayable_reason}")
+    print(f"{len(recovered)} unfinished executions marked interrupted in {args.store}")
+    return 0
+
+
+def _cassette_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.json") if p.is_file()) \
+        if directory.is_dir() else []
+
+
+def cmd_cassettes_list(args: argparse.Namespace) -> int:
+    files = _cassette_files(Path(args.dir))
+    for path in files:
+        cassette = CassetteFile.load(path, verify=False)
+        print(f"{path}  {len(cassette.records)} executions  {cassette.node_id}")
+    print(f"{len(files)} cassettes in {args.dir}. Next: intentusnet cassettes verify")
+    return 0
+
+
+def cmd_cassettes_verify(args: argparse.Namespace) -> int:
+    args.paths = [str(p) for p in _cassette_files(Path(args.dir))]
+    args.pub = getattr(args, "pub", None)
+    if not args.paths:
+        print(f"no cassettes in {args.dir}")
+        return 0
+    return cmd_verify(args)
+
+
+def cmd_cassettes_prune(args: argparse.Namespace) -> int:
+    from .cassettes_prune import prune_cassettes
+
+    return prune_cassettes(Path(args.dir), dry_run=args.dry_run)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.directory, keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="intentusnet",
+        description="Inspect, replay, diff, sign and verify intentusnet execution records "
+                    "and cassettes.",
+        epilog="Start with `intentusnet demo` to see record -> replay -> model swap -> drift.")
+    parser.add_argument("--store", default=DEFAULT_STORE,
+                        help=f"record store: path (*.db = SQLite, directory = files) or URL "
+                             f"(default {DEFAULT_STORE})")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    records = commands.add_parser("records", help="list or show recorded executions")
+    records_sub = records.add_subparsers(dest="records_command", metavar="ACTION")
+    records_sub.required = True
+    listing = records_sub.add_parser("list", help="list executions (oldest first)")
+    listing.add_argument("--intent")
+    listing.add_argument("--agent")
+    listing.add_argument("--status", choices=["completed", "interrupted"])
+    listing.add_argument("--limit", type=int)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_records_list)
+    show = records_sub.add_parser("show", help="print one record as JSON")
+    show.add_argument("execution_id")
+    show.set_defaults(func=cmd_records_show)
+
+    rep = commands.add_parser("replay", help="print the recorded response; runs no agent")
+    rep.add_argument("execution_id")
+    rep.set_defaults(func=cmd_replay)
+
+    diff = commands.add_parser("diff", help="drift between two executions (ids or .json files)")
+    diff.add_argument("before")
+    diff.add_argument("after")
+    diff.add_argument("--json", action="store_true", help="print the DriftReport as JSON")
+    diff.add_argument("--ignore", action="append", metavar="PATH",
+                      help="field path to ignore (wildcards *), repeatable")
+    diff.set_defaults(func=cmd_diff)
+
+    verify = commands.add_parser("verify", help="check hashes (and signatures) of files")
+    verify.add_argument("paths", nargs="+", metavar="PATH")
+    verify.add_argument("--pub", help="public key the files must be signed with")
+    verify.add_argument("--require-signature", action="store_true",
+                        help="fail unsigned files")
+    verify.set_defaults(func=cmd_verify)
+
+    sign = commands.add_parser("sign", help="sign files with an Ed25519 key (writes PATH.sig)")
+    sign.add_argument("paths", nargs="+", metavar="PATH")
+    sign.add_argument("--key", required=True, help="private key file")
+    sign.set_defaults(func=cmd_sign)
+
+    keys = commands.add_parser("keys", help="manage signing keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    keys_sub.required = True
+    generate = keys_sub.add_parser("generate", help="write a new Ed25519 key pair into DIR")
+    generate.add_argument("directory", metavar="DIR")
+    generate.set_defaults(func=cmd_keys_generate)
+
+    recover = commands.add_parser("recover",
+                                  help="mark executions that never finished as interrupted")
+    recover.set_defaults(func=cmd_recover)
+
+    cassettes = commands.add_parser("cassettes", help="list, verify or prune cassettes")
+    cassettes_sub = cassettes.add_subparsers(dest="cassettes_command", metavar="ACTION")
+    cassettes_sub.required = True
+    for name, func, text in (("list", cmd_cassettes_list, "list cassettes"),
+                             ("verify", cmd_cassettes_verify, "verify every cassette"),
+                             ("prune", cmd_cassettes_prune,
+                              "delete cassettes of tests that no longer exist")):
+        sub = cassettes_sub.add_parser(name, help=text)
+        sub.add_argument("--dir", default="cassettes", help="cassette directory")
+        if name == "verify":
+            sub.add_argument("--pub", help="public key the cassettes must be signed with")
+            sub.add_argument("--require-signature", action="store_true")
+        if name == "prune":
+            sub.add_argument("--dry-run", action="store_true")
+        sub.set_defaults(func=func)
+
+    demo = commands.add_parser("demo", help="run the whole story: record, replay, model swap, "
+                                            "drift report, bless")
+    demo.add_argument("directory", nargs="?", default=None, metavar="DIR",
+                      help="where to create the demo project (default: a temp dir)")
+    demo.add_argument("--keep", action="store_true", help="keep the temp project")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except IntentusError as exc:
+        print(f"intentusnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Drift diffs: what changed between two executions, by category and field path.
+
+:func:`diff_records` compares normalised views of two records (volatile fields removed:
+ids, timestamps, durations) with deepdiff and sorts every change into a category:
+
+=============  ===============================================================
+routing        the chosen agent or the attempt order changed
+behavioral     same agent, different output (final payload or step responses)
+input          the envelope (intent, payload, routing) or a step request changed
+model          an agent's model or model_version changed
+error          the status or error code changed
+policy         policy verdicts changed
+cost           recorded usage (tokens, cost) changed
+config         other agent definition fields (priority, capabilities, timeout)
+=============  ===============================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from .errors import ConfigurationError
+from .records import VOLATILE_METADATA, ExecutionRecord
+
+__all__ = ["CATEGORIES", "DriftChange", "DriftReport", "diff_records", "record_view"]
+
+CATEGORIES = ("routing", "behavioral", "input", "model", "error", "policy", "cost", "config")
+_MISSING = "<absent>"
+
+
+@dataclass(frozen=True)
+class DriftChange:
+    """One changed field: ``{category, path, kind, before, after}``."""
+
+    category: str
+    path: str
+    kind: str
+    before: Any
+    after: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"category": self.category, "path": self.path, "kind": self.kind,
+                "before": self.before, "after": self.after}
+
+
+@dataclass
+class DriftReport:
+    """All drift between two executions. ``has_drift`` is False when nothing counted."""
+
+    before_id: str | None = None
+    after_id: str | None = None
+    agent_before: str | None = None
+    agent_after: str | None = None
+    changes: list[DriftChange] = field(default_factory=list)
+
+    def _any(self, category: str) -> bool:
+        return any(change.category == category for change in self.changes)
+
+    @property
+    def routing_drift(self) -> bool:
+        return self._any("routing")
+
+    @property
+    def behavioral_drift(self) -> bool:
+        """Same agent, different output (output changes after a routing change are routing)."""
+        return not self.routing_drift and self._any("behavioral")
+
+    @property
+    def input_drift(self) -> bool:
+        return self._any("input")
+
+    @property
+    def model_drift(self) -> bool:
+        return self._any("model")
+
+    @property
+    def error_drift(self) -> bool:
+        return self._any("error")
+
+    @property
+    def policy_drift(self) -> bool:
+        return self._any("policy")
+
+    @property
+    def cost_drift(self) -> bool:
+        return self._any("cost")
+
+    @property
+    def config_drift(self) -> bool:
+        return self._any("config")
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def categories(self) -> list[str]:
+        flags = {"routing": self.routing_drift, "behavioral": self.behavioral_drift,
+                 "input": self.input_drift, "model": self.model_drift,
+                 "error": self.error_drift, "policy": self.policy_drift,
+                 "cost": self.cost_drift, "config": self.config_drift}
+        return [name for name in CATEGORIES if flags[name]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the drift report file of the pytest plugin is a list of these)."""
+        return {
+            "before": self.before_id,
+            "after": self.after_id,
+            "agentBefore": self.agent_before,
+            "agentAfter": self.agent_after,
+            "has_drift": self.has_drift,
+            "routing_drift": self.routing_drift,
+            "behavioral_drift": self.behavioral_drift,
+            "input_drift": self.input_drift,
+            "model_drift": self.model_drift,
+            "error_drift": self.error_drift,
+            "policy_drift": self.policy_drift,
+            "cost_drift": self.cost_drift,
+            "config_drift": self.config_drift,
+            "changes": [change.to_dict() for change in self.changes],
+        }
+
+    def render(self, *, limit: int = 40) -> str:
+        """Readable text: the categories, the agents, then each change before → after."""
+        if not self.has_drift:
+            return "no drift"
+        routing = (f"routing drift: {self.agent_before} -> {self.agent_after}"
+                   if self.agent_before != self.agent_after
+                   else f"routing stable: {self.agent_after}")
+        lines = [f"drift: {', '.join(self.categories)} ({routing})"]
+        width = max(len(change.category) for change in self.changes)
+        for change in self.changes[:limit]:
+            lines.append(f"  {change.category:<{width}}  {change.path}: "
+                         f"{_show(change.before)} -> {_show(change.after)}")
+        if len(self.changes) > limit:
+            lines.append(f"  ... {len(self.changes) - limit} more changes (see to_dict())")
+        return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "(absent)"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def record_view(record: ExecutionRecord | Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a record that behaviour is judged on, volatile fields removed."""
+    wire = record.to_wire() if isinstance(record, ExecutionRecord) else dict(record)
+    envelope = wire.get("envelope") or {}
+    decision = wire.get("routerDecision") or {}
+    final = wire.get("finalResponse")
+    steps = []
+    for event in wire.get("events") or []:
+        if event.get("type") == "STEP":
+            payload = event.get("payload") or {}
+            steps.append({"agent": event.get("agent"), "kind": payload.get("kind"),
+                          "name": payload.get("name"), "request": payload.get("request"),
+                          "response": payload.get("response"),
+                          "usage": payload.get("usage", {})})
+    return {
+        "envelope": {"intent": envelope.get("intent"), "payload": envelope.get("payload"),
+                     "routing": envelope.get("routing")},
+        "agents": {agent.get("name"): {k: v for k, v in agent.items() if k != "name"}
+                   for agent in wire.get("agents") or []},
+        "routerDecision": {
+            "strategy": decision.get("strategy"),
+            "agent": decision.get("agent"),
+            "reason": decision.get("reason"),
+            "priorityOrder": decision.get("priorityOrder"),
+            "attempts": [{k: v for k, v in attempt.items() if k != "durationMs"}
+                         for attempt in decision.get("attempts") or []],
+            "filtered": decision.get("filtered"),
+        },
+        "steps": steps,
+        "finalResponse": None if final is None else {
+            "status": final.get("status"), "payload": final.get("payload"),
+            "error": final.get("error"),
+            "metadata": {k: v for k, v in (final.get("metadata") or {}).items()
+                         if k not in VOLATILE_METADATA},
+        },
+        "usage": wire.get("usage") or {},
+        "status": wire.get("status"),
+    }
+
+
+def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    parts = []
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigurationError(f"ignore path {pattern!r}: expected a non-empty string "
+                                     "like 'finalResponse.payload.*.timestamp'")
+        parts.append(re.escape(pattern).replace(r"\*", ".*"))
+    if not parts:
+        return None
+    return re.compile(r"(?:%s)(?:$|[.\[])" % "|".join(parts))
+
+
+def _dotted(path: list[Any]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _category(path: str) -> str:
+    if path.startswith("envelope"):
+        return "input"
+    if path.startswith("agents."):
+        return "model" if re.search(r"\.runtime(\.model(Version)?)?$|\.runtime\.model",
+                                    path) else "config"
+    if path.startswith("routerDecision.filtered"):
+        return "policy"
+    if path.startswith(("routerDecision.agent", "routerDecision.attempts",
+                        "routerDecision.priorityOrder", "routerDecision.strategy")):
+        return "routing"
+    if path.startswith("routerDecision"):
+        return "routing"
+    if path.startswith("steps"):
+        if re.match(r"steps\[\d+\]\.usage", path):
+            return "cost"
+        if re.match(r"steps\[\d+\]\.response", path):
+            return "behavioral"
+        return "input"
+    if path.startswith(("finalResponse.status", "finalResponse.error", "status")):
+        return "error"
+    if path.startswith("usage"):
+        return "cost"
+    return "behavioral"
+
+
+def diff_records(before: ExecutionRecord | Mapping[str, Any],
+                 after: ExecutionRecord | Mapping[str, Any], *, ignore: Iterable[str] = (),
+                 tolerance: Mapping[str, float] | None = None) -> DriftReport:
+    """Compare two executions; see the module docstring for the categories.
+
+    ``ignore`` takes field paths with ``*`` wildcards (a path also ignores everything under
+    it); ``tolerance`` maps paths to absolute numeric tolerances.
+    """
+    ignored = _compile(ignore)
+    tolerances = [(_compile([path]), float(limit)) for path, limit in (tolerance or {}).items()]
+    view_before, view_after = record_view(before), record_view(after)
+    diff = DeepDiff(view_before, view_after, view="tree", verbose_level=2)
+    changes = []
+    for kind, levels in diff.items():
+        for level in levels:
+            path = _dotted(level.path(output_format="list"))
+            if ignored is not None and ignored.match(path):
+                continue
+            old = level.t1 if not _absent(level.t1) else _MISSING
+            new = level.t2 if not _absent(level.t2) else _MISSING
+            if _within_tolerance(path, old, new, tolerances):
+                continue
+            changes.append(DriftChange(_category(path), path, _kind(kind), old, new))
+    changes.sort(key=lambda c: (CATEGORIES.index(c.category), c.path))
+    return DriftReport(
+        before_id=_id(before), after_id=_id(after),
+        agent_before=view_before["routerDecision"]["agent"],
+        agent_after=view_after["routerDecision"]["agent"],
+        changes=changes,
+    )
+
+
+def _absent(value: Any) -> bool:
+    return type(value).__name__ == "NotPresent"
+
+
+def _kind(deepdiff_kind: str) -> str:
+    return {"values_changed": "changed", "type_changes": "changed",
+            "dictionary_item_added": "added", "dictionary_item_removed": "removed",
+            "iterable_item_added": "added", "iterable_item_removed": "removed"}.get(
+        deepdiff_kind, deepdiff_kind)
+
+
+def _within_tolerance(path: str, old: Any, new: Any,
+                      tolerances: list[tuple[re.Pattern[str] | None, float]]) -> bool:
+    numeric = (int, float)
+    if not (isinstance(old, numeric) and isinstance(new, numeric)) or isinstance(old, bool) \
+            or isinstance(new, bool):
+        return False
+    return any(pattern is not None and pattern.match(path) and abs(new - old) <= limit
+               for pattern, limit in tolerances)
+
+
+def _id(record: ExecutionRecord | Mapping[str, Any]) -> str | None:
+    if isinstance(record, ExecutionRecord):
+        return record.execution_id
+    value = record.get("executionId")
+    return value if isinstance(value, str) else None
