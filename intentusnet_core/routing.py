@@ -187,8 +187,8 @@ def _in_daemon_thread(function: Any, *args: Any) -> Future[Any]:
 class _Execution:
     """State of one routed intent while its strategy runs."""
 
-    __slots__ = ("attempt_logs", "decision", "depth", "envelope", "execution_id", "parent",
-                 "playback", "recorder", "timeout_s")
+    __slots__ = ("attempt_logs", "binding", "decision", "depth", "envelope", "execution_id",
+                 "parent", "playback", "recorder", "store", "timeout_s")
 
     def __init__(self, envelope: IntentEnvelope, decision: RoutingDecision,
                  recorder: ExecutionRecorder | None, execution_id: str | None, depth: int,
@@ -201,6 +201,8 @@ class _Execution:
         self.playback = playback
         self.attempt_logs: list[AttemptLog] = []
         self.parent: AttemptScope | None = None
+        self.binding: Any = None
+        self.store: Any = None
         timeout_ms = envelope.routing.timeout_ms
         self.timeout_s = timeout_ms / 1000.0 if timeout_ms is not None else None
 
@@ -419,6 +421,9 @@ class Router:
     def _parallel_sync(self, execution: _Execution,
                        batch: Sequence[_Registered]) -> list[AgentResponse]:
         """Run *batch* concurrently; collect in priority order until the first success."""
+        playback = execution.playback
+        if playback is not None and playback.serves_agents:
+            return self._parallel_served(execution, batch)
         logs = [self._start_attempt(execution, entry) for entry in batch]
         started = time.perf_counter()
         futures = []
@@ -426,13 +431,8 @@ class Router:
             copy = execution.envelope.model_copy(deep=True)
             scope = self._scope(execution, entry, log)
             timeout_s = entry.timeout_s if entry.timeout_s is not None else execution.timeout_s
-            if execution.playback is not None and execution.playback.serves_agents:
-                done: Future[Any] = Future()
-                done.set_result(execution.playback.serve(entry.name))
-                futures.append((done, timeout_s))
-            else:
-                futures.append((_in_daemon_thread(_run_scoped, scope, entry, copy, timeout_s),
-                                timeout_s))
+            futures.append((_in_daemon_thread(_run_scoped, scope, entry, copy, timeout_s),
+                            timeout_s))
         responses: list[AgentResponse] = []
         for index, (entry, log, (future, timeout_s)) in enumerate(zip(batch, logs, futures)):
             remaining = None if timeout_s is None else max(
@@ -450,8 +450,22 @@ class Router:
                 break
         return responses
 
+    def _parallel_served(self, execution: _Execution,
+                         batch: Sequence[_Registered]) -> list[AgentResponse]:
+        """PARALLEL under agent-level replay: recorded attempts, in priority order."""
+        responses: list[AgentResponse] = []
+        for index, entry in enumerate(batch):
+            responses.append(self._attempt_sync(execution, entry, execution.envelope))
+            if responses[-1].status == "success":
+                execution.decision.abandoned = [e.name for e in batch[index + 1:]]
+                break
+        return responses
+
     async def _parallel_async(self, execution: _Execution,
                               batch: Sequence[_Registered]) -> list[AgentResponse]:
+        playback = execution.playback
+        if playback is not None and playback.serves_agents:
+            return self._parallel_served(execution, batch)
         logs = [self._start_attempt(execution, entry) for entry in batch]
         started = time.perf_counter()
         tasks = [asyncio.ensure_future(self._invoke_async(

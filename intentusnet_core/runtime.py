@@ -69,22 +69,31 @@ class Playback(Protocol):
 
 
 class AmbientBinding(Protocol):
-    """Binds every runtime created while it is active (the pytest plugin's cassettes)."""
+    """Binds every runtime used while it is active (the pytest plugin's cassettes): it
+    supplies the store, clock, ids and redactor, and may serve recorded behaviour."""
+
+    clock: Clock | None
+    ids: Callable[[], str]
+    redactor: Redactor
 
     def attach(self, runtime: IntentusRuntime) -> None: ...
+
+    def store_for(self, runtime: IntentusRuntime) -> ExecutionStore: ...
 
     def begin(self, runtime: IntentusRuntime, envelope: dict[str, Any], input_hash: str,
               parent_execution_id: str | None) -> Playback | None: ...
 
     def finish(self, runtime: IntentusRuntime, record: ExecutionRecord | None,
-               response: AgentResponse, decision: RoutingDecision) -> None: ...
+               response: AgentResponse, decision: RoutingDecision,
+               playback: Playback | None) -> None: ...
 
 
 _ambient: AmbientBinding | None = None
 
 
 def set_ambient_binding(binding: AmbientBinding | None) -> AmbientBinding | None:
-    """Install *binding* for runtimes created from now on; returns the previous one."""
+    """Install *binding* for every runtime's executions from now on (None removes it);
+    returns the previous one."""
     global _ambient
     previous, _ambient = _ambient, binding
     return previous
@@ -113,9 +122,8 @@ class IntentusRuntime:
         self.id_factory = id_factory or _default_id
         self.redactor = redactor or DEFAULT_REDACTOR
         self.router = Router(self, policy)
-        self.binding: AmbientBinding | None = _ambient
-        if self.binding is not None:
-            self.binding.attach(self)
+        if _ambient is not None:
+            _ambient.attach(self)
 
     # -- configuration --------------------------------------------------------------------
 
@@ -181,24 +189,28 @@ class IntentusRuntime:
 
     def _begin_execution(self, envelope: IntentEnvelope, decision: RoutingDecision,
                          parent: Any) -> _Execution:
-        binding = self.binding
+        binding = _ambient
         depth = parent.depth + 1 if parent is not None else 0
-        if not self.enable_recording and binding is None:
-            return _Execution(envelope, decision, None, None, depth, None)
-        wire = self.redactor.redact(envelope.to_wire())
+        if binding is None:
+            if not self.enable_recording:
+                return _Execution(envelope, decision, None, None, depth, None)
+            store, clock, ids, redactor = self.store, self.clock, self.id_factory, self.redactor
+        else:
+            store, clock, ids, redactor = (binding.store_for(self), binding.clock, binding.ids,
+                                           binding.redactor)
+        wire = redactor.redact(envelope.to_wire())
         input_hash = stable_hash(input_identity(wire))
         parent_id = parent.execution_id if parent is not None else None
         playback = binding.begin(self, wire, input_hash, parent_id) if binding else None
-        execution_id = self.id_factory()
-        recorder = None
-        if self.enable_recording:
-            recorder = ExecutionRecorder(
-                execution_id=execution_id, parent_execution_id=parent_id,
-                created_at=utc_now_iso(self.clock), envelope=wire, input_hash=input_hash,
-                store=None if playback is not None and playback.serves_agents
-                else self.store, redactor=self.redactor)
+        execution_id = ids()
+        recorder = ExecutionRecorder(
+            execution_id=execution_id, parent_execution_id=parent_id,
+            created_at=utc_now_iso(clock), envelope=wire, input_hash=input_hash,
+            store=store if playback is None else None, redactor=redactor)
         execution = _Execution(envelope, decision, recorder, execution_id, depth, playback)
         execution.parent = parent
+        execution.binding = binding
+        execution.store = store
         return execution
 
     def _finish_execution(self, execution: _Execution, response: AgentResponse) -> AgentResponse:
@@ -211,9 +223,8 @@ class IntentusRuntime:
             record = recorder.finish(response, execution.decision,
                                      self._agents_wire(execution.decision),
                                      execution.attempt_logs)
-            playback = execution.playback
-            if playback is None or not playback.serves_agents:
-                self.store.save(record)
+            if execution.playback is None or execution.binding is not None:
+                execution.store.save(record)
             if self.trace_sink is not None:
                 self.trace_sink.export(spans_for_record(record))
         else:
@@ -222,8 +233,9 @@ class IntentusRuntime:
         if parent is not None and parent.log is not None:
             parent.log.child(execution.execution_id, execution.envelope.intent.name,
                              response.status)
-        if self.binding is not None:
-            self.binding.finish(self, record, response, execution.decision)
+        if execution.binding is not None:
+            execution.binding.finish(self, record, response, execution.decision,
+                                     execution.playback)
         return response
 
     def _agents_wire(self, decision: RoutingDecision) -> list[dict[str, Any]]:

@@ -6,13 +6,21 @@ working directory's ``.intentusnet/`` store.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
 
-from intentusnet_core import FunctionAgent, IntentEnvelope, IntentusRuntime, agent
+from intentusnet_core import (
+    AgentResponse,
+    FunctionAgent,
+    IntentEnvelope,
+    IntentusRuntime,
+    RoutingDecision,
+    agent,
+)
 
 AgentFactory = Callable[..., FunctionAgent]
 
@@ -61,3 +69,19 @@ def hang_release() -> Iterator[threading.Event]:
     event = threading.Event()
     yield event
     event.set()
+
+
+Route = Callable[[IntentusRuntime, IntentEnvelope], tuple[AgentResponse, RoutingDecision]]
+
+
+@pytest.fixture(params=["sync", "async"])
+def route(request: pytest.FixtureRequest) -> Route:
+    """Route through ``route_with_decision`` or, under ``asyncio.run``, its async twin."""
+    if request.param == "sync":
+        return lambda runtime, envelope: runtime.router.route_with_decision(envelope)
+
+    def route_async(runtime: IntentusRuntime,
+                    envelope: IntentEnvelope) -> tuple[AgentResponse, RoutingDecision]:
+        return asyncio.run(runtime.router.route_with_decision_async(envelope))
+
+    return route_async
