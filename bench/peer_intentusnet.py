@@ -284,7 +284,7 @@ def check_error_outcome(root: str) -> tuple[bool, str | None]:
     exc_type = None
     try:
         resp = rt.router.route_intent(_envelope(0))
-    except Exception as ex:  # noqa: BLE001
+    except Exception as ex:
         exc_type = type(ex).__name__
         notes.append(
             f"error outcome with recording ON: route_intent raised {type(ex).__name__}: {ex} "
@@ -301,7 +301,7 @@ def check_error_outcome(root: str) -> tuple[bool, str | None]:
     for f in files:
         p = os.path.join(d, f)
         size = os.path.getsize(p)
-        with open(p, "r", encoding="utf-8") as fh:
+        with open(p, encoding="utf-8") as fh:
             text = fh.read()
         try:
             json.loads(text)
@@ -317,7 +317,7 @@ def check_error_outcome(root: str) -> tuple[bool, str | None]:
             rec = rt.record_store.load(f[:-5])
             if valid and resp is not None and (rec.finalResponse or {}).get("status") == "error":
                 recorded_ok = True
-        except Exception as ex:  # noqa: BLE001
+        except Exception as ex:
             notes.append(
                 f"error outcome: FileExecutionStore.load() of that record raises "
                 f"{type(ex).__name__}: {ex}"
@@ -330,7 +330,7 @@ def check_error_outcome(root: str) -> tuple[bool, str | None]:
             f"error outcome with recording OFF: no exception, returns status={r_off.status!r} "
             f"error.code={getattr(getattr(r_off.error, 'code', None), 'value', None)!r}"
         )
-    except Exception as ex:  # noqa: BLE001
+    except Exception as ex:
         notes.append(f"error outcome with recording OFF also raised {type(ex).__name__}: {ex}")
 
     shutil.rmtree(d, ignore_errors=True)
@@ -346,7 +346,7 @@ def main() -> int:
 
     try:
         ver = _dist_version("intentusnet") if _dist_version else None
-    except Exception:  # noqa: BLE001
+    except Exception:
         ver = None
     mod_ver = getattr(intentusnet, "__version__", None)
     if ver is None:
@@ -378,7 +378,7 @@ def main() -> int:
         def step(name, fn):
             try:
                 return fn()
-            except Exception as ex:  # noqa: BLE001
+            except Exception as ex:
                 notes.append(f"{name}: failed with {type(ex).__name__}: {ex}")
                 return None
 

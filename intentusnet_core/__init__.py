@@ -52,7 +52,7 @@ from .stores import (
     SQLiteExecutionStore,
     open_store,
 )
-from .tracing import InMemoryTraceSink, JsonlTraceSink, JsonLogFormatter, Span, TraceSink
+from .tracing import InMemoryTraceSink, JsonLogFormatter, JsonlTraceSink, Span, TraceSink
 
 __version__ = "0.1.0"
 

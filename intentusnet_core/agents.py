@@ -21,7 +21,7 @@ from .models import (
 __all__ = ["AgentResult", "BaseAgent", "FunctionAgent", "agent", "emit_intent",
            "emit_intent_async"]
 
-AgentResult = Union[AgentResponse, dict[str, Any]]
+AgentResult = Union[AgentResponse, dict[str, Any]]  # noqa: UP007 (runtime alias, py3.10)
 
 
 class BaseAgent:

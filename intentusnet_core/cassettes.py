@@ -114,10 +114,10 @@ class CassetteFile:
             records.append(record)
         cassette = cls(node_id=data["nodeId"], frozen_at=frozen, records=records, path=source)
         hashes = data.get("hashes")
-        if verify:
-            if not isinstance(hashes, dict) or hashes.get("cassette") != cassette.cassette_hash():
-                raise RecordIntegrityError(
-                    f"{source}: hashes.cassette does not match: records were added, removed, "
-                    "reordered or swapped in from another cassette, or nodeId/frozenAt was "
-                    "edited. Restore the file or re-record it.")
+        if verify and (not isinstance(hashes, dict)
+                       or hashes.get("cassette") != cassette.cassette_hash()):
+            raise RecordIntegrityError(
+                f"{source}: hashes.cassette does not match: records were added, removed, "
+                "reordered or swapped in from another cassette, or nodeId/frozenAt was "
+                "edited. Restore the file or re-record it.")
         return cassette

@@ -178,16 +178,43 @@ def cmd_cassettes_verify(args: argparse.Namespace) -> int:
     return cmd_verify(args)
 
 
-def cmd_cassettes_prune(args: argparse.Namespace) -> int:
-    from .cassettes_prune import prune_cassettes
+def _collected_node_ids() -> set[str] | None:
+    """Node ids pytest collects here (a subprocess: this package never imports pytest)."""
+    import subprocess
 
-    return prune_cassettes(Path(args.dir), dry_run=args.dry_run)
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider"], capture_output=True, text=True,
+                          check=False)
+    if done.returncode not in (0, 5):
+        return None
+    return {line.strip() for line in done.stdout.splitlines() if "::" in line}
+
+
+def cmd_cassettes_prune(args: argparse.Namespace) -> int:
+    files = _cassette_files(Path(args.dir))
+    collected = _collected_node_ids()
+    if collected is None:
+        print("intentusnet: error: pytest could not collect the tests here; fix collection "
+              "first (pytest --collect-only)", file=sys.stderr)
+        return 2
+    orphans = []
+    for path in files:
+        cassette = CassetteFile.load(path, verify=False)
+        if cassette.node_id not in collected:
+            orphans.append(path)
+    for path in orphans:
+        if not args.dry_run:
+            path.unlink()
+        print(f"{'would delete' if args.dry_run else 'deleted'} {path}")
+    print(f"{len(orphans)} of {len(files)} cassettes belong to no collected test"
+          + (". Next: intentusnet cassettes prune" if args.dry_run and orphans else ""))
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.directory, keep=args.keep)
+    return run_demo(args.directory, keep=bool(args.keep))
 
 
 def build_parser() -> argparse.ArgumentParser:

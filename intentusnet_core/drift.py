@@ -198,7 +198,7 @@ def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:
         parts.append(re.escape(pattern).replace(r"\*", ".*"))
     if not parts:
         return None
-    return re.compile(r"(?:%s)(?:$|[.\[])" % "|".join(parts))
+    return re.compile(rf"(?:{'|'.join(parts)})(?:$|[.\[])")
 
 
 def _dotted(path: list[Any]) -> str:

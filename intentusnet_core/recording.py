@@ -129,7 +129,8 @@ class ExecutionRecorder:
                            {"status": response.status,
                             "errorCode": response.error.code if response.error else None}))
         events = [
-            RecordEvent.model_construct(seq=index, type=type_, agent=agent,
+            RecordEvent.model_construct(seq=index, type=type_,  # type: ignore[arg-type]
+                                        agent=agent,
                                         payload=redact(payload), prev_hash="", hash="")
             for index, (type_, agent, payload) in enumerate(raw_events, start=1)
         ]

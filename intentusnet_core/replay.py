@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from .errors import ConfigurationError
-from .models import AgentResponse, ErrorInfo
+from typing import Any
+
+from .models import AgentResponse, ErrorInfo, _fast_response
 from .records import ExecutionRecord
 from .stores import ExecutionStore, open_store
 
 __all__ = ["replay", "response_from_wire"]
 
 
-def response_from_wire(wire: dict[str, object]) -> AgentResponse:
+def response_from_wire(wire: dict[str, Any]) -> AgentResponse:
+    """An :class:`AgentResponse` from its recorded (wire) form."""
     error = wire.get("error")
-    return AgentResponse.model_construct(
-        status=wire.get("status"),
-        payload=wire.get("payload"),
-        error=ErrorInfo.model_validate(error) if isinstance(error, dict) else None,
-        metadata=dict(wire.get("metadata") or {}),  # type: ignore[call-overload]
+    return _fast_response(
+        "error" if wire.get("status") == "error" else "success",
+        wire.get("payload"),
+        ErrorInfo.model_validate(error) if isinstance(error, dict) else None,
+        dict(wire.get("metadata") or {}),
     )
 
 

@@ -283,9 +283,9 @@ class Router:
             resolved = self._resolve(execution)
             if isinstance(resolved, AgentResponse):
                 return self._finish(execution, resolved), execution.decision
-            response = self._attempt_sync(execution, resolved[0], envelope)
+            direct = self._attempt_sync(execution, resolved[0], envelope)
             self._decide_direct(execution, resolved[0])
-            return self._finish(execution, response), execution.decision
+            return self._finish(execution, direct), execution.decision
         plan = self._plan(execution)
         try:
             batch = next(plan)
@@ -403,10 +403,10 @@ class Router:
         token = _current.set(scope)
         try:
             if entry.is_async:
-                result = await asyncio.wait_for(entry.call(envelope), timeout_s)
+                result = await asyncio.wait_for(entry.call(envelope), timeout_s)  # type: ignore[arg-type]
                 return _normalize(result, entry.name)
             future = _in_daemon_thread(_run_scoped, scope, entry, envelope, None)
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)  # type: ignore[no-any-return]
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
         except asyncio.TimeoutError:
             return _timeout_response(entry.name, timeout_s or 0.0)
         except CassetteError:
@@ -513,9 +513,7 @@ class Router:
                 return _error(ErrorCode.UNKNOWN_TARGET,
                               f"unknown target agent(s) {unknown}; registered agents: {known}",
                               unknown=unknown)
-            seen: set[str] = set()
-            ordered = [self._agents[name] for name in explicit
-                       if not (name in seen or seen.add(name))]
+            ordered = [self._agents[name] for name in dict.fromkeys(explicit)]
         else:
             ordered = list(self.candidates(envelope.intent))
         decision.priority_order = [entry.name for entry in ordered]
@@ -595,13 +593,16 @@ class Router:
 
     def _broadcast(self, execution: _Execution, ordered: list[_Registered]) -> _Plan:
         decision = execution.decision
-        results = []
-        succeeded = []
+        results: list[dict[str, Any]] = []
+        succeeded: list[str] = []
+        first_code: str | None = None
         for entry in ordered:
             (response,) = yield [entry]
             if response.status == "success":
                 succeeded.append(entry.name)
             error = response.error
+            if error is not None and first_code is None:
+                first_code = error.code
             results.append({
                 "agent": entry.name,
                 "status": response.status,
@@ -613,8 +614,7 @@ class Router:
             decision.agent = succeeded[0]
             return _fast_response("success", {"results": results}, None,
                                   {"agent": succeeded[0], "succeeded": succeeded})
-        first_error = results[0]["error"]
-        return AgentResponse.failure(first_error["code"],
+        return AgentResponse.failure(first_code or ErrorCode.AGENT_ERROR,
                                      f"all {len(results)} broadcast agents failed",
                                      results=results)
 
@@ -637,7 +637,7 @@ def _run_scoped(scope: AttemptScope, entry: _Registered, envelope: IntentEnvelop
     token = _current.set(scope)
     try:
         if entry.is_async:
-            result = asyncio.run(asyncio.wait_for(entry.call(envelope), timeout_s))
+            result = asyncio.run(asyncio.wait_for(entry.call(envelope), timeout_s))  # type: ignore[arg-type]
         else:
             result = entry.call(envelope)
         return _normalize(result, entry.name)

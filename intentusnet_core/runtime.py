@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .agents import BaseAgent, FunctionAgent
+from .agents import BaseAgent
 from .errors import ConfigurationError
 from .hashing import stable_hash
 from .models import AgentDefinition, AgentResponse, IntentEnvelope
 from .policy import PolicyEngine
-from .records import ExecutionRecord, input_identity
 from .recording import ExecutionRecorder
+from .records import ExecutionRecord, input_identity
 from .routing import Router, RoutingDecision, _Execution
 from .serialization import DEFAULT_REDACTOR, Redactor
 from .stores import ExecutionStore, open_store

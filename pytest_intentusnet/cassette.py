@@ -10,7 +10,7 @@ against this cassette.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,7 +219,7 @@ class CassetteBinding:
         self.live = live or cassette.recording or cassette.mode is Mode.VERIFY
         self.index = RecordIndex(cassette.recorded_records)
         self.sink = _CassetteSink(cassette)
-        self.ids = SequentialIds("exec")
+        self.ids: Callable[[], str] = SequentialIds("exec")
         self._pending: dict[str, tuple[ExecutionRecord | None, Any]] = {}
         self.step_drifts: builtins.list[DriftReport] = []
         self.identities: builtins.list[dict[str, str]] = []
@@ -236,7 +236,7 @@ class CassetteBinding:
               parent_execution_id: str | None) -> _Playback | None:
         __tracebackhide__ = True
         cassette = self.cassette
-        if cassette.recording or self.live and cassette.mode is Mode.REPEAT:
+        if cassette.recording or (self.live and cassette.mode is Mode.REPEAT):
             return None
         intent = str((envelope.get("intent") or {}).get("name", ""))
         recorded = self.index.take(intent, input_hash)

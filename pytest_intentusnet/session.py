@@ -22,7 +22,7 @@ from intentusnet_core.runtime import set_ambient_binding
 from intentusnet_core.serialization import DEFAULT_REDACTOR, Redactor, write_text_atomic
 
 from .cassette import Cassette, CassetteBinding, Counters
-from .modes import REPLAY_LEVELS, Mode, SettingsError, TestSettings, resolve_settings
+from .modes import REPLAY_LEVELS, Mode, SettingsError, resolve_settings
 from .naming import cassette_path
 from .report import render_drift_failure, summary_lines
 
@@ -113,11 +113,11 @@ class IntentusSession:
 
     def prepare(self, request: pytest.FixtureRequest) -> Cassette:
         item = request.node
-        existing = item.stash.get(_CASSETTE, None)
-        if existing is not None:
-            return existing
+        prepared: Cassette | None = item.stash.get(_CASSETTE, None)
+        if prepared is not None:
+            return prepared
         marker = item.get_closest_marker("intentus")
-        fixture = request.getfixturevalue("intentus_config")
+        fixture: Any = request.getfixturevalue("intentus_config")
         try:
             settings = resolve_settings(self.ini_ignore, self.ini_replay,
                                         marker.kwargs if marker else None, fixture)

@@ -22,8 +22,14 @@ from ..errors import RecordFormatError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json
 from ..records import ExecutionRecord
 from ..serialization import guard_against_leaks, parse_json, write_text_atomic
-from .base import check_execution_id, check_limit, interrupted_record, matches, pid_alive, \
-    record_text
+from .base import (
+    check_execution_id,
+    check_limit,
+    interrupted_record,
+    matches,
+    pid_alive,
+    record_text,
+)
 
 __all__ = ["FileExecutionStore"]
 

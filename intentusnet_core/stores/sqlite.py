@@ -180,7 +180,7 @@ class SQLiteExecutionStore:
         rows = self._query("select execution_id, pid, header, attempts from pending "
                            "order by execution_id", ())
         recovered = []
-        for execution_id, pid, header, attempts in rows:
+        for _execution_id, pid, header, attempts in rows:
             if not force and pid_alive(pid):
                 continue
             record = interrupted_record(json.loads(header), json.loads(attempts))

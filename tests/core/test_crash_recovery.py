@@ -118,18 +118,20 @@ def store_runs(tmp_path: Path) -> Iterator[list[StoreRun]]:
     sqlite.close()
 
 
-def _start(run: StoreRun, prefix: str, count: int, cwd: Path) -> subprocess.Popen[str]:
-    child = subprocess.Popen(
+def _spawn(run: StoreRun, prefix: str, count: int, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-c", CHILD_SCRIPT, run.kind, str(run.path), prefix,
          str(run.next_payload), str(count)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def _wait_ready(run: StoreRun, child: subprocess.Popen[str]) -> None:
     assert child.stdout is not None
     line = child.stdout.readline()
     if line != "ready\n":
         child.kill()
         _, stderr = child.communicate(timeout=30)
         pytest.fail(f"{run.kind} child did not start: {line!r}\n{stderr}")
-    return child
 
 
 def _check_after_stop(run: StoreRun, prefix: str) -> None:
@@ -156,18 +158,19 @@ def _check_after_stop(run: StoreRun, prefix: str) -> None:
         assert not list((run.path / ".wal").glob("*.jsonl")), "write-ahead entries remain"
 
     # Every execution this child began is now either completed or interrupted, and the ids
-    # are contiguous: nothing began, vanished, and left a hole.
-    mine = sorted(int(r.execution_id.rsplit("-", 1)[1]) for r in store.list()
+    # are contiguous: nothing began, vanished, and left a hole. Only the last one can have
+    # been in flight.
+    def number(record: ExecutionRecord) -> int:
+        return int(record.execution_id.rsplit("-", 1)[1])
+
+    mine = sorted(number(r) for r in [*listed, *recovered]
                   if r.execution_id.startswith(prefix + "-"))
     assert mine == list(range(1, len(mine) + 1)), f"{run.kind} {prefix}: ids {mine[-5:]}"
-    interrupted = [r for r in store.list(status="interrupted")
-                   if r.execution_id.startswith(prefix + "-")]
-    assert len(interrupted) == len(recovered)
-    if interrupted:
-        assert int(interrupted[0].execution_id.rsplit("-", 1)[1]) == len(mine), (
-            "only the last execution of a killed child can be interrupted")
-    run.completed += len(mine) - len(interrupted)
-    run.interrupted += len(interrupted)
+    for record in recovered:
+        assert record.execution_id.startswith(prefix + "-")
+        assert number(record) == len(mine), "only a child's last execution can be in flight"
+    run.completed += len(mine) - len(recovered)
+    run.interrupted += len(recovered)
     run.next_payload += len(mine)
     run.per_round.append(len(mine))
 
@@ -219,8 +222,10 @@ def test_sigkill_at_many_points_never_leaves_a_wrong_record(
     started = time.monotonic()
     for round_index, delays in enumerate(schedule):
         prefix = f"run{round_index}"
-        children = [(run, delay, _start(run, prefix, 100_000, tmp_path))
+        children = [(run, delay, _spawn(run, prefix, 100_000, tmp_path))
                     for run, delay in zip(store_runs, delays)]
+        for run, _, child in children:
+            _wait_ready(run, child)
         t0 = time.monotonic()
         for run, delay, child in sorted(children, key=lambda item: item[1]):
             time.sleep(max(0.0, delay - (time.monotonic() - t0)))
@@ -239,7 +244,8 @@ def test_sigkill_at_many_points_never_leaves_a_wrong_record(
     prefix = f"run{len(schedule)}"
     for run in store_runs:
         count = max(EXECUTIONS_PER_STORE - run.attempted, 20)
-        child = _start(run, prefix, count, tmp_path)
+        child = _spawn(run, prefix, count, tmp_path)
+        _wait_ready(run, child)
         out, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
         assert out == "done\n"
