@@ -172,9 +172,6 @@ class RoutingOptions(_Model):
             raise ValueError(str(exc)) from None
 
 
-_DEFAULT_ROUTING = RoutingOptions()
-
-
 class IntentEnvelope(_Model):
     """One request: which intent, with what payload, routed how.
 
@@ -186,7 +183,7 @@ class IntentEnvelope(_Model):
     payload: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    routing: RoutingOptions = Field(default_factory=lambda: _DEFAULT_ROUTING.model_copy())
+    routing: RoutingOptions = Field(default_factory=RoutingOptions)
 
     @field_validator("payload", "context", "metadata")
     @classmethod

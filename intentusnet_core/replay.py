@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .errors import ConfigurationError
 from typing import Any
 
+from .errors import ConfigurationError
 from .models import AgentResponse, ErrorInfo, _fast_response
 from .records import ExecutionRecord
 from .stores import ExecutionStore, open_store

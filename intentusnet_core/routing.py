@@ -118,6 +118,8 @@ def _error(code: ErrorCode, message: str, **details: Any) -> AgentResponse:
 
 def _normalize(result: Any, agent: str) -> AgentResponse:
     """Turn what an agent returned into a response; anything unusable is INVALID_RESPONSE."""
+    if type(result) is not dict and isinstance(result, dict):
+        result = dict(result)  # OrderedDict, defaultdict …: record a plain dict
     if type(result) is dict:
         try:
             check_json_value(result, "payload")
@@ -290,7 +292,7 @@ class Router:
         try:
             batch = next(plan)
             while True:
-                if len(batch) == 1:
+                if len(batch) == 1 and execution.decision.strategy is not _PARALLEL:
                     responses = [self._attempt_sync(execution, batch[0], envelope)]
                 else:
                     responses = self._parallel_sync(execution, batch)
@@ -306,7 +308,7 @@ class Router:
         try:
             batch = next(plan)
             while True:
-                if len(batch) == 1:
+                if len(batch) == 1 and execution.decision.strategy is not _PARALLEL:
                     responses = [await self._attempt_async(execution, batch[0], envelope)]
                 else:
                     responses = await self._parallel_async(execution, batch)
@@ -403,12 +405,14 @@ class Router:
         token = _current.set(scope)
         try:
             if entry.is_async:
-                result = await asyncio.wait_for(entry.call(envelope), timeout_s)  # type: ignore[arg-type]
+                result = await asyncio.wait_for(_own_errors(entry.call(envelope)), timeout_s)
                 return _normalize(result, entry.name)
             future = _in_daemon_thread(_run_scoped, scope, entry, envelope, None)
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
         except asyncio.TimeoutError:
             return _timeout_response(entry.name, timeout_s or 0.0)
+        except _AgentRaised as wrapped:
+            return _exception_response(wrapped.error, entry.name)
         except CassetteError:
             raise
         except Exception as exc:
@@ -631,16 +635,34 @@ def _all_failed(names: list[str], responses: list[AgentResponse],
         **{**error.details, "attempts": attempts})
 
 
+class _AgentRaised(Exception):
+    """Carries an async agent's own TimeoutError past ``wait_for``, so only the router's
+    deadline means AGENT_TIMEOUT."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _own_errors(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except asyncio.TimeoutError as exc:
+        raise _AgentRaised(exc) from exc
+
+
 def _run_scoped(scope: AttemptScope, entry: _Registered, envelope: IntentEnvelope,
                 timeout_s: float | None) -> AgentResponse:
     """Body of a worker thread: run one agent (sync, or async on a private loop)."""
     token = _current.set(scope)
     try:
         if entry.is_async:
-            result = asyncio.run(asyncio.wait_for(entry.call(envelope), timeout_s))  # type: ignore[arg-type]
+            result = asyncio.run(asyncio.wait_for(_own_errors(entry.call(envelope)), timeout_s))
         else:
             result = entry.call(envelope)
         return _normalize(result, entry.name)
+    except _AgentRaised as wrapped:
+        return _exception_response(wrapped.error, entry.name)
     except CassetteError:
         raise
     except Exception as exc:

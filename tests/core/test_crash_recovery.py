@@ -10,6 +10,7 @@ Kill times are drawn from a seeded ``random.Random``, so the schedule is reprodu
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 import signal
@@ -42,15 +43,16 @@ EXECUTIONS_PER_STORE = 1000
 # The agents are deterministic functions of the payload, so the parent can tell a record
 # that loads as valid but holds the wrong response. "primary" fails every third payload and
 # FALLBACK moves on to "backup", so an interrupted execution may be in either attempt.
-CHILD_SCRIPT = textwrap.dedent(
+#
+# The script is a small fork server: it imports the library once, then for each command
+# line on stdin forks a recording child, reports its pid, reaps it and reports how it
+# ended. The parent SIGKILLs the child; start-up cost is paid once, not once per kill.
+FORK_SERVER = textwrap.dedent(
     """
-    import hashlib, sys, time
+    import hashlib, os, sys, time, traceback
     from intentusnet_core import (AgentResponse, FileExecutionStore, IntentEnvelope,
                                   IntentusRuntime, RoutingOptions, SequentialIds,
                                   SQLiteExecutionStore, agent)
-
-    kind, path, prefix, start, count = sys.argv[1:6]
-    store = SQLiteExecutionStore(path) if kind == "sqlite" else FileExecutionStore(path)
 
     def expected(n, by):
         return {"n": n, "square": n * n, "by": by,
@@ -71,15 +73,33 @@ CHILD_SCRIPT = textwrap.dedent(
         time.sleep((1 + n % 3) / 1000)
         return expected(n, "backup")
 
-    runtime = IntentusRuntime(store=store, id_factory=SequentialIds(prefix))
-    runtime.register_agents(primary, backup)
-    routing = RoutingOptions(strategy="FALLBACK")
+    def record(kind, path, prefix, start, count):
+        store = SQLiteExecutionStore(path) if kind == "sqlite" else FileExecutionStore(path)
+        runtime = IntentusRuntime(store=store, id_factory=SequentialIds(prefix))
+        runtime.register_agents(primary, backup)
+        routing = RoutingOptions(strategy="FALLBACK")
+        for n in range(start, start + count):
+            response = runtime.route_intent(
+                IntentEnvelope.create("Compute", {"n": n}, routing=routing))
+            assert response.status == "success", response
+
     print("ready", flush=True)
-    for n in range(int(start), int(start) + int(count)):
-        response = runtime.route_intent(
-            IntentEnvelope.create("Compute", {"n": n}, routing=routing))
-        assert response.status == "success", response
-    print("done", flush=True)
+    for line in sys.stdin:
+        kind, path, prefix, start, count = line.split()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                record(kind, path, prefix, int(start), int(count))
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        print(f"pid {pid}", flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
     """
 )
 
@@ -118,20 +138,44 @@ def store_runs(tmp_path: Path) -> Iterator[list[StoreRun]]:
     sqlite.close()
 
 
-def _spawn(run: StoreRun, prefix: str, count: int, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD_SCRIPT, run.kind, str(run.path), prefix,
-         str(run.next_payload), str(count)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+class ForkServer:
+    """Drives one FORK_SERVER process: start recording children, kill them, reap them."""
 
+    def __init__(self, cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", FORK_SERVER], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+        self._expect("ready")
 
-def _wait_ready(run: StoreRun, child: subprocess.Popen[str]) -> None:
-    assert child.stdout is not None
-    line = child.stdout.readline()
-    if line != "ready\n":
-        child.kill()
-        _, stderr = child.communicate(timeout=30)
-        pytest.fail(f"{run.kind} child did not start: {line!r}\n{stderr}")
+    def _read(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.kill()
+            _, stderr = self.process.communicate(timeout=30)
+            pytest.fail(f"the fork server stopped:\n{stderr}")
+        return line.strip()
+
+    def _expect(self, word: str) -> str:
+        line = self._read()
+        assert line.split()[0] == word, line
+        return line
+
+    def start(self, run: StoreRun, prefix: str, count: int) -> int:
+        """Fork a child recording *count* executions into *run*'s store; its pid."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(
+            f"{run.kind} {run.path} {prefix} {run.next_payload} {count}\n")
+        self.process.stdin.flush()
+        return int(self._expect("pid").split()[1])
+
+    def reap(self) -> int:
+        """Wait for the running child to end; its exit code (negative: killed by signal)."""
+        return int(self._expect("exit").split()[1])
+
+    def close(self) -> str:
+        _, stderr = self.process.communicate(timeout=30)
+        return stderr
 
 
 def _check_after_stop(run: StoreRun, prefix: str) -> None:
@@ -212,44 +256,46 @@ def _check_interrupted(record: ExecutionRecord, store: ExecutionStore) -> None:
         replay(stored)
 
 
+@pytest.fixture
+def servers(tmp_path: Path, store_runs: list[StoreRun]) -> Iterator[list[ForkServer]]:
+    started = [ForkServer(tmp_path) for _ in store_runs]
+    yield started
+    for server in started:
+        if server.process.poll() is None:
+            server.close()
+
+
 def test_sigkill_at_many_points_never_leaves_a_wrong_record(
-        tmp_path: Path, store_runs: list[StoreRun]) -> None:
+        store_runs: list[StoreRun], servers: list[ForkServer]) -> None:
     rng = random.Random(SEED)
     schedule = [[rng.uniform(0.0, MAX_KILL_DELAY_S) for _ in store_runs]
                 for _ in range(KILL_ROUNDS_PER_STORE)]
-    schedule[0] = [0.0 for _ in store_runs]  # kill right after start-up, too
+    schedule[0] = [0.0 for _ in store_runs]  # kill right after the fork, too
 
     started = time.monotonic()
     for round_index, delays in enumerate(schedule):
         prefix = f"run{round_index}"
-        children = [(run, delay, _spawn(run, prefix, 100_000, tmp_path))
-                    for run, delay in zip(store_runs, delays)]
-        for run, _, child in children:
-            _wait_ready(run, child)
+        # both stores' children run at once, each killed at its own moment
+        children = [(run, server, delay, server.start(run, prefix, 100_000))
+                    for run, server, delay in zip(store_runs, servers, delays)]
         t0 = time.monotonic()
-        for run, delay, child in sorted(children, key=lambda item: item[1]):
+        for run, server, delay, pid in sorted(children, key=lambda item: item[2]):
             time.sleep(max(0.0, delay - (time.monotonic() - t0)))
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=30)
-            assert child.returncode == -signal.SIGKILL, child.stderr.read() \
-                if child.stderr else ""
+            os.kill(pid, signal.SIGKILL)
+            assert server.reap() == -signal.SIGKILL
             run.kills += 1
-        for run, _, child in children:
-            for stream in (child.stdout, child.stderr):
-                if stream is not None:
-                    stream.close()
+        for run, *_ in children:
             _check_after_stop(run, prefix)
 
-    # a last, uninterrupted child tops every store up to the execution target
+    # a last, uninterrupted child per store tops it up to the execution target
     prefix = f"run{len(schedule)}"
-    for run in store_runs:
-        count = max(EXECUTIONS_PER_STORE - run.attempted, 20)
-        child = _spawn(run, prefix, count, tmp_path)
-        _wait_ready(run, child)
-        out, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err
-        assert out == "done\n"
+    for run, server in zip(store_runs, servers):
+        server.start(run, prefix, max(EXECUTIONS_PER_STORE - run.attempted, 20))
+    for run, server in zip(store_runs, servers):
+        assert server.reap() == 0, server.close()
         _check_after_stop(run, prefix)
+    for server in servers:
+        assert server.close() == ""
     elapsed = time.monotonic() - started
 
     report = []
@@ -265,12 +311,14 @@ def test_sigkill_at_many_points_never_leaves_a_wrong_record(
                 replayed = replay(record.execution_id, run.store)
                 assert replayed.metadata["from_replay"] is True
                 assert replayed.payload == expected_payload(record.envelope["payload"]["n"])
+        killed_rounds = run.per_round[:-1]
         report.append(
             f"{run.kind}: {run.kills} kills, {len(records)} records "
-            f"({run.completed} completed, {run.interrupted} interrupted, in flight: "
-            f"{dict(run.in_flight_agents)}), executions per killed run "
-            f"min {min(run.per_round[:-1])} max {max(run.per_round[:-1])}")
-    # every kill should not have landed between executions: the agents sleep most of the
-    # time, so a fair share of kills must have caught an execution in flight
+            f"({run.completed} completed, {run.interrupted} interrupted; in flight: "
+            f"{dict(sorted(run.in_flight_agents.items()))}); executions per killed child: "
+            f"min {min(killed_rounds)}, max {max(killed_rounds)}, "
+            f"{sum(killed_rounds)} in all")
+    # the agents sleep most of the time, so a fair share of the kills must have caught an
+    # execution in flight; otherwise the test no longer tests recovery
     assert sum(run.interrupted for run in store_runs) >= 10, report
     print(f"\ncrash recovery in {elapsed:.1f}s (seed {SEED}):\n  " + "\n  ".join(report))

@@ -1,0 +1,1 @@
+"""pytester tests of the plugin: one file per option or marker."""
