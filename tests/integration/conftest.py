@@ -85,9 +85,11 @@ def test_moderate():
     assert response.status == "success"
 '''
 
+# hypothesis' own pytest plugin imports all of hypothesis in its terminal summary; these
+# projects do not use it, and in-process runs would re-import (and re-rewrite) it every run.
 INI = """
 [pytest]
-addopts = --strict-markers -p no:cacheprovider
+addopts = --strict-markers -p no:cacheprovider -p no:hypothesispytest
 pythonpath = .
 xfail_strict = true
 filterwarnings = error
