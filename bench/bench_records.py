@@ -56,6 +56,7 @@ from intentusnet_core import (  # noqa: E402
     IntentusRuntime,
     SQLiteExecutionStore,
     agent,
+    open_store,
     replay,
 )
 from intentusnet_core import __version__ as OUR_VERSION  # noqa: E402
@@ -186,11 +187,8 @@ StoreFactory = Callable[[Path], Any]
 def bench_route(label: str, make_store: StoreFactory | None, root: Path,
                 recording: bool = True) -> dict[str, Any]:
     """Route with recording to a fresh store per repeat; returns us/op figures."""
-    counter = [0]
-
     def fresh_runtime() -> tuple[IntentusRuntime, Any]:
-        counter[0] += 1
-        where = root / f"{label.split()[0].lower()}-{counter[0]}"
+        where = Path(tempfile.mkdtemp(prefix="route-", dir=root))
         store = make_store(where) if make_store is not None else None
         if store is None:
             return runtime_for(None, recording=False), None
@@ -397,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         # -- routing with recording ----------------------------------------------------
         rows: list[tuple[str, StoreFactory | None, Path]] = [
             ("SQLite default (synchronous=NORMAL)",
-             lambda d: IntentusRuntime(store=str(d / "records.db")).store, root),
+             lambda d: open_store(str(d / "records.db")), root),  # what the runtime opens
             ("SQLite synchronous=FULL",
              lambda d: SQLiteExecutionStore(d / "records.db", synchronous="FULL"), root),
             ("File fsync=True", lambda d: FileExecutionStore(d), root),

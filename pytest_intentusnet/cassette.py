@@ -241,7 +241,7 @@ class CassetteBinding:
         intent = str((envelope.get("intent") or {}).get("name", ""))
         recorded = self.index.take(intent, input_hash)
         if recorded is None:
-            cassette.counters.missing += 1
+            cassette.counters.drifted += 1
             raise ReplayMissError(self.miss_message(envelope))
         if cassette.mode is Mode.VERIFY:
             self._pending_verify = recorded
@@ -300,8 +300,15 @@ class CassetteBinding:
     def routing_drift_message(self, recorded: ExecutionRecord, index: int,
                               expected: str | None, agent: str,
                               order: builtins.list[str]) -> str:
+        from intentusnet_core.drift import DriftChange
+
         cassette = self.cassette
         cassette.counters.drifted += 1
+        cassette.drifts.append(DriftReport(
+            before_id=recorded.execution_id, after_id=None, agent_before=expected,
+            agent_after=agent, changes=[DriftChange(
+                "routing", f"routerDecision.attempts[{index}].agent", "changed", expected,
+                agent)]))
         if expected is None:
             what = (f"attempt {index + 1} went to agent {agent!r}, but the recording stops "
                     f"after {len(order)} attempts {order}")

@@ -36,7 +36,7 @@ def summary_lines(session: IntentusSession) -> list[str]:
         action = "deleted" if session.prune and not path.exists() else "unused"
         lines.append(f"intentusnet: {action} cassette {path}")
     if t.missing:
-        lines.append("Next: record the missing cassettes with pytest --intentus-record")
+        lines.append("Next: record the missing cassettes with pytest --intentus-record=new")
     elif t.drifted:
         lines.append("Next: inspect the drift above; accept intended changes with "
                      "pytest --intentus-record=all -k <test>")

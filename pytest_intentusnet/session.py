@@ -178,9 +178,10 @@ class IntentusSession:
         if cassette.settings.freeze_time and cassette.frozen_at:
             import freezegun
 
-            stack.enter_context(freezegun.freeze_time(
-                cassette.frozen_at, real_asyncio=True,
-                ignore=["intentusnet_core", "pytest_intentusnet", "deepdiff", "sqlite3"]))
+            # nothing of ours is ignored: freezegun's ignore list also unfreezes every agent
+            # called from an ignored frame. Timeouts use threading's and asyncio's real
+            # clocks (real_asyncio=True); frozen durations only read 0, which is volatile.
+            stack.enter_context(freezegun.freeze_time(cassette.frozen_at, real_asyncio=True))
         previous = set_ambient_binding(binding)
         stack.callback(set_ambient_binding, previous)
         return stack
@@ -193,7 +194,7 @@ class IntentusSession:
             raise MissingCassetteError(
                 f"no cassette for {item.nodeid} at {cassette.path} ({self.mode.value} mode "
                 "needs one; agents are never called without it).\nRecord it: "
-                f"pytest --intentus-record '{item.nodeid}'")
+                f"pytest --intentus-record=new '{item.nodeid}'")
         cassette.frozen_at = self._frozen_at(cassette)
         binding = self._binding(cassette)
         with self._body(cassette, binding):
@@ -250,9 +251,10 @@ class IntentusSession:
 
     def _full_run(self) -> bool:
         option = self.config.option
+        explicit_paths = self.config.args_source == pytest.Config.ArgsSource.ARGS and \
+            [Path(arg).resolve() for arg in self.config.args] != [self.config.rootpath]
         return not getattr(option, "keyword", "") and not getattr(option, "markexpr", "") \
-            and not getattr(option, "lf", False) and not any(
-                "::" in str(arg) for arg in self.config.args)
+            and not getattr(option, "lf", False) and not explicit_paths
 
     def summary(self) -> list[str]:
         return summary_lines(self)

@@ -9,6 +9,7 @@ Kill times are drawn from a seeded ``random.Random``, so the schedule is reprodu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -145,6 +146,7 @@ class ForkServer:
         self.process = subprocess.Popen(
             [sys.executable, "-c", FORK_SERVER], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+        self.child: int | None = None
         self._expect("ready")
 
     def _read(self) -> str:
@@ -167,13 +169,20 @@ class ForkServer:
         self.process.stdin.write(
             f"{run.kind} {run.path} {prefix} {run.next_payload} {count}\n")
         self.process.stdin.flush()
-        return int(self._expect("pid").split()[1])
+        self.child = int(self._expect("pid").split()[1])
+        return self.child
 
     def reap(self) -> int:
         """Wait for the running child to end; its exit code (negative: killed by signal)."""
-        return int(self._expect("exit").split()[1])
+        code = int(self._expect("exit").split()[1])
+        self.child = None
+        return code
 
     def close(self) -> str:
+        if self.child is not None:  # a failed test left a child recording: stop it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.child, signal.SIGKILL)
+            self.child = None
         _, stderr = self.process.communicate(timeout=30)
         return stderr
 
@@ -265,6 +274,7 @@ def servers(tmp_path: Path, store_runs: list[StoreRun]) -> Iterator[list[ForkSer
             server.close()
 
 
+@pytest.mark.slow  # 14 s on an idle 2-core machine, 25 s when the disk is shared
 def test_sigkill_at_many_points_never_leaves_a_wrong_record(
         store_runs: list[StoreRun], servers: list[ForkServer]) -> None:
     rng = random.Random(SEED)

@@ -91,7 +91,7 @@ def _run_routing(tmp_path: Path, name: str, *, seed: str, day: tuple[int, int, i
          "1" if reverse else "0"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    wire = json.loads(done.stdout)
+    wire: dict[str, Any] = json.loads(done.stdout)
     # the record the child wrote is readable and intact in this process too
     (saved,) = FileExecutionStore(store_dir).list()
     assert saved.to_wire() == wire
@@ -200,7 +200,7 @@ def saved_wire(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "Moderate", {"text": "hello", "n": 1}, routing=RoutingOptions(strategy="FALLBACK")))
     assert response.status == "success"
     path = directory / f"{response.metadata['execution_id']}.json"
-    wire = json.loads(path.read_text(encoding="utf-8"))
+    wire: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     ExecutionRecord.from_wire(wire).verify()
     assert [event["type"] for event in wire["events"]] == [
         "INTENT_RECEIVED", "AGENT_ATTEMPT_START", "AGENT_ATTEMPT_END", "FALLBACK_TRIGGERED",

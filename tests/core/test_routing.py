@@ -331,7 +331,8 @@ def test_parallel_runs_agents_concurrently(runtime: IntentusRuntime) -> None:
     assert elapsed < 0.45, f"3 x 0.2 s agents took {elapsed:.3f} s: not concurrent"
 
 
-def test_parallel_async_agents_run_concurrently(runtime: IntentusRuntime) -> None:
+def test_parallel_async_agents_run_concurrently(runtime: IntentusRuntime,
+                                                route: Route) -> None:
     for index, name in enumerate(["a", "b", "c"]):
         @agent(name, ["Echo"], priority=index)
         async def slow(env: IntentEnvelope, name: str = name) -> AgentResponse:
@@ -341,14 +342,12 @@ def test_parallel_async_agents_run_concurrently(runtime: IntentusRuntime) -> Non
 
         runtime.register_agent(slow)
 
-    for run in (lambda env: runtime.router.route_with_decision(env),
-                lambda env: asyncio.run(runtime.router.route_with_decision_async(env))):
-        started = time.perf_counter()
-        response, _ = run(envelope("PARALLEL"))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    response, _ = route(runtime, envelope("PARALLEL"))
+    elapsed = time.perf_counter() - started
 
-        assert response.payload == {"agent": "c"}
-        assert elapsed < 0.45, f"3 x 0.2 s async agents took {elapsed:.3f} s"
+    assert response.payload == {"agent": "c"}
+    assert elapsed < 0.45, f"3 x 0.2 s async agents took {elapsed:.3f} s"
 
 
 def test_parallel_winner_is_first_success_in_priority_order_not_first_finished(
@@ -398,7 +397,7 @@ def _mutating_agents(runtime: IntentusRuntime, names: list[str],
     lock = threading.Lock()
     for index, name in enumerate(names):
         @agent(name, ["Echo"], priority=index)
-        def mutate(env: IntentEnvelope, name: str = name) -> dict[str, Any]:
+        def mutate(env: IntentEnvelope, name: str = name) -> AgentResponse | dict[str, Any]:
             time.sleep(0.01)  # let every agent start before any mutation is visible
             with lock:
                 seen[name] = (list(env.payload["visited"]), dict(env.context))

@@ -4,7 +4,8 @@ helpers to run pytest on them and read what happened (cassettes on disk, live ca
 Every agent and model call appends a line to the file named by ``INTENTUS_CALLS_LOG``, so a
 test can count live calls across in-process runs, subprocess runs and xdist workers alike.
 The application reads its behaviour from environment variables at import time (``PROMPT``,
-``DECISION``, ``P1``, ...), which is how one run differs from the next.
+``DECISION``, ``P1``, ...), which is how one run differs from the next; ``<MODULE>_P1``
+changes one application module only, so one run can hold several scenarios.
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ import random
 
 from intentusnet_core import IntentusRuntime, agent, step
 
-PROMPT = os.environ.get("PROMPT", "Classify this post: ")
-DECISION = os.environ.get("DECISION", "SAFE")
+
+
+def setting(name, default):
+    # APP_X_PROMPT (this module only) wins over PROMPT (every application module)
+    return os.environ.get(f"{__name__.upper()}_{name}", os.environ.get(name, default))
+
+
+PROMPT = setting("PROMPT", "Classify this post: ")
+DECISION = setting("DECISION", "SAFE")
 
 
 def count(what):
@@ -41,8 +49,8 @@ def call_model(text):
             "auth": "Bearer abcdefghijklmnop"}
 
 
-@agent("moderator-gpt4", intents=["ModerateIntent"], priority=int(os.environ.get("P1", "10")),
-       model="gpt-4", model_version=os.environ.get("MV", "gpt-4-0613"))
+@agent("moderator-gpt4", intents=["ModerateIntent"], priority=int(setting("P1", "10")),
+       model="gpt-4", model_version=setting("MV", "gpt-4-0613"))
 def moderator_gpt4(env):
     count("agent:moderator-gpt4")
     content = env.payload["content"]
@@ -52,7 +60,7 @@ def moderator_gpt4(env):
             "seen_at": datetime.datetime.now().isoformat()}
 
 
-@agent("moderator-claude", intents=["ModerateIntent"], priority=int(os.environ.get("P2", "20")),
+@agent("moderator-claude", intents=["ModerateIntent"], priority=int(setting("P2", "20")),
        model="claude-3", model_version="claude-3-opus")
 def moderator_claude(env):
     count("agent:moderator-claude")

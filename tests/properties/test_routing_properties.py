@@ -188,7 +188,7 @@ def test_parallel_winner_is_stable_over_200_runs_with_random_timing() -> None:
     shuffler = random.Random(1234)
 
     seen = set()
-    for batch in range(20):
+    for _ in range(20):
         order = list(agents)
         shuffler.shuffle(order)
         runtime = IntentusRuntime(enable_recording=False)

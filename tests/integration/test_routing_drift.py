@@ -1,0 +1,74 @@
+"""Routing drift: the router still runs in replay, so a priority change that makes another
+agent win fails the test, naming both agents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import AgentProject
+
+
+def test_priority_change_fails_replay_with_routing_drift(project: AgentProject) -> None:
+    project.moderation("app_rd1", "test_app")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    # moderator-claude keeps priority 20; 30 now ranks moderator-gpt4 below it
+    result = project.run(P1="30")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*DriftError: routing drift in *test_moderate.json (execution exec-000001, "
+        "intent 'ModerateIntent'): attempt 1 went to agent 'moderator-claude', recorded "
+        "agent 'moderator-gpt4'*",
+        "*routing  routerDecision.agent: 'moderator-gpt4' -> 'moderator-claude'",
+        "*accept it: pytest --intentus-record=all 'test_app.py::test_moderate'",
+    ])
+    assert project.calls() == {}
+    assert project.summary(result)[0] == (
+        "intentusnet: 0 recorded, 0 replayed, 0 verified, 1 drifted, 0 missing, 0 unused")
+
+
+def test_priority_change_fails_verify_with_routing_drift(project: AgentProject) -> None:
+    project.moderation("app_rd2", "test_app")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    result = project.run("--intentus-verify", P1="30")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*drift: routing* (routing drift: moderator-gpt4 -> moderator-claude)",
+        "*routing *routerDecision.agent: 'moderator-gpt4' -> 'moderator-claude'",
+    ])
+    assert project.calls() == {"agent:moderator-claude": 1}
+
+
+def test_priority_change_that_keeps_the_winner_is_config_drift(project: AgentProject) -> None:
+    project.moderation("app_rd3", "test_app")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    # still below moderator-claude's 20: moderator-gpt4 still wins, the definition changed
+    for args in ((), ("--intentus-verify",)):
+        result = project.run(*args, P1="5")
+
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([
+            "*drift: config (routing stable: moderator-gpt4)",
+            "*config  agents.moderator-gpt4.nodePriority: 10 -> 5",
+        ])
+
+
+@pytest.mark.xfail(reason="library bug: a routing drift raised during replay "
+                          "(cassette._Playback.serve) is counted but never added to "
+                          "cassette.drifts, so --intentus-drift-report omits it")
+def test_routing_drift_in_replay_is_listed_in_the_drift_report(
+        project: AgentProject) -> None:
+    project.moderation("app_rd4", "test_app")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    project.run("--intentus-drift-report=drift.json", P1="30").assert_outcomes(failed=1)
+
+    report = json.loads((project.path / "drift.json").read_text("utf-8"))
+    assert report["counters"]["drifted"] == 1
+    assert [entry["nodeid"] for entry in report["tests"]] == ["test_app.py::test_moderate"]

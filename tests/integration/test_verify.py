@@ -1,0 +1,88 @@
+"""``--intentus-verify`` (the drift gate) and ``--intentus-drift-report PATH``."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import AgentProject
+
+
+def test_changed_model_output_fails_verify_and_lands_in_the_drift_report(
+        project: AgentProject) -> None:
+    project.moderation("app_v1", "test_app")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+    recorded = project.cassette("test_app", "test_moderate").read_bytes()
+
+    result = project.run("--intentus-verify", "--intentus-drift-report=reports/drift.json",
+                         DECISION="FLAGGED")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*DriftError: behavioural drift against *test_app*test_moderate.json "
+        "(verify mode, 1 executions drifted):",
+        "*execution exec-000001: drift: behavioral (routing stable: moderator-gpt4)",
+        "*behavioral  finalResponse.payload.decision: 'SAFE' -> 'FLAGGED'",
+        "*behavioral  steps[[]0[]].response.decision: 'SAFE' -> 'FLAGGED'",
+        "*If the new behaviour is intended, accept it: "
+        "pytest --intentus-record=all 'test_app.py::test_moderate'",
+    ])
+    assert project.summary(result) == [
+        "intentusnet: 0 recorded, 0 replayed, 1 verified, 1 drifted, 0 missing, 0 unused",
+        "intentusnet: live calls: 1 agent, 1 step; recorded cost saved by replay: $0.0000",
+    ]
+    result.stdout.fnmatch_lines(["Next: *pytest --intentus-record=all -k <test>"])
+    assert project.calls() == {"agent:moderator-gpt4": 1, "model": 1}
+    # the gate never writes cassettes
+    assert project.cassette("test_app", "test_moderate").read_bytes() == recorded
+
+    report = json.loads((project.path / "reports" / "drift.json").read_text("utf-8"))
+    assert report["mode"] == "verify"
+    assert report["counters"]["drifted"] == 1
+    [entry] = report["tests"]
+    assert entry["nodeid"] == "test_app.py::test_moderate"
+    assert entry["cassette"].endswith("test_moderate.json")
+    [drift] = entry["drifts"]
+    assert drift["behavioral_drift"] is True
+    assert drift["routing_drift"] is False
+    assert [(c["path"], c["before"], c["after"]) for c in drift["changes"]] == [
+        ("finalResponse.payload.decision", "SAFE", "FLAGGED"),
+        ("steps[0].response.decision", "SAFE", "FLAGGED"),
+    ]
+
+
+def test_model_version_change_is_model_drift(project: AgentProject) -> None:
+    project.moderation("app_v2", "test_app")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    result = project.run("--intentus-verify", MV="gpt-4-1106-preview")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*drift: model (routing stable: moderator-gpt4)",
+        "*model  agents.moderator-gpt4.runtime.modelVersion: "
+        "'gpt-4-0613' -> 'gpt-4-1106-preview'",
+    ])
+
+
+def test_drift_report_is_written_when_nothing_drifted(project: AgentProject) -> None:
+    project.moderation("app_v3", "test_app")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    project.run("--intentus-verify", "--intentus-drift-report=drift.json"
+                ).assert_outcomes(passed=1)
+
+    report = json.loads((project.path / "drift.json").read_text("utf-8"))
+    assert report["mode"] == "verify"
+    assert report["tests"] == []
+    assert report["counters"]["verified"] == 1
+
+
+def test_verify_without_a_cassette_fails(project: AgentProject) -> None:
+    project.moderation("app_v4", "test_app")
+
+    result = project.run("--intentus-verify")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*MissingCassetteError: no cassette for "
+                                 "test_app.py::test_moderate*(verify mode needs one*"])
+    assert project.calls() == {}
