@@ -15,7 +15,7 @@ from typing import Any
 
 from .cassettes import CassetteFile
 from .drift import diff_records
-from .errors import IntentusError, RecordFormatError, RecordIntegrityError, SignatureError
+from .errors import IntentusError, RecordFormatError
 from .records import ExecutionRecord
 from .replay import replay
 from .serialization import parse_json
@@ -122,7 +122,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise RecordFormatError(f"{path}: no such file")
             print(f"ok    {path} ({_verify_one(path, args.pub, args.require_signature)})")
-        except (RecordFormatError, RecordIntegrityError, SignatureError) as exc:
+        except IntentusError as exc:
             failures += 1
             print(f"FAIL  {exc}")
     if failures:

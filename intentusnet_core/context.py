@@ -30,6 +30,7 @@ class AttemptScope:
     log: AttemptLog | None
     steps: StepSource | None
     depth: int
+    root_execution_id: str | None = None
 
 
 _current: ContextVar[AttemptScope | None] = ContextVar("intentusnet_attempt", default=None)

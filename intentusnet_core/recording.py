@@ -73,7 +73,8 @@ class ExecutionRecorder:
 
     def __init__(self, *, execution_id: str, parent_execution_id: str | None,
                  created_at: str, envelope: dict[str, Any], input_hash: str,
-                 store: ExecutionStore | None, redactor: Redactor) -> None:
+                 store: ExecutionStore | None, redactor: Redactor,
+                 root_execution_id: str | None = None) -> None:
         self.execution_id = execution_id
         self.parent_execution_id = parent_execution_id
         self.created_at = created_at
@@ -85,6 +86,7 @@ class ExecutionRecorder:
         self._head: list[_Event] = [("INTENT_RECEIVED", None, {
             "intent": envelope["intent"], "strategy": envelope["routing"]["strategy"],
             "inputHash": input_hash,
+            "rootExecutionId": root_execution_id or execution_id,
         })]
 
     def policy_filtered(self, verdicts: list[PolicyVerdict]) -> None:

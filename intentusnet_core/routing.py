@@ -336,9 +336,11 @@ class Router:
     def _scope(self, execution: _Execution, entry: _Registered,
                log: AttemptLog | None) -> AttemptScope:
         playback = execution.playback
+        parent = execution.parent
+        root = parent.root_execution_id if parent is not None else execution.execution_id
         return AttemptScope(self, execution.execution_id, entry.name, execution.recorder,
                             log, playback.steps_for(entry.name) if playback is not None
-                            else None, execution.depth)
+                            else None, execution.depth, root)
 
     def _start_attempt(self, execution: _Execution, entry: _Registered) -> AttemptLog | None:
         recorder = execution.recorder

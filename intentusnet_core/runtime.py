@@ -206,7 +206,8 @@ class IntentusRuntime:
         recorder = ExecutionRecorder(
             execution_id=execution_id, parent_execution_id=parent_id,
             created_at=utc_now_iso(clock), envelope=wire, input_hash=input_hash,
-            store=store if playback is None else None, redactor=redactor)
+            store=store if playback is None else None, redactor=redactor,
+            root_execution_id=parent.root_execution_id if parent is not None else None)
         execution = _Execution(envelope, decision, recorder, execution_id, depth, playback)
         execution.parent = parent
         execution.binding = binding

@@ -240,6 +240,13 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON here")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range (it would read as infinity)")
+    return value
+
+
 def parse_json(text: str | bytes, source: str) -> Any:
     """Strict JSON reading for every loader: duplicated keys, NaN and bad UTF-8 are errors.
 
@@ -248,7 +255,8 @@ def parse_json(text: str | bytes, source: str) -> Any:
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants,
+                          parse_float=_finite_float)
     except UnicodeDecodeError as exc:
         raise RecordFormatError(f"{source}: not UTF-8 text ({exc.reason} at byte "
                                 f"{exc.start}); the file is corrupt or not a record") from None

@@ -50,14 +50,18 @@ def generate_keys(directory: str | os.PathLike[str]) -> tuple[Path, Path]:
         raise SignatureError(f"{private_path} already exists; refusing to overwrite a key. "
                              "Choose another directory or delete the old key first.")
     key = Ed25519PrivateKey.generate()
-    folder.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    public_path.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        public_path.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    except OSError as exc:
+        raise SignatureError(f"cannot write keys into {folder}: {exc.strerror or exc}; pick a "
+                             "directory you can create") from None
     return private_path, public_path
 
 

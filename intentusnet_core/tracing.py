@@ -50,7 +50,9 @@ def _id(*parts: str, length: int) -> str:
 
 def spans_for_record(record: ExecutionRecord) -> list[Span]:
     """The spans of one record: its execution, each attempt, each step inside it."""
-    root = record.parent_execution_id or record.execution_id
+    first = record.events[0].payload if record.events else {}
+    root = str(first.get("rootExecutionId") or record.parent_execution_id
+               or record.execution_id)
     trace_id = _id("trace", root, length=32)
     execution_span = _id("execution", record.execution_id, length=16)
     parent_span = (_id("execution", record.parent_execution_id, length=16)

@@ -63,8 +63,10 @@ def check_limit(limit: int | None) -> None:
 
 
 def pid_alive(pid: int | None) -> bool:
-    if not pid or pid == os.getpid():
+    if not pid:
         return False
+    if pid == os.getpid():
+        return True  # our own executions may still be running
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
