@@ -508,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label:<44} {fmt(theirs):>18} {fmt(mine):>14}")
         print(f"  error outcome recorded: peer {peer.get('error_outcome_recorded')} "
               f"(raised {peer.get('error_outcome_exception')}), ours {figures['error_outcome']['recorded']}")
+        for note in peer.get("notes") or []:
+            print(f"  peer note: {note if len(note) <= 220 else note[:217] + '...'}")
         print("  (peer: store on tmpfs = its route_recording_tmpfs_us; ours on tmpfs = the "
               "extra SQLite row; ours 'bytes' = SQLite body column; replay(id) from SQLite)")
 

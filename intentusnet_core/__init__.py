@@ -7,6 +7,7 @@ anything and diffed field by field. This package never imports pytest.
 """
 
 from .agents import BaseAgent, FunctionAgent, agent, emit_intent, emit_intent_async
+from .drift import DriftChange, DriftReport, diff_records
 from .errors import (
     CassetteError,
     ConfigurationError,
@@ -44,6 +45,7 @@ from .replay import replay
 from .routing import AttemptOutcome, Router, RoutingDecision
 from .runtime import IntentusRuntime, SequentialIds
 from .serialization import Redactor
+from .signing import generate_keys, sign_file, verify_file
 from .steps import recorded, step
 from .stores import (
     ExecutionStore,
@@ -66,7 +68,9 @@ __all__ = [
     "Capability",
     "CassetteError",
     "ConfigurationError",
+    "DriftChange",
     "DriftError",
+    "DriftReport",
     "ErrorCode",
     "ErrorInfo",
     "ExecutionRecord",
@@ -109,10 +113,14 @@ __all__ = [
     "UnusedRecordingError",
     "__version__",
     "agent",
+    "diff_records",
     "emit_intent",
     "emit_intent_async",
+    "generate_keys",
     "open_store",
     "recorded",
     "replay",
+    "sign_file",
     "step",
+    "verify_file",
 ]

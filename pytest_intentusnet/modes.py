@@ -31,6 +31,8 @@ class Mode(str, Enum):
 class TestSettings:
     """The settings one test runs with."""
 
+    __test__ = False  # not a test class, whatever pytest's name patterns say
+
     cassette: str | None = None
     ignore: tuple[str, ...] = ()
     tolerance: dict[str, float] = field(default_factory=dict)

@@ -143,7 +143,9 @@ class AgentProject:
         return self.path.joinpath("cassettes", *parts[:-1], parts[-1] + ".json")
 
     def load(self, *parts: str) -> dict[str, Any]:
-        return json.loads(self.cassette(*parts).read_text(encoding="utf-8"))
+        """The parsed cassette of one test."""
+        data: dict[str, Any] = json.loads(self.cassette(*parts).read_text(encoding="utf-8"))
+        return data
 
     # -- live calls -------------------------------------------------------------------------
 

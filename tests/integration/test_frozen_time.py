@@ -86,6 +86,7 @@ def test_the_instant_comes_from_the_cassette(project: AgentProject) -> None:
     path = project.cassette("test_app", "test_moderate")
     cassette = CassetteFile.load(path)
     recorded_instant = cassette.frozen_at
+    assert recorded_instant is not None
     cassette.frozen_at = "2020-01-02T03:04:05Z"
     cassette.save(path)  # re-hashed: still a valid cassette
 
@@ -112,10 +113,6 @@ def test_freeze_time_false_leaves_the_clock_running(project: AgentProject) -> No
     assert dt.datetime.fromisoformat(seen["body"]).microsecond != 0
 
 
-@pytest.mark.xfail(raises=AssertionError, reason=(
-    "library bug: session._body freezes time with ignore=['intentusnet_core', ...]; freezegun "
-    "then serves the real time.time()/time.monotonic() to any caller with an intentusnet_core "
-    "frame within 5 stack levels, which includes every agent body"))
 def test_time_time_inside_an_agent_is_frozen(project: AgentProject) -> None:
     project.tests("test_epoch", EPOCH_TEST)
     project.run("--intentus-record").assert_outcomes(passed=1)
@@ -126,3 +123,22 @@ def test_time_time_inside_an_agent_is_frozen(project: AgentProject) -> None:
 
     assert body_epoch == frozen
     assert agent_epoch == frozen
+
+
+@pytest.mark.xfail(raises=AssertionError, reason=(
+    "spec deviation: session.prepare does not load the existing cassette under "
+    "--intentus-record=all, so _frozen_at takes a new instant and re-recording unchanged "
+    "behaviour rewrites frozenAt, createdAt, every time-derived output and all hashes"))
+def test_record_all_keeps_the_instant_of_the_first_recording(project: AgentProject) -> None:
+    _project(project, "app_ft4")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+    path = project.cassette("test_app", "test_moderate")
+    cassette = CassetteFile.load(path)
+    cassette.frozen_at = "2020-01-02T03:04:05Z"  # as if recorded long ago
+    cassette.save(path)
+
+    project.run("--intentus-record=all").assert_outcomes(passed=1)
+
+    data = project.load("test_app", "test_moderate")
+    assert data["frozenAt"] == "2020-01-02T03:04:05Z"
+    assert data["records"][0]["finalResponse"]["payload"]["seen_at"] == "2020-01-02T03:04:05"

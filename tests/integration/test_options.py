@@ -206,10 +206,6 @@ def test_prune_deletes_the_orphan_in_a_full_run_only(project: AgentProject) -> N
     project.run().assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(raises=AssertionError, reason=(
-    "library bug: session._full_run only looks at -k, -m, --lf and '::' node ids, so "
-    "`pytest test_a.py --intentus-prune` counts as a full run and deletes the cassettes of "
-    "every test in the other files"))
 def test_prune_keeps_cassettes_of_files_not_run(project: AgentProject) -> None:
     project.moderation("app_op12", "test_app")
     project.tests("test_more", """

@@ -129,3 +129,78 @@ def test_record_then_verify_unchanged_passes(project: AgentProject, flag: str) -
     assert project.calls() == {"agent:moderator-gpt4": 1, "model": 1}
     assert project.summary(result)[0] == (
         "intentusnet: 0 recorded, 0 replayed, 1 verified, 0 drifted, 0 missing, 0 unused")
+
+
+NAMING_TEST = """
+import pytest
+
+from {module} import build
+
+RUNTIME = build()  # built at import time, outside any test: still bound while a test runs
+
+
+@pytest.mark.intentus
+@pytest.mark.parametrize("content", ["a/b", "a_b"])
+def test_param(content):
+    assert RUNTIME.route_intent("ModerateIntent", {{"content": content}}).status == "success"
+
+
+class TestGroup:
+    @pytest.mark.intentus
+    def test_in_class(self):
+        assert RUNTIME.route_intent("ModerateIntent", {{"content": "k"}}).status == "success"
+"""
+
+
+def test_parametrised_and_class_tests_get_their_own_cassettes(project: AgentProject) -> None:
+    project.app("app_rr6")
+    project.tests("test_naming", NAMING_TEST, "app_rr6")
+
+    project.run("--intentus-record").assert_outcomes(passed=3)
+    replayed = project.run()
+
+    replayed.assert_outcomes(passed=3)
+    assert project.calls() == {}
+    names = sorted(p.name for p in (project.path / "cassettes" / "test_naming").iterdir())
+    assert names[0] == "TestGroup.test_in_class.json"
+    # "a/b" and "a_b" both clean to "a_b": a short hash of the id keeps them apart
+    assert [name[:len("test_param_a_b-")] for name in names[1:]] == ["test_param_a_b-"] * 2
+    node_ids = {json.loads(p.read_text("utf-8"))["nodeId"]
+                for p in (project.path / "cassettes" / "test_naming").iterdir()}
+    assert node_ids == {"test_naming.py::test_param[a/b]", "test_naming.py::test_param[a_b]",
+                        "test_naming.py::TestGroup::test_in_class"}
+
+
+LEAK_TEST = """
+import os
+
+import pytest
+
+from intentusnet_core import IntentusRuntime, agent
+
+
+@agent("leaky", intents=["LeakIntent"])
+def leaky(envelope):
+    return {"data": "value " + os.environ["BILLING_SERVICE_TOKEN"]}
+
+
+@pytest.mark.intentus
+def test_leak():
+    runtime = IntentusRuntime(store="memory://")
+    runtime.register_agent(leaky)
+    assert runtime.route_intent("LeakIntent", {}).status == "success"
+"""
+
+
+def test_a_live_secret_from_the_environment_is_never_written(project: AgentProject) -> None:
+    project.tests("test_leak", LEAK_TEST)
+
+    result = project.run("--intentus-record", BILLING_SERVICE_TOKEN="plainsecretvalue123")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*SecretLeakError: refusing to write cassette *test_leak.json: it contains the value "
+        "of the environment variable BILLING_SERVICE_TOKEN (a live secret). Nothing was "
+        "written.*"])
+    assert not project.cassette("test_leak", "test_leak").exists()
+    assert not list(project.path.rglob("*.tmp"))

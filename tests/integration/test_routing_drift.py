@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from .conftest import AgentProject
 
 
@@ -59,9 +57,6 @@ def test_priority_change_that_keeps_the_winner_is_config_drift(project: AgentPro
         ])
 
 
-@pytest.mark.xfail(reason="library bug: a routing drift raised during replay "
-                          "(cassette._Playback.serve) is counted but never added to "
-                          "cassette.drifts, so --intentus-drift-report omits it")
 def test_routing_drift_in_replay_is_listed_in_the_drift_report(
         project: AgentProject) -> None:
     project.moderation("app_rd4", "test_app")
@@ -71,4 +66,10 @@ def test_routing_drift_in_replay_is_listed_in_the_drift_report(
 
     report = json.loads((project.path / "drift.json").read_text("utf-8"))
     assert report["counters"]["drifted"] == 1
-    assert [entry["nodeid"] for entry in report["tests"]] == ["test_app.py::test_moderate"]
+    [entry] = report["tests"]
+    assert entry["nodeid"] == "test_app.py::test_moderate"
+    [drift] = entry["drifts"]
+    assert drift["routing_drift"] is True
+    assert (drift["agentBefore"], drift["agentAfter"]) == ("moderator-gpt4", "moderator-claude")
+    assert [(c["category"], c["before"], c["after"]) for c in drift["changes"]] == [
+        ("routing", "moderator-gpt4", "moderator-claude")]

@@ -1,0 +1,53 @@
+"""The determinism kit: strategies + assert_routing_deterministic, as documented."""
+
+from __future__ import annotations
+
+import pytest
+
+EXAMPLE = '''
+import random
+
+from hypothesis import given, settings
+
+from intentusnet_core import IntentusRuntime, agent
+from pytest_intentusnet import assert_routing_deterministic
+from pytest_intentusnet.strategies import envelopes, intent_refs
+
+PRIORITY = {"value": 10}
+
+
+def build():
+    runtime = IntentusRuntime(enable_recording=False)
+
+    @agent("alpha", intents=["*"], priority=PRIORITY_FN())
+    def alpha(envelope):
+        return {"by": "alpha"}
+
+    @agent("beta", intents=["*"], priority=20)
+    def beta(envelope):
+        return {"by": "beta"}
+
+    runtime.register_agents(beta, alpha)
+    return runtime
+
+
+@settings(max_examples=25, deadline=None)
+@given(envelopes(intents=intent_refs()))
+def test_routing_is_deterministic(envelope):
+    assert_routing_deterministic(build, envelope, permutations=5)
+'''
+
+
+def test_documented_example_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_kit=EXAMPLE.replace("PRIORITY_FN()", "10"))
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_random_priority_fails_and_shows_the_runs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_kit=EXAMPLE.replace("PRIORITY_FN()",
+                                                 "random.choice([10, 30])"))
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*routing is not deterministic*",
+                                 "*run 0 (registration order*"])
