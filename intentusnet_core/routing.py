@@ -252,10 +252,12 @@ class Router:
 
     def route_intent(self, envelope: IntentEnvelope) -> AgentResponse:
         """Route *envelope*; never raises for agent failures (they are error responses)."""
+        __tracebackhide__ = True  # cassette errors point at the caller, not here
         return self._route(envelope, None)[0]
 
     async def route_intent_async(self, envelope: IntentEnvelope) -> AgentResponse:
         """Async :meth:`route_intent`: async agents are awaited, sync agents run in threads."""
+        __tracebackhide__ = True  # cassette errors point at the caller, not here
         return (await self._route_async(envelope, None))[0]
 
     def route_with_decision(
@@ -280,6 +282,7 @@ class Router:
 
     def _route(self, envelope: IntentEnvelope,
                parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:
+        __tracebackhide__ = True
         execution = self._begin(envelope, parent)
         if execution.decision.strategy is _DIRECT:  # the hot path: no generator
             resolved = self._resolve(execution)
@@ -303,6 +306,7 @@ class Router:
 
     async def _route_async(self, envelope: IntentEnvelope,
                            parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:
+        __tracebackhide__ = True
         execution = self._begin(envelope, parent)
         plan = self._plan(execution)
         try:
@@ -318,6 +322,7 @@ class Router:
         return self._finish(execution, response), execution.decision
 
     def _begin(self, envelope: IntentEnvelope, parent: AttemptScope | None) -> _Execution:
+        __tracebackhide__ = True
         decision = RoutingDecision(strategy=envelope.routing.strategy)
         runtime = self._runtime
         if runtime is None:
@@ -325,6 +330,7 @@ class Router:
         return runtime._begin_execution(envelope, decision, parent)
 
     def _finish(self, execution: _Execution, response: AgentResponse) -> AgentResponse:
+        __tracebackhide__ = True
         runtime = self._runtime
         if runtime is None:
             response.metadata["replayable"] = False
@@ -362,6 +368,7 @@ class Router:
 
     def _attempt_sync(self, execution: _Execution, entry: _Registered,
                       envelope: IntentEnvelope) -> AgentResponse:
+        __tracebackhide__ = True
         log = self._start_attempt(execution, entry)
         started = time.perf_counter()
         response = self._invoke_sync(execution, entry, envelope, log)
@@ -369,6 +376,7 @@ class Router:
 
     def _invoke_sync(self, execution: _Execution, entry: _Registered,
                      envelope: IntentEnvelope, log: AttemptLog | None) -> AgentResponse:
+        __tracebackhide__ = True
         playback = execution.playback
         if playback is not None and playback.serves_agents:
             return playback.serve(entry.name)  # type: ignore[no-any-return]
@@ -392,6 +400,7 @@ class Router:
 
     async def _attempt_async(self, execution: _Execution, entry: _Registered,
                              envelope: IntentEnvelope) -> AgentResponse:
+        __tracebackhide__ = True
         log = self._start_attempt(execution, entry)
         started = time.perf_counter()
         response = await self._invoke_async(execution, entry, envelope, log)
@@ -399,6 +408,7 @@ class Router:
 
     async def _invoke_async(self, execution: _Execution, entry: _Registered,
                             envelope: IntentEnvelope, log: AttemptLog | None) -> AgentResponse:
+        __tracebackhide__ = True
         playback = execution.playback
         if playback is not None and playback.serves_agents:
             return playback.serve(entry.name)  # type: ignore[no-any-return]

@@ -172,6 +172,7 @@ class IntentusRuntime:
     def route_intent(self, envelope: IntentEnvelope | str, payload: dict[str, Any] | None = None,
                      **create: Any) -> AgentResponse:
         """Route an envelope, or build one: ``route_intent("Moderate", {"text": t})``."""
+        __tracebackhide__ = True
         return self.router.route_intent(_envelope(envelope, payload, create))
 
     async def route_intent_async(self, envelope: IntentEnvelope | str,
@@ -189,6 +190,7 @@ class IntentusRuntime:
 
     def _begin_execution(self, envelope: IntentEnvelope, decision: RoutingDecision,
                          parent: Any) -> _Execution:
+        __tracebackhide__ = True
         binding = _ambient
         depth = parent.depth + 1 if parent is not None else 0
         if binding is None:
@@ -215,6 +217,7 @@ class IntentusRuntime:
         return execution
 
     def _finish_execution(self, execution: _Execution, response: AgentResponse) -> AgentResponse:
+        __tracebackhide__ = True
         metadata = response.metadata
         recorder = execution.recorder
         record = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -129,8 +130,13 @@ class IntentusSession:
                                     "freeze_time=)")
         path = self._path(item, settings.cassette)
         cassette = Cassette(path=path, nodeid=item.nodeid, mode=self.mode, settings=settings)
-        if self.mode is not Mode.RECORD_ALL and self.mode is not Mode.REPEAT and path.exists():
-            cassette.existing = CassetteFile.load(path)
+        if self.mode is not Mode.REPEAT and path.exists():
+            if self.mode is Mode.RECORD_ALL:
+                # re-recording keeps the first recording's instant, so diffs stay small
+                with contextlib.suppress(IntentusError):
+                    cassette.frozen_at = CassetteFile.load(path, verify=False).frozen_at
+            else:
+                cassette.existing = CassetteFile.load(path)
         item.stash[_CASSETTE] = cassette
         self.plugin_tests += 1
         return cassette
@@ -167,6 +173,8 @@ class IntentusSession:
     def _frozen_at(self, cassette: Cassette) -> str:
         if cassette.existing is not None and cassette.existing.frozen_at:
             return cassette.existing.frozen_at
+        if cassette.frozen_at:
+            return cassette.frozen_at
         now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
         return now.isoformat().replace("+00:00", "Z")
 

@@ -7,8 +7,6 @@ import calendar
 import datetime as dt
 import json
 
-import pytest
-
 from intentusnet_core.cassettes import CassetteFile
 
 from .conftest import AgentProject
@@ -125,10 +123,6 @@ def test_time_time_inside_an_agent_is_frozen(project: AgentProject) -> None:
     assert agent_epoch == frozen
 
 
-@pytest.mark.xfail(raises=AssertionError, reason=(
-    "spec deviation: session.prepare does not load the existing cassette under "
-    "--intentus-record=all, so _frozen_at takes a new instant and re-recording unchanged "
-    "behaviour rewrites frozenAt, createdAt, every time-derived output and all hashes"))
 def test_record_all_keeps_the_instant_of_the_first_recording(project: AgentProject) -> None:
     _project(project, "app_ft4")
     project.run("--intentus-record").assert_outcomes(passed=1)
