@@ -135,6 +135,20 @@ def loadavg() -> str:
         return "n/a"
 
 
+def git_revision() -> str:
+    """Short commit of the checkout being measured (``+dirty`` if the tree has changes)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "intentusnet_core",
+                                "pytest_intentusnet"], cwd=root, text=True,
+                               capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
 def machine(tmp_root: str) -> dict[str, Any]:
     import sqlite3 as _sqlite3
 
@@ -152,6 +166,7 @@ def machine(tmp_root: str) -> dict[str, Any]:
         "sqlite": _sqlite3.sqlite_version,
         "pydantic": pyd,
         "intentusnet_core": OUR_VERSION,
+        "commit": git_revision(),
         "temp_dir": tmp_root,
         "temp_dir_filesystem": filesystem_of(tmp_root),
         "tmp_filesystem": filesystem_of("/tmp"),
@@ -238,7 +253,8 @@ def fill(store: Any, n: int) -> list[str]:
 
 def bench_replay(store: Any, execution_id: str) -> dict[str, Any]:
     response = replay(execution_id, store)
-    assert response.payload == PAYLOAD_RESULT and response.metadata["from_replay"] is True
+    assert response.payload == PAYLOAD_RESULT, response
+    assert response.metadata["from_replay"] is True, response.metadata
     t0 = time.perf_counter_ns()
     for _ in range(20):
         replay(execution_id, store)
@@ -321,7 +337,7 @@ def error_outcome(root: Path) -> dict[str, Any]:
         eid = response.metadata.get("execution_id")
         replayed = replay(eid, store)
         out["recorded"] = replayed.status == "error" and replayed.error is not None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         out["exception"] = f"{type(exc).__name__}: {exc}"
     finally:
         close(store)
@@ -382,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  platform : {m['platform']}")
     print(f"  cpu      : {m['cpu']} x {m['cores']} cores")
     print(f"  python   : {m['python']} ({m['implementation']}), sqlite {m['sqlite']}, "
-          f"pydantic {m['pydantic']}, intentusnet_core {m['intentusnet_core']}")
+          f"pydantic {m['pydantic']}, intentusnet_core {m['intentusnet_core']} "
+          f"(commit {m['commit']})")
     print(f"  stores in: {root}  [{m['temp_dir_filesystem']}]")
     print(f"             (same filesystem as /tmp: {m['tmp_filesystem']}; the peer's file "
           "store uses tempfile.mkdtemp() too)")
@@ -447,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
             if b is None:
                 size = "-"
             elif "body_bytes_per_record" in b:
-                size = f"body {b['body_bytes_per_record']:.0f} / file {b['file_bytes_per_record']:.0f}"
+                size = (f"body {b['body_bytes_per_record']:.0f} / "
+                        f"file {b['file_bytes_per_record']:.0f}")
             else:
                 size = f"file {b['file_bytes_per_record']:.0f}"
             print(f"  {name:<16} {s['replay_us']['median']:>14.1f} "
@@ -507,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, theirs, mine in comparisons:
             print(f"  {label:<44} {fmt(theirs):>18} {fmt(mine):>14}")
         print(f"  error outcome recorded: peer {peer.get('error_outcome_recorded')} "
-              f"(raised {peer.get('error_outcome_exception')}), ours {figures['error_outcome']['recorded']}")
+              f"(raised {peer.get('error_outcome_exception')}), "
+              f"ours {figures['error_outcome']['recorded']}")
         for note in peer.get("notes") or []:
             print(f"  peer note: {note if len(note) <= 220 else note[:217] + '...'}")
         print("  (peer: store on tmpfs = its route_recording_tmpfs_us; ours on tmpfs = the "
@@ -515,17 +534,17 @@ def main(argv: list[str] | None = None) -> int:
 
         ratios: dict[str, Any] = {}
         print("\n== RATIO (throughput = peer us/op / our us/op; target >= 10x)")
-        for key, where in (("route_recording_file_us", "peer's file store on /tmp"),
-                           ("route_recording_tmpfs_us", "peer's file store on tmpfs")):
+        for key, against in (("route_recording_file_us", "peer's file store on /tmp"),
+                             ("route_recording_tmpfs_us", "peer's file store on tmpfs")):
             theirs = peer.get(key)
             if theirs is None:
-                print(f"  vs {where}: peer figure missing; no ratio")
+                print(f"  vs {against}: peer figure missing; no ratio")
                 continue
             ratio = theirs / ours_default
             ratios[key] = round(ratio, 3)
             verdict = "target met" if ratio >= 10 else "target NOT met"
             print(f"  recording to default store (SQLite) vs IntentusNet 1.3.0 file recording: "
-                  f"{ratio:.2f}x throughput  [{where}: {theirs:.1f} us vs ours "
+                  f"{ratio:.2f}x throughput  [{against}: {theirs:.1f} us vs ours "
                   f"{ours_default:.1f} us; {verdict}]")
         figures["ratios"] = ratios
     else:

@@ -44,7 +44,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -238,6 +237,20 @@ def loadavg() -> str:
         return "n/a"
 
 
+def git_revision() -> str:
+    """Short commit of the checkout being measured (``+dirty`` if the tree has changes)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "intentusnet_core",
+                                "pytest_intentusnet"], cwd=root, text=True,
+                               capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -287,12 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "machine": {"platform": platform.platform(), "cpu": cpu_model(),
                     "cores": os.cpu_count(), "python": platform.python_version(),
-                    "loadavg_start": loadavg()},
+                    "loadavg_start": loadavg(), "commit": git_revision()},
         "versions": vers,
     }
     m = figures["machine"]
     print("== machine")
-    print(f"  {m['platform']}; {m['cpu']} x {m['cores']} cores; python {m['python']}")
+    print(f"  {m['platform']}; {m['cpu']} x {m['cores']} cores; python {m['python']}; "
+          f"commit {m['commit']}")
     print("  " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     print(f"  loadavg {m['loadavg_start']} at start")
     if float(m["loadavg_start"].split()[0]) > 1.0:
