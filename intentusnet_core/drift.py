@@ -248,6 +248,10 @@ def diff_records(before: ExecutionRecord | Mapping[str, Any],
     ignored = _compile(ignore)
     tolerances = [(_compile([path]), float(limit)) for path, limit in (tolerance or {}).items()]
     view_before, view_after = record_view(before), record_view(after)
+    if view_before == view_after:  # the common case in replay: no diff to compute
+        return DriftReport(before_id=_id(before), after_id=_id(after),
+                           agent_before=view_before["routerDecision"]["agent"],
+                           agent_after=view_after["routerDecision"]["agent"])
     diff = DeepDiff(view_before, view_after, view="tree", verbose_level=2)
     changes = []
     for kind, levels in diff.items():

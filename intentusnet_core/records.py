@@ -197,15 +197,13 @@ class ExecutionRecord(_Wire):
             event.hash = prev = event.chain_hash()
         hashes = identity_hashes(self.envelope, self.agents, self.router_decision,
                                  self.final_response)
-        hashes["record"] = self._record_hash()
+        hashes["record"] = self._record_hash(hashes)
         self.hashes = hashes
         return self
 
-    def _record_hash(self) -> str:
+    def _record_hash(self, identity: dict[str, str]) -> str:
         wire = self.to_wire()
-        wire["hashes"] = {k: v for k, v in self.hashes.items() if k != "record"}
-        wire["hashes"].update(identity_hashes(self.envelope, self.agents,
-                                              self.router_decision, self.final_response))
+        wire["hashes"] = {k: v for k, v in identity.items() if k != "record"}
         return stable_hash(wire)
 
     def verify(self, *, source: str | None = None) -> None:
@@ -241,7 +239,7 @@ class ExecutionRecord(_Wire):
                     f"{'the hash field' if key in self.hashes else 'the hash'} or the "
                     f"{parts[key]} was edited"
                 )
-        if self.hashes.get("record") != self._record_hash():
+        if self.hashes.get("record") != self._record_hash(expected):
             raise RecordIntegrityError(
                 f"{where}: hashes.record does not match the record: a field outside the "
                 "hashed parts (id, status, timestamps, usage, event list) or hashes.record "

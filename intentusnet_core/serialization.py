@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -147,18 +148,32 @@ def live_secret_values(environ: Mapping[str, str] | None = None) -> list[tuple[s
     environ = os.environ if environ is None else environ
     found: list[tuple[str, str]] = []
     for name, value in environ.items():
-        if len(value) < MIN_SECRET_LENGTH or not _SECRET_ENV.match(name):
+        if len(value) < MIN_SECRET_LENGTH:
             continue
-        raw = value.encode("utf-8")
-        forms = {
-            value,
-            base64.b64encode(raw).decode("ascii").rstrip("="),
-            base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
-            urllib.parse.quote(value, safe=""),
-            raw.hex(),
-        }
-        found.extend((name, form) for form in sorted(forms) if len(form) >= MIN_SECRET_LENGTH)
+        secret = _SECRET_NAMES.get(name)
+        if secret is None:
+            secret = _SECRET_NAMES[name] = _SECRET_ENV.match(name) is not None
+        if secret:
+            found.extend((name, form) for form in _encoded_forms(value))
     return found
+
+
+# The environment is read on every write (a secret set a moment ago must be caught); only
+# the pure parts — which names look secret, the encodings of a value — are cached.
+_SECRET_NAMES: dict[str, bool] = {}
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_forms(value: str) -> tuple[str, ...]:
+    raw = value.encode("utf-8")
+    forms = {
+        value,
+        base64.b64encode(raw).decode("ascii").rstrip("="),
+        base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+        urllib.parse.quote(value, safe=""),
+        raw.hex(),
+    }
+    return tuple(form for form in sorted(forms) if len(form) >= MIN_SECRET_LENGTH)
 
 
 def guard_against_leaks(text: str, where: str,
