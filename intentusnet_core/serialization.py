@@ -145,7 +145,8 @@ def live_secret_values(environ: Mapping[str, str] | None = None) -> list[tuple[s
     Values shorter than ``MIN_SECRET_LENGTH`` are skipped: a 1-character "secret" would
     match everywhere and refuse every write.
     """
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        return _live_os_secrets()
     found: list[tuple[str, str]] = []
     for name, value in environ.items():
         if len(value) < MIN_SECRET_LENGTH:
@@ -161,6 +162,24 @@ def live_secret_values(environ: Mapping[str, str] | None = None) -> list[tuple[s
 # The environment is read on every write (a secret set a moment ago must be caught); only
 # the pure parts — which names look secret, the encodings of a value — are cached.
 _SECRET_NAMES: dict[str, bool] = {}
+_SECRET_RAW_NAMES: dict[bytes, bool] = {}
+
+
+def _live_os_secrets() -> list[tuple[str, str]]:
+    raw_environ = getattr(os.environ, "_data", None)
+    if not isinstance(raw_environ, dict):  # not CPython on POSIX: the portable way
+        return live_secret_values(dict(os.environ))
+    found: list[tuple[str, str]] = []
+    # os.environ decodes every key and value on iteration; the raw bytes dict does not
+    for raw_name, raw_value in raw_environ.items():
+        secret = _SECRET_RAW_NAMES.get(raw_name)
+        if secret is None:
+            name = os.fsdecode(raw_name)
+            secret = _SECRET_RAW_NAMES[raw_name] = _SECRET_ENV.match(name) is not None
+        if secret and len(raw_value) >= MIN_SECRET_LENGTH:
+            found.extend((os.fsdecode(raw_name), form)
+                         for form in _encoded_forms(os.fsdecode(raw_value)))
+    return found
 
 
 @functools.lru_cache(maxsize=256)
