@@ -182,7 +182,8 @@ def bench_recording(root: str, label: str = "tmp") -> float | None:
         n_files = len(os.listdir(d))
         if n_files != REC_OPS + WARMUP // 4:
             notes.append(
-                f"route_recording_file: expected {REC_OPS + WARMUP // 4} record files, found {n_files}"
+                f"route_recording_file: expected {REC_OPS + WARMUP // 4} record files, "
+                f"found {n_files}"
             )
         shutil.rmtree(d, ignore_errors=True)
     notes.append(
@@ -209,7 +210,8 @@ def bench_replay(store: FileExecutionStore, execution_id: str) -> tuple[float | 
         notes.append(f"replay: record not replayable: {reason}")
         return None, None
     res = engine.replay()
-    if not isinstance(res.response, dict) or res.response.get("payload") != {"decision": "SAFE", "n": 1}:
+    expected_payload = {"decision": "SAFE", "n": 1}
+    if not isinstance(res.response, dict) or res.response.get("payload") != expected_payload:
         notes.append(f"replay: unexpected replayed response {res.response!r}")
         return None, None
 
