@@ -215,13 +215,9 @@ def _category(path: str) -> str:
     if path.startswith("envelope"):
         return "input"
     if path.startswith("agents."):
-        return "model" if re.search(r"\.runtime(\.model(Version)?)?$|\.runtime\.model",
-                                    path) else "config"
+        return "model" if re.search(r"\.runtime(\.model|$)", path) else "config"
     if path.startswith("routerDecision.filtered"):
         return "policy"
-    if path.startswith(("routerDecision.agent", "routerDecision.attempts",
-                        "routerDecision.priorityOrder", "routerDecision.strategy")):
-        return "routing"
     if path.startswith("routerDecision"):
         return "routing"
     if path.startswith("steps"):

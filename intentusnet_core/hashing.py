@@ -45,7 +45,3 @@ def pretty_json(value: Any) -> str:
 def stable_hash(value: Any) -> str:
     """``sha256:<hex>`` of the canonical bytes of *value*."""
     return HASH_PREFIX + hashlib.sha256(canonical_bytes(value)).hexdigest()
-
-
-def hash_text(text: str) -> str:
-    return HASH_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()

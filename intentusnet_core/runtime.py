@@ -69,14 +69,13 @@ class Playback(Protocol):
 
 
 class AmbientBinding(Protocol):
-    """Binds every runtime used while it is active (the pytest plugin's cassettes): it
+    """Consulted at every execution while installed, so it binds every runtime in use,
+    whenever it was created (the pytest plugin's cassettes): it
     supplies the store, clock, ids and redactor, and may serve recorded behaviour."""
 
     clock: Clock | None
     ids: Callable[[], str]
     redactor: Redactor
-
-    def attach(self, runtime: IntentusRuntime) -> None: ...
 
     def store_for(self, runtime: IntentusRuntime) -> ExecutionStore: ...
 
@@ -122,8 +121,6 @@ class IntentusRuntime:
         self.id_factory = id_factory or _default_id
         self.redactor = redactor or DEFAULT_REDACTOR
         self.router = Router(self, policy)
-        if _ambient is not None:
-            _ambient.attach(self)
 
     # -- configuration --------------------------------------------------------------------
 

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.drift import DriftReport, diff_records
 from intentusnet_core.errors import DriftError, ReplayMissError
-from intentusnet_core.hashing import stable_hash
 from intentusnet_core.models import AgentResponse
 from intentusnet_core.records import ExecutionRecord
 from intentusnet_core.replay import response_from_wire
 from intentusnet_core.runtime import IntentusRuntime, SequentialIds
 from intentusnet_core.serialization import Redactor
-from intentusnet_core.stores.base import check_limit
+from intentusnet_core.stores.base import check_limit, matches
 
 from .matching import RecordIndex, closest_candidates
 from .modes import Mode, TestSettings
@@ -121,10 +120,8 @@ class _CassetteSink:
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,
              limit: int | None = None) -> builtins.list[ExecutionRecord]:
-        found = [r for r in self.cassette.records
-                 if (intent is None or r.intent_name == intent)
-                 and (agent is None or r.agent == agent)
-                 and (status is None or r.status == status)]
+        check_limit(limit)
+        found = [r for r in self.cassette.records if matches(r, intent, agent, status)]
         return found[:limit] if limit is not None else found
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
@@ -211,23 +208,16 @@ class _Playback:
 class CassetteBinding:
     """The ambient binding installed while a plugin test's body runs."""
 
-    def __init__(self, cassette: Cassette, *, redactor: Redactor, clock: Any,
-                 live: bool = False) -> None:
+    def __init__(self, cassette: Cassette, *, redactor: Redactor, clock: Any) -> None:
         self.cassette = cassette
         self.redactor = redactor
         self.clock = clock
-        self.live = live or cassette.recording or cassette.mode is Mode.VERIFY
         self.index = RecordIndex(cassette.recorded_records)
         self.sink = _CassetteSink(cassette)
         self.ids: Callable[[], str] = SequentialIds("exec")
-        self._pending: dict[str, tuple[ExecutionRecord | None, Any]] = {}
-        self.step_drifts: builtins.list[DriftReport] = []
         self.identities: builtins.list[dict[str, str]] = []
 
     # -- AmbientBinding protocol -----------------------------------------------------------
-
-    def attach(self, runtime: IntentusRuntime) -> None:
-        pass
 
     def store_for(self, runtime: IntentusRuntime) -> _CassetteSink:
         return self.sink
@@ -236,7 +226,7 @@ class CassetteBinding:
               parent_execution_id: str | None) -> _Playback | None:
         __tracebackhide__ = True
         cassette = self.cassette
-        if cassette.recording or (self.live and cassette.mode is Mode.REPEAT):
+        if cassette.recording or cassette.mode is Mode.REPEAT:
             return None
         intent = str((envelope.get("intent") or {}).get("name", ""))
         recorded = self.index.take(intent, input_hash)
@@ -244,7 +234,6 @@ class CassetteBinding:
             cassette.counters.drifted += 1
             raise ReplayMissError(self.miss_message(envelope))
         if cassette.mode is Mode.VERIFY:
-            self._pending_verify = recorded
             return _VerifyMarker(recorded)  # type: ignore[return-value]
         return _Playback(self, recorded, serves_agents=cassette.settings.replay == "agent")
 
@@ -336,9 +325,6 @@ class CassetteBinding:
                 lines.append(f"    input  {path}: {before!r} (recorded) -> {after!r} (now)")
         lines.append("If the new input is intended, re-record: " + self.accept_command())
         return "\n".join(lines)
-
-    def identity_digest(self) -> str:
-        return stable_hash(self.identities)
 
 
 class _VerifyMarker:

@@ -160,7 +160,7 @@ class IntentusSession:
                     "nodeid": cassette.nodeid, "cassette": str(cassette.path),
                     "drifts": [report.to_dict() for report in cassette.drifts]})
 
-    def _binding(self, cassette: Cassette, live: bool = False) -> CassetteBinding:
+    def _binding(self, cassette: Cassette) -> CassetteBinding:
         frozen = cassette.frozen_at
         clock = None
         if frozen is not None:
@@ -168,7 +168,7 @@ class IntentusSession:
 
             def clock() -> _dt.datetime:
                 return instant
-        return CassetteBinding(cassette, redactor=self.redactor, clock=clock, live=live)
+        return CassetteBinding(cassette, redactor=self.redactor, clock=clock)
 
     def _frozen_at(self, cassette: Cassette) -> str:
         if cassette.existing is not None and cassette.existing.frozen_at:
@@ -228,11 +228,11 @@ class IntentusSession:
         cassette.frozen_at = self._frozen_at(cassette)
         runs: list[list[dict[str, str]]] = []
         for _ in range(self.repeat - 1):
-            binding = self._binding(cassette, live=True)
+            binding = self._binding(cassette)
             with self._body(cassette, binding):
                 item.runtest()
             runs.append(binding.identities)
-        binding = self._binding(cassette, live=True)
+        binding = self._binding(cassette)
         with self._body(cassette, binding):
             yield
         runs.append(binding.identities)
