@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .models import AgentResponse
-from .records import ExecutionRecord, RecordEvent
+from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent
 
 if TYPE_CHECKING:
     from .policy import PolicyVerdict
@@ -68,13 +68,15 @@ class AttemptLog:
 class ExecutionRecorder:
     """Builds one :class:`ExecutionRecord`; created by the runtime only when recording."""
 
-    __slots__ = ("_begun", "_head", "_store", "created_at", "envelope", "execution_id",
-                 "input_hash", "parent_execution_id", "redactor")
+    __slots__ = ("_begun", "_head", "_store", "created_at", "envelope", "envelope_texts",
+                 "execution_id", "input_hash", "parent_execution_id", "redactor")
 
     def __init__(self, *, execution_id: str, parent_execution_id: str | None,
                  created_at: str, envelope: dict[str, Any], input_hash: str,
                  store: ExecutionStore | None, redactor: Redactor,
-                 root_execution_id: str | None = None) -> None:
+                 root_execution_id: str | None = None,
+                 envelope_texts: tuple[str, str] | None = None) -> None:
+        self.envelope_texts = envelope_texts
         self.execution_id = execution_id
         self.parent_execution_id = parent_execution_id
         self.created_at = created_at
@@ -119,8 +121,8 @@ class ExecutionRecorder:
 
     def finish(self, response: AgentResponse, decision: RoutingDecision,
                agents: list[dict[str, Any]], logs: list[AttemptLog]) -> ExecutionRecord:
-        redact = self.redactor.redact
-        final = redact(response_wire(response))
+        redact_json = self.redactor.redact_json
+        final, final_text = redact_json(response_wire(response))
         raw_events = list(self._head)
         usage: dict[str, float] = {}
         for log in logs:
@@ -130,26 +132,47 @@ class ExecutionRecorder:
         raw_events.append(("FINAL_RESPONSE", decision.agent,
                            {"status": response.status,
                             "errorCode": response.error.code if response.error else None}))
-        events = [
-            RecordEvent.model_construct(seq=index, type=type_,  # type: ignore[arg-type]
-                                        agent=agent,
-                                        payload=redact(payload), prev_hash="", hash="")
-            for index, (type_, agent, payload) in enumerate(raw_events, start=1)
-        ]
-        record = ExecutionRecord.model_construct(
-            format_version=1,
-            execution_id=self.execution_id,
-            parent_execution_id=self.parent_execution_id,
-            created_at=self.created_at,
-            status="completed",
-            replayable=True,
-            replayable_reason=None,
-            envelope=self.envelope,
-            agents=agents,
-            router_decision=decision.to_wire(),
-            events=events,
-            final_response=final,
-            usage=usage,
-            hashes={},
-        )
-        return record.seal()
+        events = []
+        texts = []
+        for index, (type_, agent, payload) in enumerate(raw_events, start=1):
+            payload, text = redact_json(payload)
+            events.append(_construct(RecordEvent, _EVENT_FIELDS, {
+                "seq": index, "type": type_, "agent": agent, "payload": payload,
+                "prev_hash": "", "hash": ""}))
+            texts.append(text)
+        record: ExecutionRecord = _construct(ExecutionRecord, _RECORD_FIELDS, {
+            "format_version": FORMAT_VERSION,
+            "execution_id": self.execution_id,
+            "parent_execution_id": self.parent_execution_id,
+            "created_at": self.created_at,
+            "status": "completed",
+            "replayable": True,
+            "replayable_reason": None,
+            "envelope": self.envelope,
+            "agents": agents,
+            "router_decision": decision.to_wire(),
+            "events": events,
+            "final_response": final,
+            "usage": usage,
+            "hashes": {},
+        }, {"_sealed_text": None})
+        return record.seal(_payload_texts=texts, _envelope_texts=self.envelope_texts,
+                           _final_text=final_text)
+
+
+_EVENT_FIELDS = frozenset(RecordEvent.model_fields)
+_RECORD_FIELDS = frozenset(ExecutionRecord.model_fields)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _construct(cls: type[Any], fields: frozenset[str], values: dict[str, Any],
+               private: dict[str, Any] | None = None) -> Any:
+    """``cls.model_construct(**values)`` without its generic overhead: *values* holds every
+    field, already valid (the recording hot path builds them)."""
+    instance = _new(cls)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(fields))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", private)
+    return instance

@@ -18,11 +18,17 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import NotReplayableError, RecordFormatError, RecordIntegrityError
-from .hashing import HASH_PREFIX, canonical_bytes, stable_hash
+from .hashing import (
+    HASH_PREFIX,
+    canonical_json,
+    hash_text,
+    join_object,
+    text_of,
+)
 from .serialization import parse_json
 
 __all__ = [
@@ -83,27 +89,51 @@ class RecordEvent(_Wire):
 
 def event_hash(prev_hash: str, seq: int, type_: str, agent: str | None,
                payload: dict[str, Any]) -> str:
-    body = canonical_bytes({"seq": seq, "type": type_, "agent": agent, "payload": payload})
-    digest = hashlib.sha256(prev_hash.encode("ascii") + b"\n" + body).hexdigest()
-    return HASH_PREFIX + digest
+    return _event_hash(prev_hash, _event_body(seq, type_, agent, canonical_json(payload)))
+
+
+def _event_body(seq: int, type_: str, agent: str | None, payload_text: str) -> str:
+    # canonical_json({"seq", "type", "agent", "payload"}), keys in sorted order
+    return (f'{{"agent":{canonical_json(agent)},"payload":{payload_text},'
+            f'"seq":{canonical_json(seq)},"type":{canonical_json(type_)}}}')
+
+
+def _event_hash(prev_hash: str, body: str) -> str:
+    digest = hashlib.sha256(prev_hash.encode("ascii") + b"\n" + body.encode("utf-8"))
+    return HASH_PREFIX + digest.hexdigest()
 
 
 def output_identity(final_response: dict[str, Any] | None) -> dict[str, Any] | None:
     if final_response is None:
         return None
-    metadata = final_response.get("metadata") or {}
     return {
         "status": final_response.get("status"),
         "payload": final_response.get("payload"),
         "error": final_response.get("error"),
-        "metadata": {k: v for k, v in metadata.items() if k not in VOLATILE_METADATA},
+        "metadata": _stable_metadata(final_response.get("metadata")),
     }
 
 
+def _stable_metadata(metadata: Any) -> Any:
+    if not metadata:
+        return {}
+    if not isinstance(metadata, dict):
+        return metadata  # not a valid response; hashed as it is, so an edit still shows
+    return {k: v for k, v in metadata.items() if k not in VOLATILE_METADATA}
+
+
 def decision_identity(router_decision: dict[str, Any]) -> dict[str, Any]:
-    attempts = [{k: v for k, v in attempt.items() if k != "durationMs"}
-                for attempt in router_decision.get("attempts", [])]
-    return {**router_decision, "attempts": attempts}
+    return {**router_decision,
+            "attempts": _stable_attempts(router_decision.get("attempts"))}
+
+
+def _stable_attempts(attempts: Any) -> Any:
+    if not attempts:
+        return []
+    if not isinstance(attempts, list):
+        return attempts
+    return [{k: v for k, v in attempt.items() if k != "durationMs"}
+            if isinstance(attempt, dict) else attempt for attempt in attempts]
 
 
 def input_identity(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -115,12 +145,52 @@ def identity_hashes(envelope: dict[str, Any], agents: list[dict[str, Any]],
                     router_decision: dict[str, Any],
                     final_response: dict[str, Any] | None) -> dict[str, str]:
     """The four identity hashes of a record's parts (wire form)."""
-    return {
-        "input": stable_hash(input_identity(envelope)),
-        "config": stable_hash(agents),
-        "decision": stable_hash(decision_identity(router_decision)),
-        "output": stable_hash(output_identity(final_response)),
-    }
+    return _PartTexts(envelope, agents, router_decision, final_response).identity_hashes()
+
+
+class _PartTexts:
+    """The canonical texts of a record's parts, each encoded once by the C encoder; the
+    text of the whole record is joined from them."""
+
+    __slots__ = ("agents", "decision", "decision_identity", "envelope", "final",
+                 "input", "output")
+
+    def __init__(self, envelope: dict[str, Any], agents: list[dict[str, Any]],
+                 router_decision: dict[str, Any],
+                 final_response: dict[str, Any] | None,
+                 envelope_text: str | None = None, input_text: str | None = None,
+                 final_text: str | None = None) -> None:
+        self.envelope = envelope_text if envelope_text is not None \
+            else canonical_json(envelope)
+        self.input = input_text if input_text is not None \
+            else canonical_json(input_identity(envelope))
+        self.agents = canonical_json(agents)
+        self.decision = canonical_json(router_decision)
+        self.decision_identity = canonical_json(decision_identity(router_decision))
+        self.final = final_text if final_text is not None else canonical_json(final_response)
+        self.output = canonical_json(output_identity(final_response))
+
+    def identity_hashes(self) -> dict[str, str]:
+        return {"input": hash_text(self.input), "config": hash_text(self.agents),
+                "decision": hash_text(self.decision_identity),
+                "output": hash_text(self.output)}
+
+
+# the wire keys of a record in canonical (sorted) order, as a %-template of member texts
+_RECORD_KEYS = sorted(("formatVersion", "executionId", "parentExecutionId", "createdAt",
+                       "status", "replayable", "replayableReason", "envelope", "agents",
+                       "routerDecision", "events", "finalResponse", "usage", "hashes"))
+_RECORD_TEMPLATE = "{" + ",".join(f'"{key}":%s' for key in _RECORD_KEYS) + "}"
+assert _RECORD_KEYS == ["agents", "createdAt", "envelope", "events", "executionId",
+                        "finalResponse", "formatVersion", "hashes", "parentExecutionId",
+                        "replayable", "replayableReason", "routerDecision", "status", "usage"]
+
+
+def _hashes_text(hashes: dict[str, str]) -> str:
+    if all(type(value) is str and value.isascii() and value.isprintable() and
+           '"' not in value and "\\" not in value for value in hashes.values()):
+        return join_object({key: f'"{value}"' for key, value in hashes.items()})
+    return canonical_json(hashes)
 
 
 class ExecutionRecord(_Wire):
@@ -141,6 +211,9 @@ class ExecutionRecord(_Wire):
     final_response: dict[str, Any] | None = None
     usage: dict[str, float] = Field(default_factory=dict)
     hashes: dict[str, str] = Field(default_factory=dict)
+    # canonical text of the sealed record, kept by seal() for the stores: records are
+    # immutable once sealed (edit a copy, then seal it again)
+    _sealed_text: str | None = PrivateAttr(default=None)
 
     @field_validator("format_version")
     @classmethod
@@ -189,22 +262,62 @@ class ExecutionRecord(_Wire):
 
     # -- sealing and verifying --------------------------------------------------------
 
-    def seal(self) -> ExecutionRecord:
-        """Chain the events and compute every hash in place; returns self."""
+    def seal(self, *, _payload_texts: list[str] | None = None,
+             _envelope_texts: tuple[str, str] | None = None,
+             _final_text: str | None = None) -> ExecutionRecord:
+        """Chain the events and compute every hash in place; returns self.
+
+        Each part is encoded once; the record's canonical text is joined from the parts and
+        kept for the stores, so a sealed record is never encoded again to be written.
+        """
         prev = GENESIS_HASH
-        for event in self.events:
-            event.prev_hash = prev
-            event.hash = prev = event.chain_hash()
-        hashes = identity_hashes(self.envelope, self.agents, self.router_decision,
-                                 self.final_response)
-        hashes["record"] = self._record_hash(hashes)
-        self.hashes = hashes
+        event_texts = []
+        for index, event in enumerate(self.events):
+            fields = event.__dict__  # plain field writes: no validation on assignment
+            payload = (_payload_texts[index] if _payload_texts is not None
+                       else canonical_json(fields["payload"]))
+            agent = text_of(fields["agent"])
+            seq = text_of(fields["seq"])
+            type_ = text_of(fields["type"])
+            digest = _event_hash(
+                prev, f'{{"agent":{agent},"payload":{payload},"seq":{seq},"type":{type_}}}')
+            event_texts.append(f'{{"agent":{agent},"hash":"{digest}","payload":{payload},'
+                               f'"prevHash":"{prev}","seq":{seq},"type":{type_}}}')
+            fields["prev_hash"] = prev
+            fields["hash"] = prev = digest
+        envelope_text, input_text = _envelope_texts or (None, None)
+        parts = _PartTexts(self.envelope, self.agents, self.router_decision,
+                           self.final_response, envelope_text, input_text, _final_text)
+        hashes = parts.identity_hashes()
+        values = self.__dict__
+        usage = values["usage"]
+        texts = (
+            parts.agents, text_of(values["created_at"]), parts.envelope,
+            "[" + ",".join(event_texts) + "]", text_of(values["execution_id"]), parts.final,
+            text_of(values["format_version"]), _hashes_text(hashes),
+            text_of(values["parent_execution_id"]), text_of(values["replayable"]),
+            text_of(values["replayable_reason"]), parts.decision, text_of(values["status"]),
+            canonical_json({k: float(v) for k, v in usage.items()}) if usage else "{}",
+        )
+        hashes["record"] = hash_text(_RECORD_TEMPLATE % texts)
+        values["hashes"] = hashes
+        self._sealed_text = _RECORD_TEMPLATE % (*texts[:7], _hashes_text(hashes), *texts[8:])
         return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "_sealed_text":
+            self._sealed_text = None  # an edited record is no longer the sealed one
+        super().__setattr__(name, value)
+
+    def canonical_text(self) -> str:
+        """The canonical JSON text of the record (what the SQLite store writes)."""
+        text = self._sealed_text
+        return text if text is not None else canonical_json(self.to_wire())
 
     def _record_hash(self, identity: dict[str, str]) -> str:
         wire = self.to_wire()
         wire["hashes"] = {k: v for k, v in identity.items() if k != "record"}
-        return stable_hash(wire)
+        return hash_text(canonical_json(wire))
 
     def verify(self, *, source: str | None = None) -> None:
         """Raise :class:`RecordIntegrityError` naming what was altered, if anything was."""

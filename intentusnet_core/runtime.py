@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from .agents import BaseAgent
 from .errors import ConfigurationError
-from .hashing import stable_hash
+from .hashing import canonical_json, hash_text
 from .models import AgentDefinition, AgentResponse, IntentEnvelope
 from .policy import PolicyEngine
 from .recording import ExecutionRecorder
@@ -197,8 +197,9 @@ class IntentusRuntime:
         else:
             store, clock, ids, redactor = (binding.store_for(self), binding.clock, binding.ids,
                                            binding.redactor)
-        wire = redactor.redact(envelope.to_wire())
-        input_hash = stable_hash(input_identity(wire))
+        wire, envelope_text = redactor.redact_json(envelope.to_wire())
+        input_text = canonical_json(input_identity(wire))
+        input_hash = hash_text(input_text)
         parent_id = parent.execution_id if parent is not None else None
         playback = binding.begin(self, wire, input_hash, parent_id) if binding else None
         execution_id = ids()
@@ -206,7 +207,8 @@ class IntentusRuntime:
             execution_id=execution_id, parent_execution_id=parent_id,
             created_at=utc_now_iso(clock), envelope=wire, input_hash=input_hash,
             store=store if playback is None else None, redactor=redactor,
-            root_execution_id=parent.root_execution_id if parent is not None else None)
+            root_execution_id=parent.root_execution_id if parent is not None else None,
+            envelope_texts=(envelope_text, input_text))
         execution = _Execution(envelope, decision, recorder, execution_id, depth, playback)
         execution.parent = parent
         execution.binding = binding

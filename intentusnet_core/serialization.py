@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError, RecordFormatError, SecretLeakError, StoreError
+from .hashing import canonical_json
 
 __all__ = [
     "DEFAULT_REDACTOR",
@@ -54,6 +55,29 @@ _SECRET_VALUES = (
     r"\bsk-[A-Za-z0-9_-]{16,}",
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
 )
+# A prefilter run over canonical JSON text: every key the key pattern matches and every
+# value the value patterns match leaves one of these literal anchors in the encoded text
+# (JSON escapes never touch ASCII letters, digits, '-' or '_'), so text without any of them
+# needs no redaction. Conservative: it may match where nothing is secret. "token" alone is
+# too common (usage counts such as "prompt_tokens"), so its hits are checked by a pattern
+# that leaves out exactly the key endings the key pattern leaves out.
+_ANCHORS_ANY_CASE = ("apikey", "api_key", "api-key", "authorization", "secret", "password",
+                     "cookie", "bearer")
+_ANCHORS_EXACT = ("eyJ", "sk-", "AKIA", "ASIA")
+_TOKEN_KEY = re.compile(r'token(?!s"|s_|_count"|_limit"|izer)')
+
+
+def _may_hold_secret(text: str) -> bool:
+    for anchor in _ANCHORS_EXACT:
+        if anchor in text:
+            return True
+    lowered = text.lower()
+    for anchor in _ANCHORS_ANY_CASE:
+        if anchor in lowered:
+            return True
+    return "token" in lowered and _TOKEN_KEY.search(lowered) is not None
+
+
 _SECRET_ENV = re.compile(r".*_(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
 MIN_SECRET_LENGTH = 6
 
@@ -79,6 +103,8 @@ class Redactor:
                 "(check intentus_redact in your pytest ini)"
             ) from None
         self._key_cache: dict[str, bool] = {}
+        # the prefilter knows the anchors of the built-in patterns only
+        self._fast = not (self.extra_patterns or self.extra_keys)
 
     def with_patterns(self, patterns: Iterable[str]) -> Redactor:
         """A redactor with *patterns* added to this one's."""
@@ -115,6 +141,15 @@ class Redactor:
                 return items
             return value
         return value
+
+    def redact_json(self, value: Any) -> tuple[Any, str]:
+        """``(redact(value), canonical_json(redact(value)))``, encoding *value* only once
+        when its text shows nothing that could need redaction (the recording hot path)."""
+        text = canonical_json(value)
+        if self._fast and not _may_hold_secret(text):
+            return value, text
+        redacted = self.redact(value)
+        return (value, text) if redacted is value else (redacted, canonical_json(redacted))
 
     def _redact_whole(self, value: Any) -> Any:
         if isinstance(value, (dict, list)):
@@ -165,10 +200,25 @@ _SECRET_NAMES: dict[str, bool] = {}
 _SECRET_RAW_NAMES: dict[bytes, bool] = {}
 
 
+_last_environ: dict[bytes, bytes] = {}
+_last_found: list[tuple[str, str]] = []
+
+
 def _live_os_secrets() -> list[tuple[str, str]]:
+    global _last_environ, _last_found
     raw_environ = getattr(os.environ, "_data", None)
     if not isinstance(raw_environ, dict):  # not CPython on POSIX: the portable way
         return live_secret_values(dict(os.environ))
+    # an unchanged environment (one C-level dict comparison) gives the same secrets
+    if raw_environ == _last_environ:
+        return _last_found
+    snapshot = dict(raw_environ)
+    _last_found = _scan_raw_environ(snapshot)
+    _last_environ = snapshot
+    return _last_found
+
+
+def _scan_raw_environ(raw_environ: dict[bytes, bytes]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     # os.environ decodes every key and value on iteration; the raw bytes dict does not
     for raw_name, raw_value in raw_environ.items():

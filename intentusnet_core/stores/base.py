@@ -115,10 +115,9 @@ def interrupted_record(header: dict[str, Any], attempts: builtins.list[str]) -> 
 
 def record_text(record: ExecutionRecord, where: str, *, pretty: bool) -> str:
     """The text a store writes for *record*, after the leak guard (the one write path)."""
-    from ..hashing import canonical_json, pretty_json
+    from ..hashing import pretty_json
     from ..serialization import guard_against_leaks
 
-    wire = record.to_wire()
-    text = pretty_json(wire) if pretty else canonical_json(wire)
+    text = pretty_json(record.to_wire()) if pretty else record.canonical_text()
     guard_against_leaks(text, where)
     return text
