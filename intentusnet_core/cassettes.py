@@ -7,8 +7,19 @@
       "nodeId": "tests/test_moderation.py::test_safe_post",
       "frozenAt": "2026-11-21T05:40:00Z",
       "records": [ <execution record>, ... ],     // in execution order
-      "hashes": {"cassette": "sha256:..."}         // over formatVersion, nodeId, frozenAt
-    }                                              // and every record's hashes.record
+      "hashes": {
+        "cassette": "sha256:...",                  // over formatVersion, nodeId, frozenAt
+                                                   // and every record's hashes.record
+        "records": ["sha256:...", ...]             // each record's hashes.record, in order
+      }
+    }
+
+``hashes.cassette`` binds the records to the test (``nodeId``): a record moved in from
+another test's cassette, a removed or reordered record, an edited ``nodeId`` all fail
+verification. ``hashes.records`` says which of those happened (cassettes written before it
+existed verify without it). Hashes need no key, so someone who recomputes them can forge a
+cassette: sign cassettes (:func:`~intentusnet_core.signing.sign_file`) to prove who wrote
+them.
 
 Canonical key order, 2-space indent, trailing newline; written atomically through the one
 write path (redaction guard included).
@@ -21,7 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingCassetteError, RecordFormatError, RecordIntegrityError
+from .errors import (
+    ConfigurationError,
+    MissingCassetteError,
+    RecordFormatError,
+    RecordIntegrityError,
+)
 from .hashing import pretty_json, stable_hash
 from .records import ExecutionRecord
 from .serialization import parse_json, write_text_atomic
@@ -52,7 +68,8 @@ class CassetteFile:
             "nodeId": self.node_id,
             "frozenAt": self.frozen_at,
             "records": [record.to_wire() for record in self.records],
-            "hashes": {"cassette": self.cassette_hash()},
+            "hashes": {"cassette": self.cassette_hash(),
+                       "records": [record.hashes.get("record") for record in self.records]},
         }
 
     def dumps(self) -> str:
@@ -62,7 +79,8 @@ class CassetteFile:
         """Write atomically (temp file, fsync, rename), after the secret-leak guard."""
         target = Path(path) if path is not None else self.path
         if target is None:
-            raise ValueError("CassetteFile.save() needs a path")
+            raise ConfigurationError("CassetteFile.save() needs a path: save(path) or "
+                                     "CassetteFile(..., path=...)")
         write_text_atomic(target, self.dumps(), where=f"cassette {target}")
         self.path = target
         return target
@@ -95,16 +113,24 @@ class CassetteFile:
             raise RecordFormatError(
                 f"{source}: not a cassette (missing fields {sorted(missing)}, unknown fields "
                 f"{sorted(unknown)}); re-record it with `pytest --intentus-record=all`")
-        if data["formatVersion"] != CASSETTE_FORMAT_VERSION:
+        version = data["formatVersion"]
+        if type(version) is not int or version != CASSETTE_FORMAT_VERSION:
             raise RecordFormatError(
-                f"{source}: field formatVersion is {data['formatVersion']!r}; this version "
-                f"reads {CASSETTE_FORMAT_VERSION}. Re-record with `pytest --intentus-record=all`")
-        if not isinstance(data["nodeId"], str) or not isinstance(data["records"], list):
-            raise RecordFormatError(f"{source}: field nodeId must be a string and records a "
-                                    "list")
+                f"{source}: field formatVersion is {version!r}; this version reads "
+                f"{CASSETTE_FORMAT_VERSION}. Re-record with `pytest --intentus-record=all`")
+        if not isinstance(data["nodeId"], str) or not data["nodeId"]:
+            raise RecordFormatError(f"{source}: field nodeId must be the test's node id (a "
+                                    f"non-empty string), got {data['nodeId']!r}")
+        if not isinstance(data["records"], list):
+            raise RecordFormatError(f"{source}: field records must be a list, got "
+                                    f"{type(data['records']).__name__}")
         frozen = data.get("frozenAt")
         if frozen is not None and not isinstance(frozen, str):
             raise RecordFormatError(f"{source}: field frozenAt must be an ISO timestamp string")
+        hashes = data.get("hashes")
+        if hashes is not None and not isinstance(hashes, dict):
+            raise RecordFormatError(f"{source}: field hashes must be an object, got "
+                                    f"{type(hashes).__name__}")
         records = []
         for index, item in enumerate(data["records"]):
             where = f"{source} records[{index}]"
@@ -113,11 +139,57 @@ class CassetteFile:
                 record.verify(source=where)
             records.append(record)
         cassette = cls(node_id=data["nodeId"], frozen_at=frozen, records=records, path=source)
-        hashes = data.get("hashes")
-        if verify and (not isinstance(hashes, dict)
-                       or hashes.get("cassette") != cassette.cassette_hash()):
-            raise RecordIntegrityError(
-                f"{source}: hashes.cassette does not match: records were added, removed, "
-                "reordered or swapped in from another cassette, or nodeId/frozenAt was "
-                "edited. Restore the file or re-record it.")
+        if verify:
+            _check_binding(cassette, hashes or {}, source)
         return cassette
+
+
+def _check_binding(cassette: CassetteFile, hashes: dict[str, Any], source: Path) -> None:
+    """Raise :class:`RecordIntegrityError` saying how the records or the test they are
+    bound to were changed, if they were."""
+    actual = [record.hashes.get("record") for record in cassette.records]
+    sealed = hashes.get("records")
+    if hashes.get("cassette") == cassette.cassette_hash():
+        if sealed is not None and sealed != actual:
+            raise RecordIntegrityError(
+                f"{source}: hashes.records was edited: it no longer lists the records' "
+                "hashes (hashes.cassette still matches them). Restore the file or re-record "
+                "it.")
+        return
+    advice = " Restore the file or re-record it with `pytest --intentus-record=all`."
+    if "cassette" not in hashes:
+        raise RecordIntegrityError(f"{source}: hashes.cassette is missing: the cassette was "
+                                   "never sealed or its hashes were removed." + advice)
+    if not isinstance(sealed, list):  # written before hashes.records existed
+        raise RecordIntegrityError(
+            f"{source}: hashes.cassette does not match: records were added, removed, "
+            "reordered or swapped in from another cassette, or nodeId/frozenAt was "
+            "edited." + advice)
+    test = f"test {cassette.node_id!r}"
+    foreign = [index for index, value in enumerate(actual) if value not in sealed]
+    if len(actual) > len(sealed):
+        index = foreign[0] if foreign else len(sealed)
+        raise RecordIntegrityError(
+            f"{source}: records[{index}] (execution {cassette.records[index].execution_id}) "
+            f"was added: the cassette of {test} was sealed with {len(sealed)} records, it "
+            f"now holds {len(actual)}." + advice)
+    if len(actual) < len(sealed):
+        raise RecordIntegrityError(
+            f"{source}: {len(sealed) - len(actual)} of the {len(sealed)} records the cassette "
+            f"of {test} was sealed with were removed." + advice)
+    if foreign:
+        index = foreign[0]
+        raise RecordIntegrityError(
+            f"{source}: records[{index}] (execution {cassette.records[index].execution_id}) "
+            f"is not a record this cassette was sealed with for {test}: it was swapped in "
+            "from another cassette (or edited and resealed)." + advice)
+    if actual != sealed:
+        moved = next(i for i, (a, b) in enumerate(zip(actual, sealed)) if a != b)
+        what = ("records were reordered" if sorted(map(str, actual)) == sorted(map(str, sealed))
+                else "a record was replaced by a copy of another")
+        raise RecordIntegrityError(
+            f"{source}: {what} (records[{moved}] is out of place): the cassette of {test} "
+            "was sealed with its records in execution order." + advice)
+    raise RecordIntegrityError(
+        f"{source}: hashes.cassette does not match nodeId/frozenAt: the cassette was sealed "
+        "for another test or instant (or hashes.cassette was edited)." + advice)

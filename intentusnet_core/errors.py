@@ -7,6 +7,7 @@ a code (see :class:`ErrorCode`). The exceptions below are for misuse, bad files 
     ├── ConfigurationError (ValueError)     bad argument, unknown strategy, duplicate agent
     │   └── InvalidStrategyError
     ├── PayloadError (ValueError)           payload not JSON-representable, too large
+    │   └── RecordTooLargeError             a record or cassette over the size cap
     ├── RecordError
     │   ├── RecordFormatError (ValueError)  malformed record / cassette / signature file
     │   ├── RecordIntegrityError            hashes or hash chain do not match: tampered
@@ -42,6 +43,7 @@ __all__ = [
     "RecordFormatError",
     "RecordIntegrityError",
     "RecordNotFoundError",
+    "RecordTooLargeError",
     "ReplayMissError",
     "SecretLeakError",
     "SignatureError",
@@ -75,6 +77,11 @@ class InvalidStrategyError(ConfigurationError):
 
 class PayloadError(IntentusError, ValueError):
     """A payload that cannot be recorded: not JSON-representable, or over the size cap."""
+
+
+class RecordTooLargeError(PayloadError):
+    """A record, write-ahead entry or cassette whose serialised text is over the size cap
+    (``INTENTUSNET_MAX_RECORD_BYTES``, default 64 MiB); nothing was written."""
 
 
 class RecordError(IntentusError):

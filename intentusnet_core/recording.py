@@ -121,8 +121,6 @@ class ExecutionRecorder:
 
     def finish(self, response: AgentResponse, decision: RoutingDecision,
                agents: list[dict[str, Any]], logs: list[AttemptLog]) -> ExecutionRecord:
-        redact_json = self.redactor.redact_json
-        final, final_text = redact_json(response_wire(response))
         raw_events = list(self._head)
         usage: dict[str, float] = {}
         for log in logs:
@@ -132,10 +130,13 @@ class ExecutionRecorder:
         raw_events.append(("FINAL_RESPONSE", decision.agent,
                            {"status": response.status,
                             "errorCode": response.error.code if response.error else None}))
+        redacted = self.redactor.redact_json_many(
+            [payload for _, _, payload in raw_events] + [response_wire(response)])
+        final, final_text = redacted.pop()
         events = []
         texts = []
-        for index, (type_, agent, payload) in enumerate(raw_events, start=1):
-            payload, text = redact_json(payload)
+        for index, ((type_, agent, _), (payload, text)) in enumerate(
+                zip(raw_events, redacted), start=1):
             events.append(_construct(RecordEvent, _EVENT_FIELDS, {
                 "seq": index, "type": type_, "agent": agent, "payload": payload,
                 "prev_hash": "", "hash": ""}))

@@ -16,6 +16,7 @@ a saved record is caught by :meth:`ExecutionRecord.verify`.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
@@ -186,7 +187,18 @@ assert _RECORD_KEYS == ["agents", "createdAt", "envelope", "events", "executionI
                         "replayable", "replayableReason", "routerDecision", "status", "usage"]
 
 
+_HASH_KEYS = ("config", "decision", "input", "output", "record")
+_HASHES_TEMPLATES = {n: "{" + ",".join(f'"{key}":"%s"' for key in _HASH_KEYS[:n]) + "}"
+                     for n in (4, 5)}
+_HASH_VALUE = re.compile(r"sha256:[0-9a-f]{64}\Z")
+
+
 def _hashes_text(hashes: dict[str, str]) -> str:
+    template = _HASHES_TEMPLATES.get(len(hashes))
+    if template is not None:
+        values = tuple(hashes.get(key) for key in _HASH_KEYS[:len(hashes)])
+        if all(type(value) is str and _HASH_VALUE.match(value) for value in values):
+            return template % values
     if all(type(value) is str and value.isascii() and value.isprintable() and
            '"' not in value and "\\" not in value for value in hashes.values()):
         return join_object({key: f'"{value}"' for key, value in hashes.items()})
@@ -311,7 +323,8 @@ class ExecutionRecord(_Wire):
 
     def canonical_text(self) -> str:
         """The canonical JSON text of the record (what the SQLite store writes)."""
-        text = self._sealed_text
+        private = self.__pydantic_private__  # the attribute lookup skips pydantic's hook
+        text = private.get("_sealed_text") if private else None
         return text if text is not None else canonical_json(self.to_wire())
 
     def _record_hash(self, identity: dict[str, str]) -> str:
@@ -320,39 +333,114 @@ class ExecutionRecord(_Wire):
         return hash_text(canonical_json(wire))
 
     def verify(self, *, source: str | None = None) -> None:
-        """Raise :class:`RecordIntegrityError` naming what was altered, if anything was."""
+        """Raise :class:`RecordIntegrityError` naming what was altered, if anything was.
+
+        Each kind of tampering has its own message: an edited event, reordered, removed or
+        inserted events, a relinked chain, an edited part (envelope, agents, decision,
+        final response) or an edited hash field. A record that cannot be hashed at all (NaN,
+        text that is not Unicode, nesting too deep) raises :class:`RecordFormatError`.
+        """
+        from .errors import PayloadError
+        from .serialization import unencodable_field
+
         where = source or f"record {self.execution_id}"
-        prev = GENESIS_HASH
-        for index, event in enumerate(self.events):
-            if event.seq != index + 1:
-                raise RecordIntegrityError(
-                    f"{where}: events[{index}] has seq {event.seq}, expected {index + 1}: "
-                    "events were reordered, removed or inserted"
-                )
-            if event.prev_hash != prev:
-                raise RecordIntegrityError(
-                    f"{where}: events[{index}].prevHash does not link to the event before it: "
-                    "the event chain was relinked, reordered or cut"
-                )
-            if event.chain_hash() != event.hash:
+        events = self.events
+        try:
+            prev = GENESIS_HASH
+            broken: tuple[int, str] | None = None
+            for index, event in enumerate(events):
+                if event.seq != index + 1:
+                    broken = (index, "seq")
+                elif event.prev_hash != prev:
+                    broken = (index, "link")
+                elif event.chain_hash() != event.hash:
+                    broken = (index, "hash")
+                if broken is not None:
+                    break
+                prev = event.hash
+            expected = identity_hashes(self.envelope, self.agents, self.router_decision,
+                                       self.final_response)
+            content_intact = self.hashes.get("record") == self._record_hash(expected)
+        except (PayloadError, ValueError, RecursionError) as exc:
+            parts: list[tuple[str, Any]] = [
+                ("envelope", self.envelope), ("agents", self.agents),
+                ("routerDecision", self.router_decision), ("finalResponse", self.final_response),
+                ("usage", self.usage),
+                *((f"events[{i}].payload", e.payload) for i, e in enumerate(events)),
+                *((name, getattr(self, name)) for name in ("execution_id", "created_at",
+                                                           "replayable_reason")),
+            ]
+            field = next((found for name, value in parts
+                          if (found := unencodable_field(value, name, max_depth=200))), None)
+            problem = f"field {field}" if field else f"a field ({exc})"
+            raise RecordFormatError(
+                f"{where}: {problem} cannot be hashed: not valid JSON (NaN, infinity, text that "
+                "is not Unicode, or nesting too deep). Restore the file or re-record it."
+            ) from None
+        if broken is not None:
+            index, kind = broken
+            event = events[index]
+            if kind == "hash":
                 raise RecordIntegrityError(
                     f"{where}: events[{index}] ({event.type}) does not match its hash: "
                     "the event was edited"
                 )
-            prev = event.hash
-        expected = identity_hashes(self.envelope, self.agents, self.router_decision,
-                                   self.final_response)
-        parts = {"input": "envelope (intent, payload or routing)",
-                 "config": "agents (candidate definitions)",
-                 "decision": "routerDecision", "output": "finalResponse"}
-        for key in _IDENTITY_KEYS:
-            if self.hashes.get(key) != expected[key]:
+            if kind == "link":
                 raise RecordIntegrityError(
-                    f"{where}: hashes.{key} does not match the {parts[key]}: "
-                    f"{'the hash field' if key in self.hashes else 'the hash'} or the "
-                    f"{parts[key]} was edited"
+                    f"{where}: events[{index}].prevHash does not link to the event before it: "
+                    f"the event chain was relinked, or events[{index - 1}] was replaced"
                 )
-        if self.hashes.get("record") != self._record_hash(expected):
+            seqs = [e.seq for e in events]
+            seen: set[Any] = set()
+            for position, e in enumerate(events):
+                if e.seq in seen or e.hash in seen:
+                    raise RecordIntegrityError(
+                        f"{where}: events[{position}] ({e.type}) repeats seq {e.seq} of an "
+                        "earlier event: an event was inserted"
+                    )
+                seen.update((e.seq, e.hash))
+            if sorted(seqs) == list(range(1, len(seqs) + 1)):
+                raise RecordIntegrityError(
+                    f"{where}: events[{index}] has seq {event.seq} where seq {index + 1} "
+                    "belongs: events were reordered"
+                )
+            if seqs == sorted(seqs):
+                raise RecordIntegrityError(
+                    f"{where}: events[{index}] has seq {event.seq}, expected {index + 1}: "
+                    f"an event was removed (seq {index + 1} is missing)"
+                )
+            raise RecordIntegrityError(
+                f"{where}: events[{index}] has seq {event.seq}, expected {index + 1}: "
+                "events were renumbered, reordered, removed or inserted"
+            )
+        final = next((i for i, e in enumerate(events) if e.type == "FINAL_RESPONSE"), None)
+        if final is not None and final != len(events) - 1:
+            extra = events[final + 1]
+            raise RecordIntegrityError(
+                f"{where}: events[{final + 1}] ({extra.type}) comes after FINAL_RESPONSE: an "
+                "event was inserted after the end of the execution"
+            )
+        parts_named = {"input": "envelope (intent, payload or routing)",
+                       "config": "agents (candidate definitions)",
+                       "decision": "routerDecision", "output": "finalResponse"}
+        for key in _IDENTITY_KEYS:
+            stored = self.hashes.get(key)
+            if stored == expected[key]:
+                continue
+            part = parts_named[key]
+            if stored is None:
+                raise RecordIntegrityError(f"{where}: hashes.{key} is missing: the hash of the "
+                                           f"{part} was removed")
+            if content_intact:
+                raise RecordIntegrityError(
+                    f"{where}: hashes.{key} was edited: it no longer matches the {part}, "
+                    "which still matches hashes.record"
+                )
+            raise RecordIntegrityError(
+                f"{where}: hashes.{key} does not match the {part}: the {part} was edited "
+                "after the record was sealed"
+            )
+        if not content_intact:
             raise RecordIntegrityError(
                 f"{where}: hashes.record does not match the record: a field outside the "
                 "hashed parts (id, status, timestamps, usage, event list) or hashes.record "

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -70,7 +70,7 @@ def load_private_key(key: Ed25519PrivateKey | str | os.PathLike[str]) -> Ed25519
         return key
     try:
         loaded = serialization.load_pem_private_key(Path(key).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SignatureError(f"{key}: cannot load the private key ({exc}); create one with "
                              "`intentusnet keys generate DIR`") from None
     if not isinstance(loaded, Ed25519PrivateKey):
@@ -83,7 +83,7 @@ def load_public_key(key: Ed25519PublicKey | str | os.PathLike[str]) -> Ed25519Pu
         return key
     try:
         loaded = serialization.load_pem_public_key(Path(key).read_bytes())
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SignatureError(f"{key}: cannot load the public key ({exc}); it is the "
                              f"{PUBLIC_NAME} written by `intentusnet keys generate`") from None
     if not isinstance(loaded, Ed25519PublicKey):
@@ -128,27 +128,38 @@ def verify_file(path: str | os.PathLike[str],
     """
     target = Path(path)
     sig_path = target.with_name(target.name + SIGNATURE_SUFFIX)
+    if not target.is_file():
+        raise SignatureError(f"{target}: no such file to verify; check the path")
     if not sig_path.exists():
         raise SignatureError(f"{target}: unsigned (no {sig_path.name}); sign it with "
                              f"`intentusnet sign {target} --key KEY`")
     try:
         data = parse_json(sig_path.read_bytes(), str(sig_path))
+    except OSError as exc:
+        raise SignatureError(f"{sig_path}: cannot read the signature file "
+                             f"({exc.strerror or exc}); re-sign {target}") from None
     except RecordFormatError as exc:
         raise SignatureError(f"{sig_path}: malformed signature file: {exc}") from None
     fields = _signature_fields(data, sig_path)
+    field = "publicKey"
     try:
         embedded = Ed25519PublicKey.from_public_bytes(base64.b64decode(fields["publicKey"],
                                                                        validate=True))
+        field = "signature"
         signature = base64.b64decode(fields["signature"], validate=True)
-    except ValueError as exc:
-        raise SignatureError(f"{sig_path}: malformed key or signature ({exc})") from None
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise SignatureError(f"{sig_path}: malformed field {field!r} ({exc}); re-sign "
+                             f"{target}") from None
     if public_key is not None:
         expected = load_public_key(public_key)
         if _raw_public(expected) != _raw_public(embedded):
             raise SignatureError(
                 f"{target}: signed by another key ({fingerprint(embedded)}), not by "
                 f"{fingerprint(expected)}; re-sign it with the expected key")
-    digest = "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest()
+    try:
+        digest = "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SignatureError(f"cannot read {target}: {exc.strerror or exc}") from None
     if digest != fields["sha256"]:
         raise SignatureError(f"{target}: the file changed after it was signed (sha256 "
                              f"{digest[:23]}… != signed {str(fields['sha256'])[:23]}…)")
@@ -161,8 +172,12 @@ def verify_file(path: str | os.PathLike[str],
 
 
 def _signature_fields(data: Any, sig_path: Path) -> dict[str, str]:
-    if not isinstance(data, dict) or data.get("algorithm") != "ed25519":
-        raise SignatureError(f"{sig_path}: not an intentusnet ed25519 signature file")
+    if not isinstance(data, dict):
+        raise SignatureError(f"{sig_path}: not an intentusnet signature file (expected a JSON "
+                             f"object, got {type(data).__name__}); re-sign the file")
+    if data.get("algorithm") != "ed25519":
+        raise SignatureError(f"{sig_path}: field 'algorithm' is {data.get('algorithm')!r}, "
+                             "expected 'ed25519': not an intentusnet ed25519 signature file")
     fields = {}
     for name in ("sha256", "publicKey", "signature"):
         value = data.get(name)

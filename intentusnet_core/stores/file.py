@@ -49,21 +49,16 @@ class FileExecutionStore:
         return self.directory / f"{check_execution_id(execution_id, str(self))}.json"
 
     def save(self, record: ExecutionRecord) -> None:
+        """Write *record* atomically; never replaces a stored record (even one a
+        concurrent writer stores at the same moment). Raises :class:`StoreError`."""
         path = self._path(record.execution_id)
         if path.exists():
             raise StoreError(f"{path}: execution {record.execution_id} is already stored; "
                              "records are immutable")
         text = record_text(record, str(path), pretty=True)
-        if self.fsync:
-            write_text_atomic(path, text, check_leaks=False)
-        else:
-            tmp = path.with_name(f".{path.name}.tmp")
-            try:
-                tmp.write_text(text, encoding="utf-8")
-                os.replace(tmp, path)
-            except OSError as exc:
-                raise StoreError(f"cannot write {path}: {exc}") from exc
-        with contextlib.suppress(FileNotFoundError):
+        write_text_atomic(path, text, check_leaks=False, overwrite=False, fsync=self.fsync)
+        # the record is durable; a write-ahead file left behind is removed by recover()
+        with contextlib.suppress(OSError):
             (self._wal / f"{record.execution_id}.jsonl").unlink()
 
     def load(self, execution_id: str) -> ExecutionRecord:
@@ -135,24 +130,69 @@ class FileExecutionStore:
         for wal in sorted(self._wal.glob("*.jsonl")):
             header, attempts, pid = _read_wal(wal)
             if header is None:
-                wal.unlink()
+                _discard(wal)  # the crash came while the first line was being written
                 continue
             if not force and pid_alive(pid):
                 continue
-            if self._path(str(header.get("executionId"))).exists():
-                wal.unlink()  # finished; the crash came between save and cleanup
+            execution_id = _checked_header(header, wal)
+            if self._path(execution_id).exists():
+                _discard(wal)  # finished; the crash came between save and cleanup
                 continue
             record = interrupted_record(header, attempts)
+            # what recover() saves must load: check it as a loader would
+            ExecutionRecord.from_wire(record.to_wire(), source=f"{wal} (recovered record)")
             self.save(record)
             recovered.append(record)
         return recovered
+
+
+def _discard(wal: Path) -> None:
+    try:
+        wal.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot remove the write-ahead file {wal}: {exc}; check the "
+                         "permissions of its folder, then run `intentusnet recover` "
+                         "again") from exc
+
+
+def _checked_header(header: dict[str, Any], wal: Path) -> str:
+    """The execution id of a write-ahead header, after checking the fields recover() uses."""
+    problem = None
+    envelope = header.get("envelope")
+    execution_id = header.get("executionId")
+    if not isinstance(execution_id, str):
+        problem = f"field begin.executionId is {execution_id!r}, not a string"
+    elif not isinstance(header.get("parentExecutionId"), (str, type(None))):
+        problem = "field begin.parentExecutionId is not a string or null"
+    elif not isinstance(header.get("createdAt"), str):
+        problem = "field begin.createdAt is not a timestamp string"
+    elif not isinstance(envelope, dict):
+        problem = "field begin.envelope is not an object"
+    elif not isinstance(envelope.get("intent"), dict):
+        problem = "field begin.envelope.intent is not an object"
+    elif not isinstance(envelope.get("routing"), dict):
+        problem = "field begin.envelope.routing is not an object"
+    if problem is not None:
+        raise RecordFormatError(
+            f"{wal}: not a valid write-ahead entry ({problem}); nothing can be recovered from "
+            "it. Inspect it, then delete it and run `intentusnet recover` again.")
+    try:
+        return check_execution_id(str(execution_id), str(wal))
+    except RecordNotFoundError as exc:
+        raise RecordFormatError(f"{wal}: field begin.executionId: {exc}") from None
 
 
 def _read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str], int | None]:
     header: dict[str, Any] | None = None
     attempts: builtins.list[str] = []
     pid = None
-    for line in path.read_bytes().split(b"\n"):
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read the write-ahead file {path}: {exc}") from exc
+    for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:
@@ -166,4 +206,5 @@ def _read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str], in
             pid = entry.get("pid")
         if isinstance(entry.get("attempt"), str):
             attempts.append(entry["attempt"])
-    return header, attempts, pid if isinstance(pid, int) else None
+    valid_pid = type(pid) is int and 0 < pid < 2**31  # os.kill() takes a C int
+    return header, attempts, pid if valid_pid else None

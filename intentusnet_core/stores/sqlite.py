@@ -1,30 +1,56 @@
 """SQLite store: the embedded default, indexed by intent, agent, status and time.
 
-WAL journal mode. With ``synchronous="NORMAL"`` (the default) every committed write
-survives a crash of the process (SIGKILL included); a power loss may roll back the last
-transactions but never corrupts the database. ``synchronous="FULL"`` makes every commit
-survive power loss too, at several times the cost per commit.
+Every write first goes to this store's *journal*, an append-only file of canonical JSON
+lines beside the database (``records.db.pending/<pid>-<n>.jsonl``): the write-ahead entry
+of an execution (its start, then each attempt) and, when it finishes, the sealed record.
+One ``write()`` per entry, so an entry is in the operating system's hands — it survives a
+SIGKILL of the process — before the agent runs or ``route_intent`` returns. Finished
+records are then moved into SQLite (WAL mode) in batches: one transaction per
+``batch_size`` records, and at once before this store reads, on ``close()`` and at
+interpreter exit. Readers see a finished record at once: they read the database and the
+finished records still waiting in the journals of other live stores.
 
-The write-ahead entry of an execution (its start and first attempt) is committed before
-the agent runs; the finished record replaces it in one transaction.
+A journal is locked (``flock``) by its process while it lives. Journals left by processes
+that died are taken over by the next reader: their complete records are verified and
+inserted, and ``recover()`` turns their executions that never finished into
+``interrupted`` records. A torn last line (a kill in the middle of a write) is ignored.
+
+``synchronous="NORMAL"`` (the default) survives the crash of the process, as SQLite's own
+``NORMAL`` does in WAL mode; ``"FULL"`` also fsyncs each journal entry and each SQLite
+commit, so every finished execution survives a power loss too, at a higher cost per write.
 """
 
 from __future__ import annotations
 
+import atexit
 import builtins
-import json
+import contextlib
+import itertools
 import os
 import sqlite3
+import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError, RecordNotFoundError, StoreError
-from ..hashing import canonical_json
+from ..errors import (
+    ConfigurationError,
+    IntentusError,
+    RecordFormatError,
+    RecordNotFoundError,
+    StoreError,
+)
+from ..hashing import canonical_json, text_of
 from ..records import ExecutionRecord
-from ..serialization import guard_against_leaks
-from .base import check_limit, interrupted_record, pid_alive, record_text
+from ..serialization import guard_against_leaks, parse_json
+from .base import check_limit, interrupted_record, matches, record_text
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: journals of dead processes are
+    fcntl = None  # type: ignore[assignment]   # taken over by recover(force=True) only
 
 __all__ = ["SQLiteExecutionStore"]
 
@@ -42,79 +68,264 @@ create index if not exists records_intent on records(intent, created_at);
 create index if not exists records_agent on records(agent, created_at);
 create index if not exists records_status on records(status, created_at);
 create index if not exists records_time on records(created_at, execution_id);
-create table if not exists pending (
-    execution_id text primary key,
-    pid integer,
-    header text not null,
-    attempts text not null
-);
 """
+_INSERT = "insert into records values (?, ?, ?, ?, ?, ?, ?)"
+_ROTATE_BYTES = 4 << 20  # a journal with executions still in flight is rewritten past this
+_journal_numbers = itertools.count(1)
+_open_stores: weakref.WeakSet[SQLiteExecutionStore] = weakref.WeakSet()
+
+_Row = tuple[str, "str | None", str, str, "str | None", str, str]
 
 
 class SQLiteExecutionStore:
-    """Records in one SQLite file (created on first use), safe across threads and processes."""
+    """Records in one SQLite file (created on first use), safe across threads and processes.
 
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+    ``batch_size`` bounds how many finished records wait in the journal before they are
+    moved into the database in one transaction (see the module documentation).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL",
+                 batch_size: int = 64) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL", "OFF"):
             raise ConfigurationError(
                 f"synchronous={synchronous!r}: expected 'NORMAL', 'FULL' or 'OFF'")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigurationError(f"batch_size={batch_size!r}: expected an integer >= 1")
         self.path = Path(path)
         self.synchronous = synchronous.upper()
-        self._lock = threading.Lock()
+        self.batch_size = batch_size
+        self.journal_dir = self.path.with_name(self.path.name + ".pending")
+        self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
+        self._reset_journal_state()
+
+    def _reset_journal_state(self) -> None:
+        self._journal_fd: int | None = None
+        self._journal_path: Path | None = None
+        self._journal_bytes = 0
+        self._buffer: list[_Row] = []
+        self._buffered_ids: set[str] = set()
+        self._in_flight: dict[str, list[str]] = {}  # id -> its journal lines
+        self._flush_error: StoreError | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteExecutionStore({str(self.path)!r})"
 
+    # -- connection and journal -----------------------------------------------------------
+
+    def _check_process(self) -> None:
+        if self._pid != os.getpid():  # a forked child: the parent owns its journal
+            if self._journal_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._journal_fd)  # does not release the parent's lock
+            self._reset_journal_state()
+            self._conn = None
+            self._pid = os.getpid()
+
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():
+        self._check_process()
+        if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, isolation_level=None,
                                        check_same_thread=False, timeout=30.0)
+                # 16 KiB pages hold several records each (a record is a few KiB): fewer
+                # overflow pages per insert. Only takes effect when the file is created.
+                conn.execute("pragma page_size=16384")
                 conn.execute("pragma journal_mode=WAL")
                 conn.execute(f"pragma synchronous={self.synchronous}")
                 conn.executescript(_SCHEMA)
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, OSError) as exc:
                 raise StoreError(f"{self.path}: cannot open the SQLite store: {exc}; is it "
                                  "an intentusnet database?") from exc
-            self._conn, self._pid = conn, os.getpid()
+            self._conn = conn
         return self._conn
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+    def _journal(self) -> int:
+        self._check_process()
+        if self._journal_fd is None:
+            self._journal_fd, self._journal_path = self._new_journal()
+            self._journal_bytes = 0
+            _open_stores.add(self)
+        return self._journal_fd
 
-    def _write(self, statements: builtins.list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _new_journal(self) -> tuple[int, Path]:
+        try:
+            self.journal_dir.mkdir(parents=True, exist_ok=True)
+            path = self.journal_dir / f"{os.getpid()}-{next(_journal_numbers)}.jsonl"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot create the journal in {self.journal_dir}: {exc}; check "
+                             "that the directory is writable") from exc
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives
+        return fd, path
+
+    def _append(self, line: str) -> None:
+        data = line.encode("utf-8")
+        fd = self._journal()
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(f"short write ({written} of {len(data)} bytes)")
+            if self.synchronous == "FULL":
+                os.fsync(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot write the journal {self._journal_path}: {exc}; "
+                             "nothing of this entry counts as written") from exc
+        self._journal_bytes += len(data)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
+        header_text = canonical_json(header)
+        guard_against_leaks(header_text, f"{self.path} (write-ahead of {execution_id})")
+        line = (f'{{"attempt":{text_of(agent)},"begin":{header_text},'
+                f'"id":{text_of(execution_id)},"pid":{os.getpid()}}}\n')
         with self._lock:
-            db = self._db()
-            try:
-                db.execute("begin immediate")
-                try:
-                    for sql, args in statements:
-                        db.execute(sql, args)
-                except BaseException:
-                    db.execute("rollback")
-                    raise
-                db.execute("commit")
-            except sqlite3.IntegrityError as exc:
-                raise StoreError(f"{self.path}: {exc}; records are immutable (execution ids "
-                                 "must be unique)") from exc
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: write failed: {exc}") from exc
+            self._append(line)
+            self._in_flight[execution_id] = [line]
+
+    def attempt_started(self, execution_id: str, agent: str) -> None:
+        line = f'{{"attempt":{text_of(agent)},"id":{text_of(execution_id)}}}\n'
+        with self._lock:
+            self._append(line)
+            lines = self._in_flight.get(execution_id)
+            if lines is not None:
+                lines.append(line)
 
     def save(self, record: ExecutionRecord) -> None:
         where = f"{self.path} (execution {record.execution_id})"
         body = record_text(record, where, pretty=False)
-        self._write([
-            ("insert into records values (?, ?, ?, ?, ?, ?, ?)",
-             (record.execution_id, record.parent_execution_id, record.created_at,
-              record.intent_name, record.agent, record.status, body)),
-            ("delete from pending where execution_id = ?", (record.execution_id,)),
-        ])
+        row: _Row = (record.execution_id, record.parent_execution_id, record.created_at,
+                     record.intent_name, record.agent, record.status, body)
+        with self._lock:
+            self._raise_flush_error()
+            # A record sealed just now has a fresh id from the runtime's id factory: an id
+            # already in the database (an id factory reused across runs) is refused when
+            # the batch is written. Any other record (loaded, rebuilt) is checked now.
+            if row[0] in self._buffered_ids or (record._sealed_text is None and self._db(
+            ).execute("select 1 from records where execution_id = ?", (row[0],)).fetchone()):
+                raise _duplicate(self.path, [row[0]])
+            self._append(f'{{"record":{body}}}\n')
+            self._in_flight.pop(record.execution_id, None)
+            self._buffer.append(row)
+            self._buffered_ids.add(row[0])
+            if len(self._buffer) >= self.batch_size:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Move the finished records waiting in the journal into the database now."""
+        with self._lock:
+            self._check_process()
+            self._flush_locked()
+            self._raise_flush_error()
+
+    def _raise_flush_error(self) -> None:
+        error, self._flush_error = self._flush_error, None
+        if error is not None:
+            raise error
+
+    def _flush_locked(self) -> None:
+        if not self._buffer:
+            return
+        rows = self._buffer
+        try:
+            duplicates = self._insert(rows)
+        except StoreError as exc:
+            # the records stay in the journal and in the buffer: retried on the next flush
+            self._flush_error = exc
+            raise
+        self._buffer = []
+        self._buffered_ids = set()
+        self._trim_journal()
+        if duplicates:
+            self._flush_error = _duplicate(self.path, duplicates)
+            raise self._flush_error
+
+    def _insert(self, rows: builtins.list[_Row], *,
+                ignore_existing: bool = False) -> builtins.list[str]:
+        """Insert *rows* in one transaction; returns the ids refused as already stored."""
+        db = self._db()
+        duplicates: builtins.list[str] = []
+        try:
+            db.execute("begin immediate")
+            try:
+                if ignore_existing:
+                    db.executemany(_INSERT.replace("insert", "insert or ignore", 1), rows)
+                else:
+                    try:
+                        db.executemany(_INSERT, rows)
+                    except sqlite3.IntegrityError:  # rare: find the rows, keep the others
+                        db.execute("rollback")
+                        db.execute("begin immediate")
+                        for row in rows:
+                            try:
+                                db.execute(_INSERT, row)
+                            except sqlite3.IntegrityError:
+                                duplicates.append(row[0])
+            except BaseException:
+                db.execute("rollback")
+                raise
+            db.execute("commit")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: write failed: {exc}; the records are kept in "
+                             f"the journal {self._journal_path} and written on the next "
+                             "flush") from exc
+        return duplicates
+
+    def _trim_journal(self) -> None:
+        """Everything journalled is in the database, apart from executions in flight."""
+        fd = self._journal_fd
+        if fd is None:
+            return
+        if not self._in_flight:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                self._journal_bytes = 0
+            return
+        if self._journal_bytes < _ROTATE_BYTES:
+            return
+        # rewrite the entries still needed into a new journal, then drop the old one
+        old_path = self._journal_path
+        new_fd, new_path = self._new_journal()
+        text = "".join(line for lines in self._in_flight.values() for line in lines)
+        try:
+            os.write(new_fd, text.encode("utf-8"))
+        except OSError:
+            os.close(new_fd)
+            with contextlib.suppress(OSError):
+                new_path.unlink()
+            return  # keep appending to the old journal
+        self._journal_fd, self._journal_path = new_fd, new_path
+        self._journal_bytes = len(text.encode("utf-8"))
+        with contextlib.suppress(OSError):
+            if old_path is not None:
+                old_path.unlink()
+            os.close(fd)
+
+    def close(self) -> None:
+        """Flush, release the journal and close the database connection."""
+        with self._lock:
+            self._check_process()
+            try:
+                self._flush_locked()
+            finally:
+                fd, path = self._journal_fd, self._journal_path
+                if fd is not None:
+                    if not self._in_flight and not self._buffer and path is not None:
+                        with contextlib.suppress(OSError):
+                            path.unlink()
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                    self._journal_fd = self._journal_path = None
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+        _open_stores.discard(self)
+
+    # -- reading --------------------------------------------------------------------------
 
     def _decode(self, execution_id: str, body: str) -> ExecutionRecord:
         source = f"{self.path} (execution {execution_id})"
@@ -124,14 +335,23 @@ class SQLiteExecutionStore:
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> builtins.list[tuple[Any, ...]]:
         with self._lock:
+            self._check_process()
+            self._flush_locked()
             try:
                 return self._db().execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: read failed: {exc}") from exc
 
     def load(self, execution_id: str) -> ExecutionRecord:
-        rows = self._query("select body from records where execution_id = ?", (execution_id,))
+        sql = "select body from records where execution_id = ?"
+        rows = self._query(sql, (execution_id,))
         if not rows:
+            self._take_over_dead_journals()
+            rows = self._query(sql, (execution_id,))
+        if not rows:
+            for record in self._live_journal_records():
+                if record.execution_id == execution_id:
+                    return record
             raise RecordNotFoundError(
                 f"{self.path}: no execution {execution_id!r}; list the ids with "
                 "`intentusnet records list`")
@@ -141,6 +361,7 @@ class SQLiteExecutionStore:
              status: str | None = None,
              limit: int | None = None) -> builtins.list[ExecutionRecord]:
         check_limit(limit)
+        self._take_over_dead_journals()
         clauses, args = [], []
         for column, value in (("intent", intent), ("agent", agent), ("status", status)):
             if value is not None:
@@ -152,38 +373,226 @@ class SQLiteExecutionStore:
         sql += " order by created_at, execution_id"
         if limit is not None:
             sql += f" limit {int(limit)}"
-        return [self._decode(eid, body) for eid, body in self._query(sql, tuple(args))]
+        found = [self._decode(eid, body) for eid, body in self._query(sql, tuple(args))]
+        waiting = [record for record in self._live_journal_records(stored=False)
+                   if matches(record, intent, agent, status)]
+        if not waiting:
+            return found
+        found.extend(waiting)
+        found.sort(key=lambda record: (record.created_at, record.execution_id))
+        return found[:limit] if limit is not None else found
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
         return iter(self.list())
 
     def __len__(self) -> int:
-        return int(self._query("select count(*) from records", ())[0][0])
+        self._take_over_dead_journals()
+        count = int(self._query("select count(*) from records", ())[0][0])
+        return count + len(self._live_journal_records(stored=False))
 
-    # -- write-ahead ----------------------------------------------------------------------
+    def _live_journal_records(self, *,
+                              stored: bool = True) -> builtins.list[ExecutionRecord]:
+        """Finished records still waiting in the journals of other live store instances
+        (this process's or others'); ``stored=False`` leaves out those already moved."""
+        records: dict[str, ExecutionRecord] = {}
+        for path in self._journal_files():
+            if path != self._journal_path:
+                for record in _read_journal(path).records:
+                    records.setdefault(record.execution_id, record)
+        if records and not stored:
+            kept = set(self._not_stored(builtins.list(records)))
+            return [record for eid, record in records.items() if eid in kept]
+        return builtins.list(records.values())
 
-    def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
-        text = canonical_json(header)
-        guard_against_leaks(text, f"{self.path} (write-ahead of {execution_id})")
-        self._write([("insert into pending values (?, ?, ?, ?)",
-                      (execution_id, os.getpid(), text, json.dumps([agent])))])
+    # -- journals of other processes, recovery --------------------------------------------
 
-    def attempt_started(self, execution_id: str, agent: str) -> None:
-        self._write([("update pending set attempts = json_insert(attempts, '$[#]', ?) "
-                      "where execution_id = ?", (agent, execution_id))])
+    def pending(self) -> builtins.list[str]:
+        """Ids of executions started but not finished, in any process's journal."""
+        with self._lock:
+            ids = set(self._in_flight)
+        for path in self._journal_files():
+            if path != self._journal_path:
+                ids.update(_read_journal(path).unfinished())
+        return sorted(ids)
+
+    def _journal_files(self) -> builtins.list[Path]:
+        if not self.journal_dir.is_dir():
+            return []
+        return sorted(self.journal_dir.glob("*.jsonl"))
+
+    def _take_over_dead_journals(self, *, interrupted: bool = False,
+                                 force: bool = False) -> builtins.list[ExecutionRecord]:
+        """Insert the finished records of journals whose process died; with *interrupted*,
+        also turn their unfinished executions into ``interrupted`` records. Returns those.
+        A journal still locked by a live process is left alone unless *force*."""
+        recovered: builtins.list[ExecutionRecord] = []
+        for path in self._journal_files():
+            if path == self._journal_path:
+                continue
+            with _locked_if_dead(path, force=force) as dead:
+                if not dead:
+                    continue
+                journal = _read_journal(path)
+                rows = [_row(record) for record in journal.records]
+                unfinished = self._not_stored(journal.unfinished())
+                if interrupted:
+                    for execution_id in unfinished:
+                        header, attempts = journal.begins[execution_id]
+                        record = interrupted_record(header, attempts)
+                        rows.append(_row(record))
+                        recovered.append(record)
+                with self._lock:
+                    if rows:
+                        self._insert(rows, ignore_existing=True)
+                if interrupted or not unfinished:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                elif rows:
+                    _keep_only(path, journal, unfinished)
+        return recovered
+
+    def _not_stored(self, ids: builtins.list[str]) -> builtins.list[str]:
+        stored: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = tuple(ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            stored.update(row[0] for row in self._query(
+                f"select execution_id from records where execution_id in ({marks})", chunk))
+        return [eid for eid in ids if eid not in stored]
 
     def recover(self, *, force: bool = False) -> builtins.list[ExecutionRecord]:
         """Turn unfinished executions into ``interrupted`` records and return them.
 
-        Entries of processes that are still alive are left alone unless ``force=True``.
+        Journals of processes that are still alive (this one included) are left alone
+        unless ``force=True``.
         """
-        rows = self._query("select execution_id, pid, header, attempts from pending "
-                           "order by execution_id", ())
-        recovered = []
-        for _execution_id, pid, header, attempts in rows:
-            if not force and pid_alive(pid):
-                continue
-            record = interrupted_record(json.loads(header), json.loads(attempts))
-            self.save(record)
-            recovered.append(record)
+        recovered = self._take_over_dead_journals(interrupted=True, force=force)
+        if force:
+            with self._lock:
+                self._flush_locked()
+                own = [interrupted_record(*_read_lines(lines))
+                       for lines in self._in_flight.values()]
+                self._in_flight.clear()
+                if own:
+                    self._insert([_row(record) for record in own], ignore_existing=True)
+            recovered.extend(own)
         return recovered
+
+
+def _duplicate(path: Path, ids: builtins.list[str]) -> StoreError:
+    return StoreError(f"{path}: execution {', '.join(ids)} is already stored; records are "
+                      "immutable (execution ids must be unique), so the copy saved again "
+                      "was not written")
+
+
+def _row(record: ExecutionRecord) -> _Row:
+    return (record.execution_id, record.parent_execution_id, record.created_at,
+            record.intent_name, record.agent, record.status, record.canonical_text())
+
+
+class _Journal:
+    __slots__ = ("begins", "finished", "records")
+
+    def __init__(self) -> None:
+        self.begins: dict[str, tuple[dict[str, Any], builtins.list[str]]] = {}
+        self.records: builtins.list[ExecutionRecord] = []
+        self.finished: set[str] = set()
+
+    def unfinished(self) -> builtins.list[str]:
+        return [eid for eid in self.begins if eid not in self.finished]
+
+
+def _read_journal(path: Path) -> _Journal:
+    journal = _Journal()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return journal
+    for line in data.split(b"\n"):
+        if line.strip():
+            _read_entry(journal, line, path)
+    return journal
+
+
+def _read_entry(journal: _Journal, line: bytes, path: Path) -> None:
+    try:
+        entry = parse_json(line, str(path))
+    except RecordFormatError:
+        return  # a torn line: the process was killed in the middle of writing it
+    if not isinstance(entry, dict):
+        return
+    if "record" in entry:
+        try:
+            record = ExecutionRecord.from_wire(entry["record"], source=str(path))
+            record.verify(source=str(path))
+        except IntentusError:  # torn or altered: never taken over as a valid record
+            return
+        journal.records.append(record)
+        journal.finished.add(record.execution_id)
+        return
+    execution_id = entry.get("id")
+    attempt = entry.get("attempt")
+    if not isinstance(execution_id, str):
+        return
+    if isinstance(entry.get("begin"), dict):
+        journal.begins[execution_id] = (entry["begin"], [])
+    if isinstance(attempt, str) and execution_id in journal.begins:
+        journal.begins[execution_id][1].append(attempt)
+
+
+def _keep_only(path: Path, journal: _Journal, unfinished: builtins.list[str]) -> None:
+    """Rewrite a dead journal whose finished records were taken over to its unfinished
+    executions only (temp file + rename), so they are not read again on every query."""
+    lines = []
+    for execution_id in unfinished:
+        header, attempts = journal.begins[execution_id]
+        lines.append(canonical_json({"begin": header, "id": execution_id,
+                                     "attempt": attempts[0] if attempts else None}))
+        lines.extend(canonical_json({"attempt": agent, "id": execution_id})
+                     for agent in attempts[1:])
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _read_lines(lines: builtins.list[str]) -> tuple[dict[str, Any], builtins.list[str]]:
+    journal = _Journal()
+    for line in lines:
+        _read_entry(journal, line.encode("utf-8"), Path("<journal>"))
+    [(header, attempts)] = journal.begins.values()
+    return header, attempts
+
+
+@contextlib.contextmanager
+def _locked_if_dead(path: Path, *, force: bool) -> Iterator[bool]:
+    """Yields True while *path* is locked by us because its process is gone (or *force*)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        if fcntl is None:
+            yield force
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield force  # its process is alive
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for store in builtins.list(_open_stores):
+        try:
+            store.close()
+        except Exception as exc:  # the interpreter is exiting: say it, do not raise
+            print(f"intentusnet: {exc}", file=sys.stderr)

@@ -52,13 +52,14 @@ def raw_bodies(kind: str, tmp_path: Path) -> list[str]:
     """What is on disk, read around the store: the sqlite body column, or the files."""
     if kind == "sqlite":
         path = tmp_path / "records.db"
-        if not path.exists():
-            return []
-        with sqlite3.connect(path) as db:
-            rows = db.execute("select body from records").fetchall()
-            pending = db.execute("select header from pending").fetchall()
-        db.close()
-        return [row[0] for row in rows] + [row[0] for row in pending]
+        rows = []
+        if path.exists():
+            with sqlite3.connect(path) as db:
+                rows = db.execute("select body from records").fetchall()
+            db.close()
+        journals = sorted((tmp_path / "records.db.pending").glob("*.jsonl"))
+        return [row[0] for row in rows] + [line for journal in journals
+                                           for line in journal.read_text().splitlines()]
     directory = tmp_path / "files"
     if not directory.exists():
         return []

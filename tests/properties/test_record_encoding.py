@@ -34,6 +34,8 @@ from intentusnet_core.serialization import DEFAULT_REDACTOR, Redactor
 SECRETS = [
     "Bearer abcdefghijklmnop", "bearer\tABCDEFGH12345678", "x\neyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl",
     "sk-0123456789abcdefABCD", "AKIAABCDEFGHIJKLMNOP", "ASIA0123456789ABCDEF",
+    "password=hunter2hunter2", "api_key: abcdef123456", "token=abcd1234efgh",
+    "Authorization: Basic dXNlcjpwYXNz", "https://x.test/?access_token=abcdefgh12",
 ]
 SECRET_KEYS = ["api_key", "Authorization", "X-Api-Key", "session_token", "client_secret",
                "password", "cookie", "accessToken"]
