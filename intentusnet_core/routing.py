@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from .recording import AttemptLog, ExecutionRecorder
     from .runtime import IntentusRuntime
 
+
+# Durations and timeouts use the real monotonic clock even while a test freezes time
+# (freezegun patches module attributes that are clock functions, not ones in a tuple).
+_clock = (time.perf_counter,)
+
 __all__ = ["AttemptOutcome", "Router", "RoutingDecision"]
 
 _DIRECT = RoutingStrategy.DIRECT
@@ -358,7 +363,7 @@ class Router:
 
     def _end_attempt(self, execution: _Execution, entry: _Registered, log: AttemptLog | None,
                      response: AgentResponse, started: float) -> AgentResponse:
-        duration_ms = (time.perf_counter() - started) * 1000.0
+        duration_ms = (_clock[0]() - started) * 1000.0
         error = response.error
         execution.decision.attempts.append(AttemptOutcome(
             entry.name, response.status, error.code if error is not None else None, duration_ms))
@@ -370,7 +375,7 @@ class Router:
                       envelope: IntentEnvelope) -> AgentResponse:
         __tracebackhide__ = True
         log = self._start_attempt(execution, entry)
-        started = time.perf_counter()
+        started = _clock[0]()
         response = self._invoke_sync(execution, entry, envelope, log)
         return self._end_attempt(execution, entry, log, response, started)
 
@@ -402,7 +407,7 @@ class Router:
                              envelope: IntentEnvelope) -> AgentResponse:
         __tracebackhide__ = True
         log = self._start_attempt(execution, entry)
-        started = time.perf_counter()
+        started = _clock[0]()
         response = await self._invoke_async(execution, entry, envelope, log)
         return self._end_attempt(execution, entry, log, response, started)
 
@@ -441,7 +446,7 @@ class Router:
         if playback is not None and playback.serves_agents:
             return self._parallel_served(execution, batch)
         logs = [self._start_attempt(execution, entry) for entry in batch]
-        started = time.perf_counter()
+        started = _clock[0]()
         futures = []
         for entry, log in zip(batch, logs):
             copy = execution.envelope.model_copy(deep=True)
@@ -452,7 +457,7 @@ class Router:
         responses: list[AgentResponse] = []
         for index, (entry, log, (future, timeout_s)) in enumerate(zip(batch, logs, futures)):
             remaining = None if timeout_s is None else max(
-                0.0, timeout_s - (time.perf_counter() - started))
+                0.0, timeout_s - (_clock[0]() - started))
             try:
                 response = future.result(remaining)
             except FutureTimeout:
@@ -483,7 +488,7 @@ class Router:
         if playback is not None and playback.serves_agents:
             return self._parallel_served(execution, batch)
         logs = [self._start_attempt(execution, entry) for entry in batch]
-        started = time.perf_counter()
+        started = _clock[0]()
         tasks = [asyncio.ensure_future(self._invoke_async(
             execution, entry, execution.envelope.model_copy(deep=True), log))
             for entry, log in zip(batch, logs)]

@@ -86,6 +86,14 @@ class AmbientBinding(Protocol):
                response: AgentResponse, decision: RoutingDecision,
                playback: Playback | None) -> None: ...
 
+    def replayed(self, runtime: IntentusRuntime, response: AgentResponse,
+                 decision: RoutingDecision, agents: list[dict[str, Any]],
+                 playback: Playback) -> ExecutionRecord | None:
+        """For an execution whose agents were all served by *playback*: the recorded
+        record when the replay reproduced it (same agents, decision and output) — then
+        nothing is sealed and :meth:`finish` is not called — else None (the full path)."""
+        ...
+
 
 _ambient: AmbientBinding | None = None
 
@@ -220,14 +228,22 @@ class IntentusRuntime:
         metadata = response.metadata
         recorder = execution.recorder
         record = None
+        replayed = None
         if recorder is not None:
             metadata["execution_id"] = execution.execution_id
             metadata["replayable"] = True
-            record = recorder.finish(response, execution.decision,
-                                     self._agents_wire(execution.decision),
-                                     execution.attempt_logs)
-            if execution.playback is None or execution.binding is not None:
-                execution.store.save(record)
+            agents = self._agents_wire(execution.decision)
+            playback = execution.playback
+            if playback is not None and playback.serves_agents \
+                    and execution.binding is not None:
+                # served entirely from a recording: a cheap identity check, no sealing
+                replayed = record = execution.binding.replayed(
+                    self, response, execution.decision, agents, playback)
+            if record is None:
+                record = recorder.finish(response, execution.decision, agents,
+                                         execution.attempt_logs)
+                if execution.playback is None or execution.binding is not None:
+                    execution.store.save(record)
             if self.trace_sink is not None:
                 self.trace_sink.export(spans_for_record(record))
         else:
@@ -236,7 +252,7 @@ class IntentusRuntime:
         if parent is not None and parent.log is not None:
             parent.log.child(execution.execution_id, execution.envelope.intent.name,
                              response.status)
-        if execution.binding is not None:
+        if execution.binding is not None and replayed is None:
             execution.binding.finish(self, record, response, execution.decision,
                                      execution.playback)
         return response

@@ -17,6 +17,10 @@ from typing import Any, Protocol, TypeVar
 from .context import AttemptScope, current_attempt
 from .models import check_json_value
 
+# Durations and timeouts use the real monotonic clock even while a test freezes time
+# (freezegun patches module attributes that are clock functions, not ones in a tuple).
+_clock = (time.perf_counter,)
+
 __all__ = ["StepSource", "recorded", "step"]
 
 T = TypeVar("T")
@@ -50,9 +54,9 @@ def step(kind: str, name: str, request: Any, call: Callable[[], Any] | Awaitable
         return _ready(response) if is_async else response
     if is_async:
         return _step_async(scope, kind, name, request, call, usage)
-    started = time.perf_counter()
+    started = _clock[0]()
     response = call()  # type: ignore[operator]
-    _record(scope, kind, name, request, response, (time.perf_counter() - started) * 1000, usage)
+    _record(scope, kind, name, request, response, (_clock[0]() - started) * 1000, usage)
     return response
 
 
@@ -62,9 +66,9 @@ async def _ready(value: T) -> T:
 
 async def _step_async(scope: AttemptScope | None, kind: str, name: str, request: Any,
                       call: Any, usage: Usage) -> Any:
-    started = time.perf_counter()
+    started = _clock[0]()
     response = await (call if inspect.isawaitable(call) else call())
-    _record(scope, kind, name, request, response, (time.perf_counter() - started) * 1000, usage)
+    _record(scope, kind, name, request, response, (_clock[0]() - started) * 1000, usage)
     return response
 
 

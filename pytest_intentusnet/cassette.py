@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.drift import DriftReport, diff_records
 from intentusnet_core.errors import DriftError, ReplayMissError
+from intentusnet_core.hashing import canonical_json, hash_text
 from intentusnet_core.models import AgentResponse
-from intentusnet_core.records import ExecutionRecord
+from intentusnet_core.recording import response_wire
+from intentusnet_core.records import ExecutionRecord, decision_identity, output_identity
 from intentusnet_core.replay import response_from_wire
 from intentusnet_core.runtime import IntentusRuntime, SequentialIds
 from intentusnet_core.serialization import Redactor
@@ -216,6 +218,10 @@ class CassetteBinding:
         self.sink = _CassetteSink(cassette)
         self.ids: Callable[[], str] = SequentialIds("exec")
         self.identities: builtins.list[dict[str, str]] = []
+        # config hash by the identities of the agents' wire dicts (kept alive in the value,
+        # so an id is never reused for another dict while it is a key)
+        self._config_hashes: dict[tuple[int, ...],
+                                  tuple[str, builtins.list[dict[str, Any]]]] = {}
 
     # -- AmbientBinding protocol -----------------------------------------------------------
 
@@ -280,6 +286,40 @@ class CassetteBinding:
             report.changes = kept
             cassette.counters.drifted += 1
             cassette.drifts.append(report)
+
+    def replayed(self, runtime: IntentusRuntime, response: AgentResponse,
+                 decision: RoutingDecision, agents: builtins.list[dict[str, Any]],
+                 playback: Any) -> ExecutionRecord | None:
+        """The recorded execution when this agent-level replay reproduced it exactly:
+        every recorded attempt served, and the same config, decision and output hashes.
+        Anything else returns None, and the full record is sealed and diffed."""
+        if not isinstance(playback, _Playback) or \
+                playback._next_attempt != len(playback.attempts):
+            return None
+        recorded = playback.recorded
+        hashes = recorded.hashes
+        key = tuple(map(id, agents))
+        cached = self._config_hashes.get(key)
+        if cached is None:
+            cached = self._config_hashes[key] = (hash_text(canonical_json(agents)), agents)
+        if cached[0] != hashes.get("config"):
+            return None
+        if hash_text(canonical_json(decision_identity(decision.to_wire()))) \
+                != hashes.get("decision"):
+            return None
+        # the served responses come from the (redacted) recording; redact_json only
+        # re-encodes when the text could hold a secret, and redaction is idempotent
+        _, output = self.redactor.redact_json(output_identity(response_wire(response)))
+        if hash_text(output) != hashes.get("output"):
+            return None
+        cassette = self.cassette
+        counters = cassette.counters
+        counters.replayed += 1
+        counters.cost_saved_usd += float(recorded.usage.get("cost_usd", 0.0))
+        cassette.records.append(recorded)
+        self.identities.append({key: hashes.get(key, "") for key in
+                                ("input", "config", "decision", "output")})
+        return recorded
 
     # -- messages ---------------------------------------------------------------------------
 
