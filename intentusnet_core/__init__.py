@@ -6,8 +6,9 @@ records every execution as a hash-chained record that can be replayed without re
 anything and diffed field by field. This package never imports pytest.
 """
 
-from .agents import BaseAgent, FunctionAgent, agent, emit_intent, emit_intent_async
-from .drift import DriftChange, DriftReport, diff_records
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CassetteError,
     ConfigurationError,
@@ -29,33 +30,122 @@ from .errors import (
     StoreError,
     UnusedRecordingError,
 )
-from .models import (
-    AgentDefinition,
-    AgentResponse,
-    AgentRuntimeInfo,
-    Capability,
-    ErrorInfo,
-    IntentEnvelope,
-    IntentRef,
-    RoutingOptions,
-    RoutingStrategy,
-)
-from .policy import PolicyEngine, PolicyRule, PolicyVerdict
-from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent
-from .replay import replay
-from .routing import AttemptOutcome, Router, RoutingDecision
-from .runtime import IntentusRuntime, SequentialIds
-from .serialization import Redactor
-from .signing import generate_keys, sign_file, verify_file
-from .steps import recorded, step
-from .stores import (
-    ExecutionStore,
-    FileExecutionStore,
-    InMemoryExecutionStore,
-    SQLiteExecutionStore,
-    open_store,
-)
-from .tracing import InMemoryTraceSink, JsonLogFormatter, JsonlTraceSink, Span, TraceSink
+
+if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
+    from .agents import BaseAgent, FunctionAgent, agent, emit_intent, emit_intent_async
+    from .drift import DriftChange, DriftReport, diff_records
+    from .errors import (
+        CassetteError,
+        ConfigurationError,
+        DriftError,
+        ErrorCode,
+        IntentusError,
+        InvalidStrategyError,
+        MissingCassetteError,
+        NotReplayableError,
+        PayloadError,
+        RecordError,
+        RecordFormatError,
+        RecordIntegrityError,
+        RecordNotFoundError,
+        RecordTooLargeError,
+        ReplayMissError,
+        SecretLeakError,
+        SignatureError,
+        StoreError,
+        UnusedRecordingError,
+    )
+    from .models import (
+        AgentDefinition,
+        AgentResponse,
+        AgentRuntimeInfo,
+        Capability,
+        ErrorInfo,
+        IntentEnvelope,
+        IntentRef,
+        RoutingOptions,
+        RoutingStrategy,
+    )
+    from .policy import PolicyEngine, PolicyRule, PolicyVerdict
+    from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent
+    from .replaying import replay
+    from .routing import AttemptOutcome, Router, RoutingDecision
+    from .runtime import IntentusRuntime, SequentialIds
+    from .serialization import Redactor
+    from .signing import generate_keys, sign_file, verify_file
+    from .steps import recorded, step
+    from .stores import (
+        ExecutionStore,
+        FileExecutionStore,
+        InMemoryExecutionStore,
+        SQLiteExecutionStore,
+        open_store,
+    )
+    from .tracing import InMemoryTraceSink, JsonLogFormatter, JsonlTraceSink, Span, TraceSink
+
+# Submodules load on first use, so importing one part (the pytest plugin, the CLI, the
+# errors) does not import pydantic models, deepdiff and cryptography with it.
+_LAZY: dict[str, str] = {
+    "BaseAgent": ".agents",
+    "FunctionAgent": ".agents",
+    "agent": ".agents",
+    "emit_intent": ".agents",
+    "emit_intent_async": ".agents",
+    "DriftChange": ".drift",
+    "DriftReport": ".drift",
+    "diff_records": ".drift",
+    "AgentDefinition": ".models",
+    "AgentResponse": ".models",
+    "AgentRuntimeInfo": ".models",
+    "Capability": ".models",
+    "ErrorInfo": ".models",
+    "IntentEnvelope": ".models",
+    "IntentRef": ".models",
+    "RoutingOptions": ".models",
+    "RoutingStrategy": ".models",
+    "PolicyEngine": ".policy",
+    "PolicyRule": ".policy",
+    "PolicyVerdict": ".policy",
+    "FORMAT_VERSION": ".records",
+    "ExecutionRecord": ".records",
+    "RecordEvent": ".records",
+    "replay": ".replaying",
+    "AttemptOutcome": ".routing",
+    "Router": ".routing",
+    "RoutingDecision": ".routing",
+    "IntentusRuntime": ".runtime",
+    "SequentialIds": ".runtime",
+    "Redactor": ".serialization",
+    "generate_keys": ".signing",
+    "sign_file": ".signing",
+    "verify_file": ".signing",
+    "recorded": ".steps",
+    "step": ".steps",
+    "ExecutionStore": ".stores",
+    "FileExecutionStore": ".stores",
+    "InMemoryExecutionStore": ".stores",
+    "SQLiteExecutionStore": ".stores",
+    "open_store": ".stores",
+    "InMemoryTraceSink": ".tracing",
+    "JsonLogFormatter": ".tracing",
+    "JsonlTraceSink": ".tracing",
+    "Span": ".tracing",
+    "TraceSink": ".tracing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -175,8 +175,9 @@ def _check_binding(cassette: CassetteFile, hashes: dict[str, Any], source: Path)
             f"now holds {len(actual)}." + advice)
     if len(actual) < len(sealed):
         raise RecordIntegrityError(
-            f"{source}: {len(sealed) - len(actual)} of the {len(sealed)} records the cassette "
-            f"of {test} was sealed with were removed." + advice)
+            f"{source}: records were removed: {len(sealed) - len(actual)} of the "
+            f"{len(sealed)} records the cassette of {test} was sealed with (hashes.records) "
+            "are missing." + advice)
     if foreign:
         index = foreign[0]
         raise RecordIntegrityError(

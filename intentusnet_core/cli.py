@@ -17,7 +17,7 @@ from .cassettes import CassetteFile
 from .drift import diff_records
 from .errors import IntentusError, RecordFormatError
 from .records import ExecutionRecord
-from .replay import replay
+from .replaying import replay
 from .serialization import parse_json
 from .signing import SIGNATURE_SUFFIX, generate_keys, sign_file, verify_file
 from .stores import ExecutionStore, open_store

@@ -187,7 +187,7 @@ class IntentusRuntime:
 
     def replay(self, execution_id: str) -> AgentResponse:
         """The recorded response of *execution_id*; no agent runs (see :func:`replay`)."""
-        from .replay import replay
+        from .replaying import replay
 
         return replay(execution_id, self.store)
 

@@ -395,8 +395,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, where: str | N
             os.close(fd)
         _publish(tmp, target, overwrite)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _remove(tmp)
         if isinstance(exc, FileExistsError) and not overwrite:
             raise StoreError(f"{target} already exists; it is never overwritten (records "
                              "are immutable)") from exc
@@ -422,8 +421,19 @@ def _publish(tmp: str, target: Path, overwrite: bool) -> None:
             raise FileExistsError(target) from None
         os.replace(tmp, target)
         return
-    with contextlib.suppress(OSError):  # published; a leftover dot-file is only litter
-        os.unlink(tmp)
+    _remove(tmp)
+
+
+def _remove(tmp: str) -> None:
+    # a temporary file left behind is litter, not damage: one retry for a transient error
+    for _ in range(2):
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            return
+        except OSError:
+            continue
+        return
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -451,7 +461,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON here")
+    raise _OutOfRange(name, "is not valid JSON (NaN and infinities cannot be hashed)")
 
 
 class _OutOfRange(ValueError):
@@ -495,7 +505,9 @@ def parse_json(text: str | bytes | bytearray | memoryview, source: str) -> Any:
     except json.JSONDecodeError as exc:
         raise RecordFormatError(_syntax_problem(exc, source)) from None
     except _OutOfRange as exc:
-        where = _locate(decoded, re.search(re.escape(exc.number), decoded))
+        # the number where a value starts: after ':', '[' or ',' (not inside a string)
+        where = _locate(decoded, re.search(r"(?<=[:\[,])\s*" + re.escape(exc.number),
+                                           decoded))
         raise RecordFormatError(f"{source}: {exc}{where}; restore the file or re-record "
                                 "it") from None
     except ValueError as exc:
@@ -548,8 +560,9 @@ def _cut_short(exc: json.JSONDecodeError) -> bool:
 def _locate(text: str, match: re.Match[str] | None) -> str:
     if match is None:
         return ""
-    line = text.count("\n", 0, match.start()) + 1
-    column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+    start = match.end() - len(match.group().lstrip())
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
     return f" at line {line} column {column}"
 
 

@@ -22,13 +22,14 @@ from intentusnet_core.hashing import canonical_json, hash_text
 from intentusnet_core.models import AgentResponse
 from intentusnet_core.recording import response_wire
 from intentusnet_core.records import ExecutionRecord, decision_identity, output_identity
-from intentusnet_core.replay import response_from_wire
+from intentusnet_core.replaying import response_from_wire
 from intentusnet_core.runtime import IntentusRuntime, SequentialIds
 from intentusnet_core.serialization import Redactor
 from intentusnet_core.stores.base import check_limit, matches
 
 from .matching import RecordIndex, closest_candidates
 from .modes import Mode, TestSettings
+from .report import Counters
 
 if TYPE_CHECKING:
     from intentusnet_core.routing import RoutingDecision
@@ -37,28 +38,6 @@ __all__ = ["Cassette", "CassetteBinding", "Counters"]
 
 # Drift categories that replay can detect even though agents are not run.
 _REPLAY_CATEGORIES = ("routing", "input", "model", "config", "policy", "error", "behavioral")
-
-
-@dataclass
-class Counters:
-    """What happened to one test's executions."""
-
-    recorded: int = 0
-    replayed: int = 0
-    verified: int = 0
-    drifted: int = 0
-    missing: int = 0
-    unused: int = 0
-    live_agent_calls: int = 0
-    live_step_calls: int = 0
-    cost_saved_usd: float = 0.0
-
-    def add(self, other: Counters) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass

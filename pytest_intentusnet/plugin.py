@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from intentusnet_core.runtime import IntentusRuntime
-
-from .cassette import Cassette
 from .session import IntentusSession, session_key
+
+if TYPE_CHECKING:  # imported on first use: a suite that never uses the plugin never pays
+    from intentusnet_core.runtime import IntentusRuntime
+
+    from .cassette import Cassette
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,10 +62,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return (yield from item.config.stash[session_key()].run_test(item))
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _intentus_activate(request: pytest.FixtureRequest) -> None:
-    """Prepares the cassette of tests that use the marker or a plugin fixture (cheap no-op
-    for every other test)."""
+    """Prepares the cassette of a test that uses the marker or a plugin fixture; added to
+    those tests only, at collection (other tests never see it)."""
     if IntentusSession.uses_plugin(request.node):
         request.config.stash[session_key()].prepare(request)
 
@@ -84,6 +86,8 @@ def intentus_cassette(request: pytest.FixtureRequest) -> Cassette:
 @pytest.fixture
 def intentus_runtime(intentus_cassette: Cassette) -> IntentusRuntime:
     """An :class:`IntentusRuntime` bound to this test's cassette."""
+    from intentusnet_core.runtime import IntentusRuntime
+
     return IntentusRuntime(store="memory://")
 
 

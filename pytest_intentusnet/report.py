@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .modes import Mode
 
@@ -10,7 +11,29 @@ if TYPE_CHECKING:
     from .cassette import Cassette
     from .session import IntentusSession
 
-__all__ = ["render_drift_failure", "summary_lines"]
+__all__ = ["Counters", "render_drift_failure", "summary_lines"]
+
+
+@dataclass
+class Counters:
+    """What happened to one test's executions."""
+
+    recorded: int = 0
+    replayed: int = 0
+    verified: int = 0
+    drifted: int = 0
+    missing: int = 0
+    unused: int = 0
+    live_agent_calls: int = 0
+    live_step_calls: int = 0
+    cost_saved_usd: float = 0.0
+
+    def add(self, other: Counters) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 def render_drift_failure(cassette: Cassette, mode: Mode) -> str:

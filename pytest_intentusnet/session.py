@@ -7,11 +7,10 @@ import datetime as _dt
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.errors import (
     DriftError,
     IntentusError,
@@ -19,13 +18,14 @@ from intentusnet_core.errors import (
     UnusedRecordingError,
 )
 from intentusnet_core.hashing import pretty_json
-from intentusnet_core.runtime import set_ambient_binding
 from intentusnet_core.serialization import DEFAULT_REDACTOR, Redactor, write_text_atomic
 
-from .cassette import Cassette, CassetteBinding, Counters
 from .modes import REPLAY_LEVELS, Mode, SettingsError, resolve_settings
 from .naming import cassette_path
-from .report import render_drift_failure, summary_lines
+from .report import Counters, render_drift_failure, summary_lines
+
+if TYPE_CHECKING:  # imported on first use: a suite that never uses the plugin never pays
+    from .cassette import Cassette, CassetteBinding
 
 __all__ = ["IntentusSession", "session_key"]
 
@@ -95,6 +95,11 @@ class IntentusSession:
 
     def collected(self, items: list[pytest.Item]) -> None:
         for item in items:
+            if not self.uses_plugin(item):
+                continue  # its cassette, if one is left, is unused
+            names = getattr(item, "fixturenames", None)
+            if isinstance(names, list) and "_intentus_activate" not in names:
+                names.append("_intentus_activate")  # marker-only tests get the setup too
             marker = item.get_closest_marker("intentus")
             custom = marker.kwargs.get("cassette") if marker else None
             self.expected_paths.add(self._path(item, custom))
@@ -128,6 +133,10 @@ class IntentusSession:
             raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.intentus takes keyword "
                                     "arguments only (cassette=, ignore=, tolerance=, replay=, "
                                     "freeze_time=)")
+        from intentusnet_core.cassettes import CassetteFile
+
+        from .cassette import Cassette
+
         path = self._path(item, settings.cassette)
         cassette = Cassette(path=path, nodeid=item.nodeid, mode=self.mode, settings=settings)
         if self.mode is not Mode.REPEAT and path.exists():
@@ -168,6 +177,8 @@ class IntentusSession:
 
             def clock() -> _dt.datetime:
                 return instant
+        from .cassette import CassetteBinding
+
         return CassetteBinding(cassette, redactor=self.redactor, clock=clock)
 
     def _frozen_at(self, cassette: Cassette) -> str:
@@ -190,6 +201,8 @@ class IntentusSession:
             # called from an ignored frame. Timeouts use threading's and asyncio's real
             # clocks (real_asyncio=True); frozen durations only read 0, which is volatile.
             stack.enter_context(freezegun.freeze_time(cassette.frozen_at, real_asyncio=True))
+        from intentusnet_core.runtime import set_ambient_binding
+
         previous = set_ambient_binding(binding)
         stack.callback(set_ambient_binding, previous)
         return stack

@@ -21,7 +21,12 @@ from typing import Any
 from ..errors import RecordFormatError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json
 from ..records import ExecutionRecord
-from ..serialization import guard_against_leaks, parse_json, write_text_atomic
+from ..serialization import (
+    guard_against_leaks,
+    parse_json,
+    unencodable_field,
+    write_text_atomic,
+)
 from .base import (
     check_execution_id,
     check_limit,
@@ -105,7 +110,9 @@ class FileExecutionStore:
             self._wal.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
-                os.write(fd, line.encode("utf-8"))
+                view = memoryview(line.encode("utf-8"))
+                while view:  # a short write is legal: the rest must follow
+                    view = view[os.write(fd, view):]
                 if self.fsync:
                     os.fsync(fd)
             finally:
@@ -138,9 +145,17 @@ class FileExecutionStore:
             if self._path(execution_id).exists():
                 _discard(wal)  # finished; the crash came between save and cleanup
                 continue
-            record = interrupted_record(header, attempts)
+            try:
+                record = interrupted_record(header, attempts)
+                wire = record.to_wire()
+            except (ValueError, RecursionError) as exc:  # PayloadError is a ValueError
+                field = unencodable_field(header, "begin", max_depth=200) or "begin"
+                raise RecordFormatError(
+                    f"{wal}: field {field} cannot be recorded ({exc}); nothing can be "
+                    "recovered from this write-ahead entry. Inspect it, then delete it and "
+                    "run `intentusnet recover` again.") from None
             # what recover() saves must load: check it as a loader would
-            ExecutionRecord.from_wire(record.to_wire(), source=f"{wal} (recovered record)")
+            ExecutionRecord.from_wire(wire, source=f"{wal} (recovered record)")
             self.save(record)
             recovered.append(record)
         return recovered

@@ -70,6 +70,7 @@ create index if not exists records_status on records(status, created_at);
 create index if not exists records_time on records(created_at, execution_id);
 """
 _INSERT = "insert into records values (?, ?, ?, ?, ?, ?, ?)"
+_BODY = "select body from records where execution_id = ?"
 _ROTATE_BYTES = 4 << 20  # a journal with executions still in flight is rewritten past this
 _journal_numbers = itertools.count(1)
 _open_stores: weakref.WeakSet[SQLiteExecutionStore] = weakref.WeakSet()
@@ -91,7 +92,7 @@ class SQLiteExecutionStore:
                 f"synchronous={synchronous!r}: expected 'NORMAL', 'FULL' or 'OFF'")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigurationError(f"batch_size={batch_size!r}: expected an integer >= 1")
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # a later chdir must not move it
         self.synchronous = synchronous.upper()
         self.batch_size = batch_size
         self.journal_dir = self.path.with_name(self.path.name + ".pending")
@@ -104,6 +105,7 @@ class SQLiteExecutionStore:
         self._journal_fd: int | None = None
         self._journal_path: Path | None = None
         self._journal_bytes = 0
+        self._journal_torn = False
         self._buffer: list[_Row] = []
         self._buffered_ids: set[str] = set()
         self._in_flight: dict[str, list[str]] = {}  # id -> its journal lines
@@ -130,13 +132,18 @@ class SQLiteExecutionStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, isolation_level=None,
                                        check_same_thread=False, timeout=30.0)
+            except (sqlite3.DatabaseError, OSError, ValueError) as exc:
+                raise StoreError(f"{self.path}: cannot open the SQLite store: {exc}; check "
+                                 "the path and its permissions") from exc
+            try:
                 # 16 KiB pages hold several records each (a record is a few KiB): fewer
                 # overflow pages per insert. Only takes effect when the file is created.
                 conn.execute("pragma page_size=16384")
                 conn.execute("pragma journal_mode=WAL")
                 conn.execute(f"pragma synchronous={self.synchronous}")
                 conn.executescript(_SCHEMA)
-            except (sqlite3.DatabaseError, OSError) as exc:
+            except sqlite3.Error as exc:
+                conn.close()
                 raise StoreError(f"{self.path}: cannot open the SQLite store: {exc}; is it "
                                  "an intentusnet database?") from exc
             self._conn = conn
@@ -163,17 +170,21 @@ class SQLiteExecutionStore:
         return fd, path
 
     def _append(self, line: str) -> None:
-        data = line.encode("utf-8")
+        # after a failed write the journal may end in a torn line: start on a new one, or
+        # this entry would be read as part of the torn one and lost with it
+        data = (b"\n" if self._journal_torn else b"") + line.encode("utf-8")
         fd = self._journal()
         try:
-            written = os.write(fd, data)
-            if written != len(data):
-                raise OSError(f"short write ({written} of {len(data)} bytes)")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             if self.synchronous == "FULL":
                 os.fsync(fd)
         except OSError as exc:
+            self._journal_torn = True
             raise StoreError(f"cannot write the journal {self._journal_path}: {exc}; "
                              "nothing of this entry counts as written") from exc
+        self._journal_torn = False
         self._journal_bytes += len(data)
 
     # -- writing --------------------------------------------------------------------------
@@ -227,7 +238,9 @@ class SQLiteExecutionStore:
         if error is not None:
             raise error
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, *, for_reader: bool = False) -> None:
+        """Insert the buffered records. An error is raised; when the flush runs for a
+        reader it is also kept for the next write, whose caller owns the records."""
         if not self._buffer:
             return
         rows = self._buffer
@@ -235,14 +248,17 @@ class SQLiteExecutionStore:
             duplicates = self._insert(rows)
         except StoreError as exc:
             # the records stay in the journal and in the buffer: retried on the next flush
-            self._flush_error = exc
+            if for_reader:
+                self._flush_error = exc
             raise
         self._buffer = []
         self._buffered_ids = set()
         self._trim_journal()
         if duplicates:
-            self._flush_error = _duplicate(self.path, duplicates)
-            raise self._flush_error
+            error = _duplicate(self.path, duplicates)
+            if for_reader:
+                self._flush_error = error
+            raise error
 
     def _insert(self, rows: builtins.list[_Row], *,
                 ignore_existing: bool = False) -> builtins.list[str]:
@@ -250,8 +266,8 @@ class SQLiteExecutionStore:
         db = self._db()
         duplicates: builtins.list[str] = []
         try:
-            db.execute("begin immediate")
             try:
+                db.execute("begin immediate")
                 if ignore_existing:
                     db.executemany(_INSERT.replace("insert", "insert or ignore", 1), rows)
                 else:
@@ -264,11 +280,17 @@ class SQLiteExecutionStore:
                             try:
                                 db.execute(_INSERT, row)
                             except sqlite3.IntegrityError:
-                                duplicates.append(row[0])
+                                # the same record stored by an earlier flush whose commit
+                                # was reported as failed is not a duplicate
+                                stored = db.execute(_BODY, (row[0],)).fetchone()
+                                if stored is None or stored[0] != row[6]:
+                                    duplicates.append(row[0])
+                db.execute("commit")
             except BaseException:
-                db.execute("rollback")
+                if db.in_transaction:  # the failed statement may have ended it already
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("rollback")
                 raise
-            db.execute("commit")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write failed: {exc}; the records are kept in "
                              f"the journal {self._journal_path} and written on the next "
@@ -336,7 +358,7 @@ class SQLiteExecutionStore:
     def _query(self, sql: str, args: tuple[Any, ...]) -> builtins.list[tuple[Any, ...]]:
         with self._lock:
             self._check_process()
-            self._flush_locked()
+            self._flush_locked(for_reader=True)
             try:
                 return self._db().execute(sql, args).fetchall()
             except sqlite3.Error as exc:

@@ -1,4 +1,8 @@
-"""Replay without re-execution: the recorded response, and no agent runs."""
+"""Replay without re-execution: the recorded response, and no agent runs.
+
+(Named ``replaying`` so the submodule never shadows the ``intentusnet_core.replay``
+function in the lazily loaded package.)
+"""
 
 from __future__ import annotations
 
