@@ -26,9 +26,9 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    # not cached in globals(): the submodule in sys.modules is the one to use (a test
+    # harness that restores sys.modules, like pytester's in-process runs, re-imports it)
+    return getattr(importlib.import_module(module, __name__), name)
 
 
 def __dir__() -> list[str]:

@@ -220,7 +220,10 @@ class CassetteBinding:
             raise ReplayMissError(self.miss_message(envelope))
         if cassette.mode is Mode.VERIFY:
             return _VerifyMarker(recorded)  # type: ignore[return-value]
-        return _Playback(self, recorded, serves_agents=cassette.settings.replay == "agent")
+        serves_agents = cassette.settings.replay == "agent"
+        if serves_agents:
+            self.index.served_with(recorded)
+        return _Playback(self, recorded, serves_agents=serves_agents)
 
     def finish(self, runtime: IntentusRuntime, record: ExecutionRecord | None,
                response: AgentResponse, decision: RoutingDecision,

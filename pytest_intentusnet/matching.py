@@ -27,6 +27,7 @@ class RecordIndex:
             self._by_key[(record.intent_name, record.hashes.get("input", ""))].append(record)
         self._taken: dict[tuple[str, str], int] = defaultdict(int)
         self.used: set[str] = set()
+        self._by_id: dict[str, ExecutionRecord] | None = None
 
     def take(self, intent: str, input_hash: str) -> ExecutionRecord | None:
         key = (intent, input_hash)
@@ -38,6 +39,23 @@ class RecordIndex:
         record = candidates[index]
         self.used.add(record.execution_id)
         return record
+
+    def served_with(self, record: ExecutionRecord) -> None:
+        """Mark the recorded child executions of *record* (its CHILD_INTENT events, and
+        theirs) as used: when its agents are served from the recording, the children they
+        routed are part of what was served, and are never routed again."""
+        by_id = self._by_id
+        if by_id is None:
+            by_id = self._by_id = {r.execution_id: r for r in self.records}
+        pending = [record]
+        while pending:
+            for event in pending.pop().events:
+                child_id = event.payload.get("executionId") \
+                    if event.type == "CHILD_INTENT" else None
+                child = by_id.get(child_id) if isinstance(child_id, str) else None
+                if child is not None and child.execution_id not in self.used:
+                    self.used.add(child.execution_id)
+                    pending.append(child)
 
     def unused(self) -> list[ExecutionRecord]:
         return [record for record in self.records if record.execution_id not in self.used]

@@ -64,3 +64,39 @@ def test_a_model_change_leaves_the_cheap_path_and_reports_drift(
     result.assert_outcomes(failed=1)
     assert len(sealed) == before + 1  # sealed and diffed
     result.stdout.fnmatch_lines(["*model*gpt-4-0613*gpt-4-1106*"])
+
+
+NESTED = """
+import pytest
+from intentusnet_core import IntentusRuntime, agent, emit_intent
+
+
+@agent("child", intents=["ChildIntent"])
+def child(env):
+    return {"child": env.payload["x"] * 2}
+
+
+@agent("parent", intents=["ParentIntent"])
+def parent(env):
+    reply = emit_intent("ChildIntent", {"x": env.payload["x"]})
+    return {"parent": reply.payload}
+
+
+@pytest.mark.intentus
+def test_nested():
+    runtime = IntentusRuntime()
+    runtime.register_agents(parent, child)
+    assert runtime.route_intent("ParentIntent", {"x": 2}).payload == {
+        "parent": {"child": 4}}
+"""
+
+
+def test_child_intents_of_a_served_agent_count_as_used(project: AgentProject) -> None:
+    """At agent level the parent agent is served, so its child intent is never routed
+    again: the child's recorded execution is part of what was served, not unused."""
+    project.tests("tests/test_nested", NESTED)
+    project.run("--intentus-record").assert_outcomes(passed=1)
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    assert project.summary(result)[0] == (
+        "intentusnet: 0 recorded, 1 replayed, 0 verified, 0 drifted, 0 missing, 0 unused")
