@@ -40,7 +40,7 @@ from .errors import (
 )
 from .hashing import pretty_json, stable_hash
 from .records import ExecutionRecord
-from .serialization import parse_json, write_text_atomic
+from .serialization import brief, parse_json, write_text_atomic
 
 __all__ = ["CASSETTE_FORMAT_VERSION", "CassetteFile"]
 
@@ -116,11 +116,11 @@ class CassetteFile:
         version = data["formatVersion"]
         if type(version) is not int or version != CASSETTE_FORMAT_VERSION:
             raise RecordFormatError(
-                f"{source}: field formatVersion is {version!r}; this version reads "
+                f"{source}: field formatVersion is {brief(version)}; this version reads "
                 f"{CASSETTE_FORMAT_VERSION}. Re-record with `pytest --intentus-record=all`")
         if not isinstance(data["nodeId"], str) or not data["nodeId"]:
             raise RecordFormatError(f"{source}: field nodeId must be the test's node id (a "
-                                    f"non-empty string), got {data['nodeId']!r}")
+                                    f"non-empty string), got {brief(data['nodeId'])}")
         if not isinstance(data["records"], list):
             raise RecordFormatError(f"{source}: field records must be a list, got "
                                     f"{type(data['records']).__name__}")

@@ -51,6 +51,7 @@ __all__ = [
     "MAX_RECORD_BYTES_ENV",
     "REDACTED_PREFIX",
     "Redactor",
+    "brief",
     "check_record_size",
     "guard_against_leaks",
     "live_secret_values",
@@ -593,6 +594,19 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
+def brief(value: Any) -> str:
+    """A short, always printable description of a value for an error message (``repr``
+    fails on numbers of thousands of digits and on values nested too deep)."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return "a number of more than 40 digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def unencodable_field(value: Any, path: str = "(top level)", *,
                       max_depth: int | None = None) -> str | None:
     """The path of the first part of *value* that canonical JSON cannot hold (NaN or
@@ -610,7 +624,8 @@ def unencodable_field(value: Any, path: str = "(top level)", *,
                 return f"{where} ({item!r})"
         elif isinstance(item, (dict, list, tuple)):
             if max_depth is not None and depth >= max_depth:
-                return f"{where} (nested more than {max_depth} levels deep)"
+                shown = where if len(where) <= 100 else f"{where[:60]}…{where[-30:]}"
+                return f"{shown} (nested more than {max_depth} levels deep)"
             if isinstance(item, dict):
                 for key, child in item.items():
                     if not isinstance(key, str) or not _is_unicode(key):

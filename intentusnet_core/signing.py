@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import RecordFormatError, SignatureError
 from .hashing import pretty_json
-from .serialization import parse_json, write_text_atomic
+from .serialization import brief, parse_json, write_text_atomic
 
 __all__ = ["SIGNATURE_SUFFIX", "fingerprint", "generate_keys", "load_private_key",
            "load_public_key", "sign_file", "verify_file"]
@@ -176,7 +176,7 @@ def _signature_fields(data: Any, sig_path: Path) -> dict[str, str]:
         raise SignatureError(f"{sig_path}: not an intentusnet signature file (expected a JSON "
                              f"object, got {type(data).__name__}); re-sign the file")
     if data.get("algorithm") != "ed25519":
-        raise SignatureError(f"{sig_path}: field 'algorithm' is {data.get('algorithm')!r}, "
+        raise SignatureError(f"{sig_path}: field 'algorithm' is {brief(data.get('algorithm'))}, "
                              "expected 'ed25519': not an intentusnet ed25519 signature file")
     fields = {}
     for name in ("sha256", "publicKey", "signature"):

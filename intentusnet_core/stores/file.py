@@ -36,7 +36,7 @@ from .base import (
     record_text,
 )
 
-__all__ = ["FileExecutionStore"]
+__all__ = ["FileExecutionStore", "check_write_ahead_header"]
 
 
 class FileExecutionStore:
@@ -141,7 +141,7 @@ class FileExecutionStore:
                 continue
             if not force and pid_alive(pid):
                 continue
-            execution_id = _checked_header(header, wal)
+            execution_id = check_write_ahead_header(header, wal)
             if self._path(execution_id).exists():
                 _discard(wal)  # finished; the crash came between save and cleanup
                 continue
@@ -172,13 +172,20 @@ def _discard(wal: Path) -> None:
                          "again") from exc
 
 
-def _checked_header(header: dict[str, Any], wal: Path) -> str:
-    """The execution id of a write-ahead header, after checking the fields recover() uses."""
+def check_write_ahead_header(header: Any, wal: Path, *, file_name_id: bool = True) -> str:
+    """The execution id of a write-ahead header (the ``begin`` entry of an execution), after
+    checking the fields ``recover()`` builds the interrupted record from (and, with
+    *file_name_id*, that the id can name a file); raises :class:`RecordFormatError` naming
+    *wal* and the field."""
+    if not isinstance(header, dict):
+        raise RecordFormatError(f"{wal}: field begin is not an object; nothing can be "
+                                "recovered from it. Inspect it, then delete it and run "
+                                "`intentusnet recover` again.")
     problem = None
     envelope = header.get("envelope")
     execution_id = header.get("executionId")
     if not isinstance(execution_id, str):
-        problem = f"field begin.executionId is {execution_id!r}, not a string"
+        problem = f"field begin.executionId is a {type(execution_id).__name__}, not a string"
     elif not isinstance(header.get("parentExecutionId"), (str, type(None))):
         problem = "field begin.parentExecutionId is not a string or null"
     elif not isinstance(header.get("createdAt"), str):
@@ -193,6 +200,8 @@ def _checked_header(header: dict[str, Any], wal: Path) -> str:
         raise RecordFormatError(
             f"{wal}: not a valid write-ahead entry ({problem}); nothing can be recovered from "
             "it. Inspect it, then delete it and run `intentusnet recover` again.")
+    if not file_name_id:
+        return str(execution_id)
     try:
         return check_execution_id(str(execution_id), str(wal))
     except RecordNotFoundError as exc:

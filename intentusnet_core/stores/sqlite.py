@@ -46,6 +46,7 @@ from ..hashing import canonical_json, text_of
 from ..records import ExecutionRecord
 from ..serialization import guard_against_leaks, parse_json
 from .base import check_limit, interrupted_record, matches, record_text
+from .file import check_write_ahead_header
 
 try:
     import fcntl
@@ -460,7 +461,7 @@ class SQLiteExecutionStore:
                 if interrupted:
                     for execution_id in unfinished:
                         header, attempts = journal.begins[execution_id]
-                        record = interrupted_record(header, attempts)
+                        record = _recovered(header, attempts, path)
                         rows.append(_row(record))
                         recovered.append(record)
                 with self._lock:
@@ -492,13 +493,32 @@ class SQLiteExecutionStore:
         if force:
             with self._lock:
                 self._flush_locked()
-                own = [interrupted_record(*_read_lines(lines))
+                own = [_recovered(*_read_lines(lines), self.journal_dir)
                        for lines in self._in_flight.values()]
                 self._in_flight.clear()
                 if own:
                     self._insert([_row(record) for record in own], ignore_existing=True)
             recovered.extend(own)
         return recovered
+
+
+def _recovered(header: dict[str, Any], attempts: builtins.list[str],
+               source: Path) -> ExecutionRecord:
+    """The interrupted record of a write-ahead entry, checked as a loader would check it:
+    a damaged entry must not become a record that no longer loads."""
+    check_write_ahead_header(header, source, file_name_id=False)
+    try:
+        record = interrupted_record(header, attempts)
+        ExecutionRecord.from_wire(record.to_wire(), source=f"{source} (recovered record)")
+        _row(record)  # the columns: envelope.intent must be an object with a name
+    except RecordFormatError:
+        raise
+    except (AttributeError, TypeError, ValueError, RecursionError) as exc:
+        raise RecordFormatError(
+            f"{source}: a write-ahead entry (begin of {header.get('executionId')!r}) cannot "
+            f"become a record ({exc}); inspect the journal, remove that entry and run "
+            "`intentusnet recover` again") from None
+    return record
 
 
 def _duplicate(path: Path, ids: builtins.list[str]) -> StoreError:
