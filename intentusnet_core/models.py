@@ -12,7 +12,7 @@ import math
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import InvalidStrategyError, PayloadError
@@ -33,11 +33,17 @@ __all__ = [
 _SCALARS = (str, int, bool, type(None))
 
 
-def check_json_value(value: Any, where: str = "payload") -> None:
+#: Deepest nesting of arrays and objects a payload may have: records must round-trip through
+#: every encoder and validator on the way (pydantic's serializer stops at about 255).
+MAX_NESTING = 200
+
+
+def check_json_value(value: Any, where: str = "payload", _depth: int = 0) -> None:
     """Raise :class:`PayloadError` naming the first path in *value* that JSON cannot hold.
 
     JSON-representable means: dicts with string keys, lists/tuples, str, int, finite float,
-    bool and None. NaN and infinities are rejected because canonical JSON cannot hold them.
+    bool and None, nested at most ``MAX_NESTING`` deep. NaN and infinities are rejected
+    because canonical JSON cannot hold them.
     """
     if isinstance(value, _SCALARS):
         return
@@ -48,17 +54,21 @@ def check_json_value(value: Any, where: str = "payload") -> None:
                 "use None or a string instead"
             )
         return
+    if isinstance(value, (dict, list, tuple)) and _depth >= MAX_NESTING:
+        shown = where if len(where) <= 100 else f"{where[:60]}…{where[-30:]}"
+        raise PayloadError(f"{shown}: nested more than {MAX_NESTING} levels deep; flatten "
+                           "the structure or store a reference to it")
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise PayloadError(
                     f"{where}: key {key!r} is a {type(key).__name__}; JSON keys must be strings"
                 )
-            check_json_value(item, f"{where}.{key}")
+            check_json_value(item, f"{where}.{key}", _depth + 1)
         return
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            check_json_value(item, f"{where}[{index}]")
+            check_json_value(item, f"{where}[{index}]", _depth + 1)
         return
     raise PayloadError(
         f"{where}: object of type {type(value).__name__} is not JSON-representable; "
@@ -176,7 +186,7 @@ class IntentEnvelope(_Model):
     """One request: which intent, with what payload, routed how.
 
     ``payload``, ``context`` and ``metadata`` must be JSON-representable; anything else is
-    rejected at construction with the offending path named.
+    rejected at construction with :class:`PayloadError` naming the offending path.
     """
 
     intent: IntentRef
@@ -184,6 +194,17 @@ class IntentEnvelope(_Model):
     context: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     routing: RoutingOptions = Field(default_factory=RoutingOptions)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            # a value JSON cannot hold is the library's PayloadError, not pydantic's
+            for error in exc.errors():
+                cause = (error.get("ctx") or {}).get("error")
+                if isinstance(cause, PayloadError):
+                    raise cause from None
+            raise
 
     @field_validator("payload", "context", "metadata")
     @classmethod
