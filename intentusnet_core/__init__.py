@@ -6,9 +6,9 @@ records every execution as a hash-chained record that can be replayed without re
 anything and diffed field by field. This package never imports pytest.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_attributes
 from .errors import (
     CassetteError,
     ConfigurationError,
@@ -134,13 +134,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # not cached in globals(): the submodule in sys.modules is the one to use (a test
-    # harness that restores sys.modules, like pytester's in-process runs, re-imports it)
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

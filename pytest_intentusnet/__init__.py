@@ -7,8 +7,9 @@ does not import the runtime, pydantic or deepdiff: ``pytest_intentusnet.strategi
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from intentusnet_core._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .cassette import Cassette
@@ -22,13 +23,7 @@ _LAZY = {"Cassette": ".cassette", "Counters": ".report", "Mode": ".modes",
          "TestSettings": ".modes", "assert_routing_deterministic": ".determinism"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # not cached in globals(): the submodule in sys.modules is the one to use (a test
-    # harness that restores sys.modules, like pytester's in-process runs, re-imports it)
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
