@@ -48,6 +48,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _machine import cpu_model, git_revision, loadavg
+
 NS = (1, 100, 1000)
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
 RUN_TIMEOUT_S = 120
@@ -218,37 +220,6 @@ def bench_tool(root: Path, tool: str, n: int, replays: int) -> dict[str, Any]:
         "cassette_bytes": cassette_bytes,
         "pytest_summary": replayed[-1]["summary"],
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def git_revision() -> str:
-    """Short commit of the checkout being measured (``+dirty`` if the tree has changes)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                              capture_output=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "intentusnet_core",
-                                "pytest_intentusnet"], cwd=root, text=True,
-                               capture_output=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
 
 
 def versions() -> dict[str, str]:

@@ -36,6 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
+from _machine import cpu_model
+
 from intentusnet_core import (
     AgentResponse,
     IntentEnvelope,
@@ -113,17 +115,6 @@ def measure(operation: Callable[[], Any], repeats: int, budget_s: float) -> dict
     samples = [time_loop(operation, ops) for _ in range(repeats)]
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
             "ops": ops}
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
