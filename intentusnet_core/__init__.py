@@ -33,6 +33,7 @@ from .errors import (
 
 if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     from .agents import BaseAgent, FunctionAgent, agent, emit_intent, emit_intent_async
+    from .decision import AttemptOutcome, RoutingDecision
     from .drift import DriftChange, DriftReport, diff_records
     from .errors import (
         CassetteError,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
         StoreError,
         UnusedRecordingError,
     )
+    from .execution import SequentialIds
     from .models import (
         AgentDefinition,
         AgentResponse,
@@ -68,10 +70,10 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     )
     from .policy import PolicyEngine, PolicyRule, PolicyVerdict
     from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent
+    from .redaction import Redactor
     from .replaying import replay
-    from .routing import AttemptOutcome, Router, RoutingDecision
-    from .runtime import IntentusRuntime, SequentialIds
-    from .serialization import Redactor
+    from .routing import Router
+    from .runtime import IntentusRuntime
     from .signing import generate_keys, sign_file, verify_file
     from .steps import recorded, step
     from .stores import (
@@ -110,12 +112,12 @@ _LAZY: dict[str, str] = {
     "ExecutionRecord": ".records",
     "RecordEvent": ".records",
     "replay": ".replaying",
-    "AttemptOutcome": ".routing",
+    "AttemptOutcome": ".decision",
     "Router": ".routing",
-    "RoutingDecision": ".routing",
+    "RoutingDecision": ".decision",
     "IntentusRuntime": ".runtime",
-    "SequentialIds": ".runtime",
-    "Redactor": ".serialization",
+    "SequentialIds": ".execution",
+    "Redactor": ".redaction",
     "generate_keys": ".signing",
     "sign_file": ".signing",
     "verify_file": ".signing",

@@ -6,6 +6,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+__all__ = ["lazy_attributes"]
+
 
 def lazy_attributes(package: str, names: dict[str, str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` for *package* that imports ``names[name]`` (a relative

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, Union
 
-from .context import current_attempt
+from .context import AttemptScope, current_attempt
 from .errors import ConfigurationError
 from .models import (
     AgentDefinition,
@@ -118,7 +118,7 @@ def _intent_ref(item: str | IntentRef) -> IntentRef:
     return IntentRef(name=name, version=version or ("*" if name == "*" else "1.0"))
 
 
-def _active_router_or_raise(function: str) -> Any:
+def _active_scope_or_raise(function: str) -> AttemptScope:
     scope = current_attempt()
     if scope is None:
         raise ConfigurationError(
@@ -136,17 +136,17 @@ def emit_intent(name: str, payload: dict[str, Any] | None = None, *, version: st
     and the parent gets a ``CHILD_INTENT`` event. Raises :class:`ConfigurationError` when
     called outside an agent.
     """
-    scope = _active_router_or_raise("emit_intent")
+    scope = _active_scope_or_raise("emit_intent")
     envelope = IntentEnvelope.create(name, payload, version=version, routing=routing,
                                      **context)
-    return scope.router._route_child(envelope, scope)  # type: ignore[no-any-return]
+    return scope.route_child(envelope, scope)
 
 
 async def emit_intent_async(name: str, payload: dict[str, Any] | None = None, *,
                             version: str = "1.0", routing: RoutingOptions | None = None,
                             **context: Any) -> AgentResponse:
     """:func:`emit_intent` for ``async def`` agents."""
-    scope = _active_router_or_raise("emit_intent_async")
+    scope = _active_scope_or_raise("emit_intent_async")
     envelope = IntentEnvelope.create(name, payload, version=version, routing=routing,
                                      **context)
-    return await scope.router._route_child_async(envelope, scope)  # type: ignore[no-any-return]
+    return await scope.route_child_async(envelope, scope)

@@ -40,7 +40,8 @@ from .errors import (
 )
 from .hashing import pretty_json, stable_hash
 from .records import ExecutionRecord
-from .serialization import brief, parse_json, write_text_atomic
+from .serialization import write_text_atomic
+from .strict_json import brief, parse_json
 
 __all__ = ["CASSETTE_FORMAT_VERSION", "CassetteFile"]
 
@@ -104,6 +105,12 @@ class CassetteFile:
 
     @classmethod
     def from_wire(cls, data: Any, *, source: Path, verify: bool = True) -> CassetteFile:
+        """A cassette from its parsed JSON; every record is hash-verified and the records'
+        binding to the test checked unless ``verify=False``.
+
+        Raises :class:`RecordFormatError` or :class:`RecordIntegrityError` naming *source*
+        (and the record or field).
+        """
         if not isinstance(data, dict):
             raise RecordFormatError(f"{source}: a cassette is a JSON object, got "
                                     f"{type(data).__name__}")
@@ -134,10 +141,7 @@ class CassetteFile:
         records = []
         for index, item in enumerate(data["records"]):
             where = f"{source} records[{index}]"
-            record = ExecutionRecord.from_wire(item, source=where)
-            if verify:
-                record.verify(source=where)
-            records.append(record)
+            records.append(ExecutionRecord.from_wire(item, source=where, verify=verify))
         cassette = cls(node_id=data["nodeId"], frozen_at=frozen, records=records, path=source)
         if verify:
             _check_binding(cassette, hashes or {}, source)

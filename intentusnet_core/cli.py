@@ -18,17 +18,13 @@ from .drift import diff_records
 from .errors import IntentusError, RecordFormatError
 from .records import ExecutionRecord
 from .replaying import replay
-from .serialization import parse_json
 from .signing import SIGNATURE_SUFFIX, generate_keys, sign_file, verify_file
 from .stores import ExecutionStore, open_store
+from .strict_json import parse_json
 
 __all__ = ["main"]
 
 DEFAULT_STORE = ".intentusnet/records.db"
-
-
-class CheckFailed(Exception):
-    """A verification found a problem (exit code 1)."""
 
 
 def _print_json(value: Any) -> None:
@@ -82,9 +78,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def _load_record(ref: str, args: argparse.Namespace) -> ExecutionRecord:
     path = Path(ref)
     if path.suffix == ".json" and path.is_file():
-        record = ExecutionRecord.from_json(path.read_bytes(), source=str(path))
-        record.verify(source=str(path))
-        return record
+        return ExecutionRecord.from_json(path.read_bytes(), source=str(path), verify=True)
     return _store(args).load(ref)
 
 
@@ -104,8 +98,7 @@ def _verify_one(path: Path, public_key: str | None, require_signature: bool) -> 
         cassette = CassetteFile.from_wire(data, source=path)
         what = f"cassette, {len(cassette.records)} records"
     else:
-        record = ExecutionRecord.from_wire(data, source=str(path))
-        record.verify(source=str(path))
+        record = ExecutionRecord.from_wire(data, source=str(path), verify=True)
         what = f"record {record.execution_id}"
     signed = path.with_name(path.name + SIGNATURE_SUFFIX).exists()
     if signed or public_key or require_signature:

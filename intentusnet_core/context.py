@@ -1,39 +1,53 @@
 """The active execution and attempt, found through contextvars.
 
-``emit_intent`` and ``step`` use these to know which runtime, execution and agent they run
-under, without the agent passing anything around. Each PARALLEL attempt runs in its own
-copied context, so concurrent attempts never see each other's scope.
+``emit_intent`` and ``step`` use these to know which execution and agent they run under,
+without the agent passing anything around. Each PARALLEL attempt runs in its own copied
+context, so concurrent attempts never see each other's scope. A scope carries the two
+callables that route a child intent, never the router itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .recording import AttemptLog, ExecutionRecorder
-    from .routing import Router
-    from .steps import StepSource
+    from .models import AgentResponse, IntentEnvelope
+    from .recording import AttemptLog
 
-__all__ = ["AttemptScope", "current_attempt"]
+__all__ = ["AttemptScope", "StepSource", "current_attempt", "enter_attempt", "leave_attempt"]
+
+
+class StepSource(Protocol):
+    """Serves recorded step responses during step-level replay (see the pytest plugin)."""
+
+    def serve_step(self, kind: str, name: str, request: Any) -> Any:
+        """The recorded response of the next step; raises ``ReplayMissError`` when the
+        recording has no such step."""
+        ...
 
 
 @dataclass(slots=True)
 class AttemptScope:
     """One agent attempt inside one execution."""
 
-    router: Router
     execution_id: str | None
-    agent: str
-    recorder: ExecutionRecorder | None
     log: AttemptLog | None
     steps: StepSource | None
     depth: int
-    root_execution_id: str | None = None
+    root_execution_id: str | None
+    route_child: Callable[[IntentEnvelope, AttemptScope], AgentResponse]
+    route_child_async: Callable[[IntentEnvelope, AttemptScope], Awaitable[AgentResponse]]
 
 
 _current: ContextVar[AttemptScope | None] = ContextVar("intentusnet_attempt", default=None)
+
+#: Makes *scope* the running attempt; returns the token for :func:`leave_attempt`.
+enter_attempt = _current.set
+#: Restores the attempt that ran before :func:`enter_attempt`.
+leave_attempt = _current.reset
 
 
 def current_attempt() -> AttemptScope | None:

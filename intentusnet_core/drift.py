@@ -25,9 +25,11 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from .errors import ConfigurationError
-from .records import VOLATILE_METADATA, ExecutionRecord
+from .identity import record_view
+from .records import ExecutionRecord
 
-__all__ = ["CATEGORIES", "DriftChange", "DriftReport", "diff_records", "record_view"]
+__all__ = ["CATEGORIES", "DriftChange", "DriftReport", "diff_records", "dotted_path",
+           "is_absent"]
 
 CATEGORIES = ("routing", "behavioral", "input", "model", "error", "policy", "cost", "config")
 _MISSING = "<absent>"
@@ -149,46 +151,6 @@ def _show(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def record_view(record: ExecutionRecord | Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a record that behaviour is judged on, volatile fields removed."""
-    wire = record.to_wire() if isinstance(record, ExecutionRecord) else dict(record)
-    envelope = wire.get("envelope") or {}
-    decision = wire.get("routerDecision") or {}
-    final = wire.get("finalResponse")
-    steps = []
-    for event in wire.get("events") or []:
-        if event.get("type") == "STEP":
-            payload = event.get("payload") or {}
-            steps.append({"agent": event.get("agent"), "kind": payload.get("kind"),
-                          "name": payload.get("name"), "request": payload.get("request"),
-                          "response": payload.get("response"),
-                          "usage": payload.get("usage", {})})
-    return {
-        "envelope": {"intent": envelope.get("intent"), "payload": envelope.get("payload"),
-                     "routing": envelope.get("routing")},
-        "agents": {agent.get("name"): {k: v for k, v in agent.items() if k != "name"}
-                   for agent in wire.get("agents") or []},
-        "routerDecision": {
-            "strategy": decision.get("strategy"),
-            "agent": decision.get("agent"),
-            "reason": decision.get("reason"),
-            "priorityOrder": decision.get("priorityOrder"),
-            "attempts": [{k: v for k, v in attempt.items() if k != "durationMs"}
-                         for attempt in decision.get("attempts") or []],
-            "filtered": decision.get("filtered"),
-        },
-        "steps": steps,
-        "finalResponse": None if final is None else {
-            "status": final.get("status"), "payload": final.get("payload"),
-            "error": final.get("error"),
-            "metadata": {k: v for k, v in (final.get("metadata") or {}).items()
-                         if k not in VOLATILE_METADATA},
-        },
-        "usage": wire.get("usage") or {},
-        "status": wire.get("status"),
-    }
-
-
 def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:
     parts = []
     for pattern in patterns:
@@ -201,7 +163,9 @@ def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?:{'|'.join(parts)})(?:$|[.\[])")
 
 
-def _dotted(path: list[Any]) -> str:
+def dotted_path(path: list[Any]) -> str:
+    """A deepdiff path (``level.path(output_format="list")``) written the way drift reports
+    and ignore patterns write it: ``finalResponse.payload.items[0].id``. Never raises."""
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -252,11 +216,11 @@ def diff_records(before: ExecutionRecord | Mapping[str, Any],
     changes = []
     for kind, levels in diff.items():
         for level in levels:
-            path = _dotted(level.path(output_format="list"))
+            path = dotted_path(level.path(output_format="list"))
             if ignored is not None and ignored.match(path):
                 continue
-            old = level.t1 if not _absent(level.t1) else _MISSING
-            new = level.t2 if not _absent(level.t2) else _MISSING
+            old = level.t1 if not is_absent(level.t1) else _MISSING
+            new = level.t2 if not is_absent(level.t2) else _MISSING
             if _within_tolerance(path, old, new, tolerances):
                 continue
             changes.append(DriftChange(_category(path), path, _kind(kind), old, new))
@@ -269,7 +233,9 @@ def diff_records(before: ExecutionRecord | Mapping[str, Any],
     )
 
 
-def _absent(value: Any) -> bool:
+def is_absent(value: Any) -> bool:
+    """Whether *value* is deepdiff's marker for a side that has no value at a path (an
+    added or removed item), not a value. Never raises."""
     return type(value).__name__ == "NotPresent"
 
 

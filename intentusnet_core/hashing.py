@@ -19,7 +19,8 @@ from typing import Any
 
 from .errors import PayloadError
 
-__all__ = ["HASH_PREFIX", "canonical_bytes", "canonical_json", "pretty_json", "stable_hash"]
+__all__ = ["HASH_PREFIX", "canonical_bytes", "canonical_json", "hash_text", "join_object",
+           "pretty_json", "stable_hash", "text_of"]
 
 HASH_PREFIX = "sha256:"
 
@@ -119,8 +120,3 @@ def join_object(members: dict[str, str]) -> str:
     """
     return "{" + ",".join([_key_text(key) + ":" + members[key] for key in sorted(members)]) \
         + "}"
-
-
-def encode_members(value: dict[str, Any]) -> dict[str, str]:
-    """The canonical text of each member of *value*."""
-    return {key: text_of(item) for key, item in value.items()}

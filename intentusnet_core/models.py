@@ -27,7 +27,10 @@ __all__ = [
     "IntentRef",
     "RoutingOptions",
     "RoutingStrategy",
+    "build_response",
     "check_json_value",
+    "response_from_wire",
+    "response_wire",
 ]
 
 _SCALARS = (str, int, bool, type(None))
@@ -253,12 +256,12 @@ class AgentResponse(_Model):
 
     @classmethod
     def success(cls, payload: dict[str, Any] | None = None, **metadata: Any) -> AgentResponse:
-        return _fast_response("success", payload if payload is not None else {}, None,
+        return build_response("success", payload if payload is not None else {}, None,
                               metadata)
 
     @classmethod
     def failure(cls, code: str, message: str, **details: Any) -> AgentResponse:
-        return _fast_response("error", None, ErrorInfo.model_construct(
+        return build_response("error", None, ErrorInfo.model_construct(
             code=code.value if isinstance(code, Enum) else str(code),
             message=message,
             details=details,
@@ -270,7 +273,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _fast_response(status: str, payload: dict[str, Any] | None, error: ErrorInfo | None,
+def build_response(status: str, payload: dict[str, Any] | None, error: ErrorInfo | None,
                    metadata: dict[str, Any]) -> AgentResponse:
     """``AgentResponse.model_construct`` without its generic overhead (the hot path).
 
@@ -284,3 +287,28 @@ def _fast_response(status: str, payload: dict[str, Any] | None, error: ErrorInfo
     _set(response, "__pydantic_extra__", None)
     _set(response, "__pydantic_private__", None)
     return response
+
+
+def response_wire(response: AgentResponse) -> dict[str, Any]:
+    """The recorded (wire) form of *response*: status, payload, error, metadata."""
+    error = response.error
+    return {
+        "status": response.status,
+        "payload": response.payload,
+        "error": None if error is None else {"code": error.code, "message": error.message,
+                                             "details": error.details},
+        "metadata": dict(response.metadata),
+    }
+
+
+def response_from_wire(wire: dict[str, Any]) -> AgentResponse:
+    """An :class:`AgentResponse` from its recorded (wire) form (the inverse of
+    :func:`response_wire`). Raises :class:`pydantic.ValidationError` for a malformed
+    ``error`` object."""
+    error = wire.get("error")
+    return build_response(
+        "error" if wire.get("status") == "error" else "success",
+        wire.get("payload"),
+        ErrorInfo.model_validate(error) if isinstance(error, dict) else None,
+        dict(wire.get("metadata") or {}),
+    )

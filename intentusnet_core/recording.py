@@ -10,29 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .models import AgentResponse
+from .models import AgentResponse, response_wire
 from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent
 
 if TYPE_CHECKING:
+    from .decision import RoutingDecision
     from .policy import PolicyVerdict
-    from .routing import RoutingDecision
-    from .serialization import Redactor
+    from .redaction import Redactor
     from .stores.base import ExecutionStore
 
 __all__ = ["AttemptLog", "ExecutionRecorder"]
 
 _Event = tuple[str, "str | None", "dict[str, Any]"]
-
-
-def response_wire(response: AgentResponse) -> dict[str, Any]:
-    error = response.error
-    return {
-        "status": response.status,
-        "payload": response.payload,
-        "error": None if error is None else {"code": error.code, "message": error.message,
-                                             "details": error.details},
-        "metadata": dict(response.metadata),
-    }
 
 
 class AttemptLog:

@@ -2,7 +2,8 @@
 
 On disk a record is JSON with camelCase keys and ``formatVersion``. Four identity hashes
 leave volatile fields out (timestamps, execution ids, durations), so the same input to the
-same agents gives the same hashes in any process on any day:
+same agents gives the same hashes in any process on any day (the rules are in
+:mod:`intentusnet_core.identity`):
 
 * ``hashes.input``    intent + payload + routing options
 * ``hashes.config``   the candidate agent definitions (with model and model_version)
@@ -10,7 +11,9 @@ same agents gives the same hashes in any process on any day:
 * ``hashes.output``   the final response (status, payload, error, non-volatile metadata)
 
 ``hashes.record`` covers everything else, and the events are hash-chained, so any edit of
-a saved record is caught by :meth:`ExecutionRecord.verify`.
+a saved record is caught by :meth:`ExecutionRecord.verify`. Loading is decoding then
+verifying, in one place: :meth:`ExecutionRecord.from_json` / :meth:`~ExecutionRecord.from_wire`
+with ``verify=True``.
 """
 
 from __future__ import annotations
@@ -22,24 +25,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from .errors import NotReplayableError, RecordFormatError, RecordIntegrityError
-from .hashing import (
-    HASH_PREFIX,
-    canonical_json,
-    hash_text,
-    join_object,
-    text_of,
-)
-from .serialization import parse_json
+from .errors import NotReplayableError, PayloadError, RecordFormatError, RecordIntegrityError
+from .hashing import HASH_PREFIX, canonical_json, hash_text, join_object, text_of
+from .identity import IDENTITY_KEYS, PartTexts, identity_hashes
+from .strict_json import parse_json, unencodable_field
 
 __all__ = [
     "EVENT_TYPES",
     "FORMAT_VERSION",
     "GENESIS_HASH",
-    "VOLATILE_METADATA",
     "ExecutionRecord",
     "RecordEvent",
-    "identity_hashes",
 ]
 
 FORMAT_VERSION = 1
@@ -64,9 +60,6 @@ EventType = Literal[
     "CHILD_INTENT",
     "FINAL_RESPONSE",
 ]
-#: Response metadata keys that differ between runs and never count as output.
-VOLATILE_METADATA = frozenset({"execution_id", "replayable", "from_replay", "duration_ms"})
-_IDENTITY_KEYS = ("input", "config", "decision", "output")
 
 
 class _Wire(BaseModel):
@@ -104,79 +97,6 @@ def _event_hash(prev_hash: str, body: str) -> str:
     return HASH_PREFIX + digest.hexdigest()
 
 
-def output_identity(final_response: dict[str, Any] | None) -> dict[str, Any] | None:
-    if final_response is None:
-        return None
-    return {
-        "status": final_response.get("status"),
-        "payload": final_response.get("payload"),
-        "error": final_response.get("error"),
-        "metadata": _stable_metadata(final_response.get("metadata")),
-    }
-
-
-def _stable_metadata(metadata: Any) -> Any:
-    if not metadata:
-        return {}
-    if not isinstance(metadata, dict):
-        return metadata  # not a valid response; hashed as it is, so an edit still shows
-    return {k: v for k, v in metadata.items() if k not in VOLATILE_METADATA}
-
-
-def decision_identity(router_decision: dict[str, Any]) -> dict[str, Any]:
-    return {**router_decision,
-            "attempts": _stable_attempts(router_decision.get("attempts"))}
-
-
-def _stable_attempts(attempts: Any) -> Any:
-    if not attempts:
-        return []
-    if not isinstance(attempts, list):
-        return attempts
-    return [{k: v for k, v in attempt.items() if k != "durationMs"}
-            if isinstance(attempt, dict) else attempt for attempt in attempts]
-
-
-def input_identity(envelope: dict[str, Any]) -> dict[str, Any]:
-    return {"intent": envelope.get("intent"), "payload": envelope.get("payload"),
-            "routing": envelope.get("routing")}
-
-
-def identity_hashes(envelope: dict[str, Any], agents: list[dict[str, Any]],
-                    router_decision: dict[str, Any],
-                    final_response: dict[str, Any] | None) -> dict[str, str]:
-    """The four identity hashes of a record's parts (wire form)."""
-    return _PartTexts(envelope, agents, router_decision, final_response).identity_hashes()
-
-
-class _PartTexts:
-    """The canonical texts of a record's parts, each encoded once by the C encoder; the
-    text of the whole record is joined from them."""
-
-    __slots__ = ("agents", "decision", "decision_identity", "envelope", "final",
-                 "input", "output")
-
-    def __init__(self, envelope: dict[str, Any], agents: list[dict[str, Any]],
-                 router_decision: dict[str, Any],
-                 final_response: dict[str, Any] | None,
-                 envelope_text: str | None = None, input_text: str | None = None,
-                 final_text: str | None = None) -> None:
-        self.envelope = envelope_text if envelope_text is not None \
-            else canonical_json(envelope)
-        self.input = input_text if input_text is not None \
-            else canonical_json(input_identity(envelope))
-        self.agents = canonical_json(agents)
-        self.decision = canonical_json(router_decision)
-        self.decision_identity = canonical_json(decision_identity(router_decision))
-        self.final = final_text if final_text is not None else canonical_json(final_response)
-        self.output = canonical_json(output_identity(final_response))
-
-    def identity_hashes(self) -> dict[str, str]:
-        return {"input": hash_text(self.input), "config": hash_text(self.agents),
-                "decision": hash_text(self.decision_identity),
-                "output": hash_text(self.output)}
-
-
 # the wire keys of a record in canonical (sorted) order, as a %-template of member texts
 _RECORD_KEYS = sorted(("formatVersion", "executionId", "parentExecutionId", "createdAt",
                        "status", "replayable", "replayableReason", "envelope", "agents",
@@ -187,7 +107,7 @@ assert _RECORD_KEYS == ["agents", "createdAt", "envelope", "events", "executionI
                         "replayable", "replayableReason", "routerDecision", "status", "usage"]
 
 
-_HASH_KEYS = ("config", "decision", "input", "output", "record")
+_HASH_KEYS = tuple(sorted((*IDENTITY_KEYS, "record")))
 _HASHES_TEMPLATES = {n: "{" + ",".join(f'"{key}":"%s"' for key in _HASH_KEYS[:n]) + "}"
                      for n in (4, 5)}
 _HASH_VALUE = re.compile(r"sha256:[0-9a-f]{64}\Z")
@@ -254,23 +174,37 @@ class ExecutionRecord(_Wire):
     # -- loading ----------------------------------------------------------------------
 
     @classmethod
-    def from_wire(cls, data: Any, *, source: str = "record") -> ExecutionRecord:
-        """Validate a wire dict; :class:`RecordFormatError` names the source and field."""
+    def from_wire(cls, data: Any, *, source: str = "record",
+                  verify: bool = False) -> ExecutionRecord:
+        """The record of a wire dict (parsed JSON), validated; with *verify*, also
+        hash-checked (:meth:`verify`): the one place a loaded record is decoded then
+        verified.
+
+        Raises :class:`RecordFormatError` naming *source* and the field, and with *verify*
+        :class:`RecordIntegrityError` naming what was altered.
+        """
         if not isinstance(data, dict):
             raise RecordFormatError(
                 f"{source}: expected a JSON object, got {type(data).__name__}; "
                 "is this an intentusnet record?"
             )
         try:
-            return cls.model_validate(data)
+            record = cls.model_validate(data)
         except ValidationError as exc:
             raise RecordFormatError(_format_validation(exc, source)) from None
         except RecursionError:
             raise RecordFormatError(f"{source}: nesting too deep to be a record") from None
+        if verify:
+            record.verify(source=source)
+        return record
 
     @classmethod
-    def from_json(cls, text: str | bytes, *, source: str = "record") -> ExecutionRecord:
-        return cls.from_wire(parse_json(text, source), source=source)
+    def from_json(cls, text: str | bytes, *, source: str = "record",
+                  verify: bool = False) -> ExecutionRecord:
+        """The record of a JSON text (read strictly, :func:`parse_json`); with *verify*,
+        also hash-checked. Raises what :meth:`from_wire` raises, and
+        :class:`RecordFormatError` for text that is not strict JSON."""
+        return cls.from_wire(parse_json(text, source), source=source, verify=verify)
 
     # -- sealing and verifying --------------------------------------------------------
 
@@ -298,7 +232,7 @@ class ExecutionRecord(_Wire):
             fields["prev_hash"] = prev
             fields["hash"] = prev = digest
         envelope_text, input_text = _envelope_texts or (None, None)
-        parts = _PartTexts(self.envelope, self.agents, self.router_decision,
+        parts = PartTexts(self.envelope, self.agents, self.router_decision,
                            self.final_response, envelope_text, input_text, _final_text)
         hashes = parts.identity_hashes()
         values = self.__dict__
@@ -340,9 +274,6 @@ class ExecutionRecord(_Wire):
         final response) or an edited hash field. A record that cannot be hashed at all (NaN,
         text that is not Unicode, nesting too deep) raises :class:`RecordFormatError`.
         """
-        from .errors import PayloadError
-        from .serialization import unencodable_field
-
         where = source or f"record {self.execution_id}"
         events = self.events
         try:
@@ -423,7 +354,7 @@ class ExecutionRecord(_Wire):
         parts_named = {"input": "envelope (intent, payload or routing)",
                        "config": "agents (candidate definitions)",
                        "decision": "routerDecision", "output": "finalResponse"}
-        for key in _IDENTITY_KEYS:
+        for key in IDENTITY_KEYS:
             stored = self.hashes.get(key)
             if stored == expected[key]:
                 continue

@@ -6,25 +6,12 @@ function in the lazily loaded package.)
 
 from __future__ import annotations
 
-from typing import Any
-
 from .errors import ConfigurationError
-from .models import AgentResponse, ErrorInfo, _fast_response
+from .models import AgentResponse, response_from_wire
 from .records import ExecutionRecord
 from .stores import ExecutionStore, open_store
 
-__all__ = ["replay", "response_from_wire"]
-
-
-def response_from_wire(wire: dict[str, Any]) -> AgentResponse:
-    """An :class:`AgentResponse` from its recorded (wire) form."""
-    error = wire.get("error")
-    return _fast_response(
-        "error" if wire.get("status") == "error" else "success",
-        wire.get("payload"),
-        ErrorInfo.model_validate(error) if isinstance(error, dict) else None,
-        dict(wire.get("metadata") or {}),
-    )
+__all__ = ["replay"]
 
 
 def replay(record_or_id: ExecutionRecord | str,

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import RecordFormatError, SignatureError
 from .hashing import pretty_json
-from .serialization import brief, parse_json, write_text_atomic
+from .serialization import write_text_atomic
+from .strict_json import brief, parse_json
 
 __all__ = ["SIGNATURE_SUFFIX", "fingerprint", "generate_keys", "load_private_key",
            "load_public_key", "sign_file", "verify_file"]

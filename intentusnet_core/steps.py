@@ -12,7 +12,7 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from .context import AttemptScope, current_attempt
 from .models import check_json_value
@@ -21,17 +21,10 @@ from .models import check_json_value
 # (freezegun patches module attributes that are clock functions, not ones in a tuple).
 _clock = (time.perf_counter,)
 
-__all__ = ["StepSource", "recorded", "step"]
+__all__ = ["recorded", "step"]
 
 T = TypeVar("T")
 Usage = Mapping[str, float] | Callable[[Any], Mapping[str, float]] | None
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "cost_usd")
-
-
-class StepSource(Protocol):
-    """Serves recorded step responses during step-level replay (see the pytest plugin)."""
-
-    def serve_step(self, kind: str, name: str, request: Any) -> Any: ...
 
 
 def step(kind: str, name: str, request: Any, call: Callable[[], Any] | Awaitable[Any], *,
@@ -92,7 +85,8 @@ def recorded(kind: str = "llm", name: str | None = None, *,
     """Decorator form of :func:`step`: the call's arguments are the request.
 
     ``@recorded(kind="llm", name="classify") def classify(text, model="m1"): ...``
-    records ``{"args": [text], "kwargs": {"model": "m1"}}`` as the request.
+    records ``{"arguments": {"text": text, "model": "m1"}}`` as the request: every
+    parameter by name, defaults applied, ``self``/``cls`` left out.
     """
 
     def decorate(function: Callable[..., T]) -> Callable[..., T]:

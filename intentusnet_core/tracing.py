@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .records import ExecutionRecord
+from .serialization import append_text
 
 __all__ = ["InMemoryTraceSink", "JsonLogFormatter", "JsonlTraceSink", "Span", "TraceSink",
            "spans_for_record"]
@@ -41,7 +42,12 @@ class Span:
 
 @runtime_checkable
 class TraceSink(Protocol):
-    def export(self, spans: list[Span]) -> None: ...
+    """Where spans go: :meth:`export` is called with the spans of each finished execution
+    (:func:`spans_for_record`)."""
+
+    def export(self, spans: list[Span]) -> None:
+        """Take *spans*, in order; what it raises reaches the caller of the runtime."""
+        ...
 
 
 def _id(*parts: str, length: int) -> str:
@@ -102,9 +108,17 @@ class JsonlTraceSink:
         self._lock = threading.Lock()
 
     def export(self, spans: list[Span]) -> None:
+        """Append one line per span, all of them in one write, through the one write path.
+
+        Raises :class:`RecordTooLargeError` or :class:`SecretLeakError` (nothing written)
+        when the spans are over the size cap or hold a live secret, and the
+        :class:`OSError` of the file system when the file cannot be written.
+        """
         lines = "".join(json.dumps(span.to_dict(), sort_keys=True) + "\n" for span in spans)
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(lines)
+        with self._lock:
+            # the permissions open(path, "a") gives a file it creates
+            append_text(self.path, lines, where=f"trace file {self.path}", fsync=False,
+                        mode=0o666)
 
 
 class JsonLogFormatter(logging.Formatter):

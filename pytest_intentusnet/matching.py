@@ -1,20 +1,49 @@
 """Finding the recorded execution for a live one, and explaining a miss.
 
 Recorded executions are indexed by ``(intent, input hash)``; the n-th live execution with
-that key matches the n-th recorded one. Lookups are O(1); diffs are computed only on a
-miss, against the closest recorded envelopes.
+that key matches the n-th recorded one. Lookups are O(1); a miss is explained only when it
+happens: either every recording of the key was used by earlier calls (:class:`UsedUpMiss`),
+or no recording has the key, and the closest recorded envelopes are diffed
+(:class:`ChangedInputMiss`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from deepdiff import DeepDiff
 
-from intentusnet_core.records import ExecutionRecord, input_identity
+from intentusnet_core.drift import dotted_path, is_absent
+from intentusnet_core.identity import input_identity
+from intentusnet_core.records import ExecutionRecord
 
-__all__ = ["RecordIndex", "closest_candidates"]
+__all__ = ["ChangedInputMiss", "FieldDiff", "Miss", "RecordIndex", "UsedUpMiss",
+           "closest_candidates"]
+
+FieldDiff: TypeAlias = tuple[str, Any, Any]
+"""One differing field: its dotted path, the recorded value and the live one."""
+
+
+@dataclass(frozen=True)
+class UsedUpMiss:
+    """The call was recorded, but every recording of it was used by earlier calls."""
+
+    intent: Any
+    recorded: list[ExecutionRecord]
+    performed: int  # how many times the test made the call, this one included
+
+
+@dataclass(frozen=True)
+class ChangedInputMiss:
+    """No recording has this input: the closest recorded executions, each with its diff."""
+
+    intent: Any
+    candidates: list[tuple[ExecutionRecord, list[FieldDiff]]]
+
+
+Miss: TypeAlias = UsedUpMiss | ChangedInputMiss
 
 
 class RecordIndex:
@@ -25,20 +54,29 @@ class RecordIndex:
         self._by_key: dict[tuple[str, str], list[ExecutionRecord]] = defaultdict(list)
         for record in records:
             self._by_key[(record.intent_name, record.hashes.get("input", ""))].append(record)
-        self._taken: dict[tuple[str, str], int] = defaultdict(int)
+        self._performed: dict[tuple[str, str], int] = defaultdict(int)
         self.used: set[str] = set()
         self._by_id: dict[str, ExecutionRecord] | None = None
 
     def take(self, intent: str, input_hash: str) -> ExecutionRecord | None:
+        """The next unused recording of ``(intent, input_hash)``, now used; None when there
+        is none (see :meth:`explain_miss`)."""
         key = (intent, input_hash)
+        performed = self._performed[key] = self._performed[key] + 1
         candidates = self._by_key.get(key)
-        index = self._taken[key]
-        if candidates is None or index >= len(candidates):
+        if candidates is None or performed > len(candidates):
             return None
-        self._taken[key] = index + 1
-        record = candidates[index]
+        record = candidates[performed - 1]
         self.used.add(record.execution_id)
         return record
+
+    def explain_miss(self, envelope: dict[str, Any], intent: str, input_hash: str) -> Miss:
+        """Why :meth:`take` found nothing for the live *envelope* with this key."""
+        name = (envelope.get("intent") or {}).get("name")
+        recorded = self._by_key.get((intent, input_hash))
+        if recorded:
+            return UsedUpMiss(name, list(recorded), self._performed[(intent, input_hash)])
+        return ChangedInputMiss(name, closest_candidates(envelope, self.records))
 
     def served_with(self, record: ExecutionRecord) -> None:
         """Mark the recorded child executions of *record* (its CHILD_INTENT events, and
@@ -58,25 +96,24 @@ class RecordIndex:
                     pending.append(child)
 
     def unused(self) -> list[ExecutionRecord]:
+        """The recorded executions no live one used, in recorded order."""
         return [record for record in self.records if record.execution_id not in self.used]
 
 
-def _paths(diff: DeepDiff) -> list[tuple[str, Any, Any]]:
-    from intentusnet_core.drift import _absent, _dotted
-
+def _paths(diff: DeepDiff) -> list[FieldDiff]:
     rows = []
     for levels in diff.tree.values():
         for level in levels:
-            before = "(absent)" if _absent(level.t1) else level.t1
-            after = "(absent)" if _absent(level.t2) else level.t2
-            rows.append((_dotted(level.path(output_format="list")), before, after))
+            before = "(absent)" if is_absent(level.t1) else level.t1
+            after = "(absent)" if is_absent(level.t2) else level.t2
+            rows.append((dotted_path(level.path(output_format="list")), before, after))
     return sorted(rows, key=lambda row: row[0])
 
 
 def closest_candidates(envelope: dict[str, Any], records: list[ExecutionRecord],
-                       limit: int = 3) -> list[tuple[ExecutionRecord, list[tuple[str, Any, Any]]]]:
+                       limit: int = 3) -> list[tuple[ExecutionRecord, list[FieldDiff]]]:
     """The recorded executions whose envelopes differ from *envelope* in the fewest fields,
-    each with its field-path diff (recorded -> live)."""
+    each with its field-path diff (recorded -> live); those of the same intent first."""
     live = input_identity(envelope)
     scored = []
     for record in records:

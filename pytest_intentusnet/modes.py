@@ -1,7 +1,9 @@
-"""Run modes and per-test settings, resolved once and validated.
+"""Run modes and settings: every option, ini key and marker argument is declared and
+validated here, once.
 
 Layers, each overriding the one before it: command line -> ini -> ``@pytest.mark.intentus``
--> the ``intentus_config`` fixture. Lists (``ignore``) accumulate across layers.
+-> the ``intentus_config`` fixture. Lists (``ignore``) accumulate across layers. An invalid
+value raises :class:`pytest.UsageError` naming the setting and the valid values.
 """
 
 from __future__ import annotations
@@ -9,12 +11,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
-__all__ = ["REPLAY_LEVELS", "Mode", "TestSettings", "resolve_settings"]
+import pytest
+
+from intentusnet_core.errors import IntentusError
+from intentusnet_core.redaction import DEFAULT_REDACTOR, Redactor
+
+__all__ = ["MARKER_HELP", "REPLAY_LEVELS", "Mode", "RunSettings", "TestSettings",
+           "add_options"]
 
 REPLAY_LEVELS = ("agent", "step")
 _MARKER_KEYS = ("cassette", "ignore", "tolerance", "replay", "freeze_time")
+
+MARKER_HELP = ("intentus(cassette=None, ignore=(), tolerance=None, replay='agent', "
+               "freeze_time=True): record/replay this test's agent executions through its "
+               "cassette")
 
 
 class Mode(str, Enum):
@@ -40,21 +53,120 @@ class TestSettings:
     freeze_time: bool = True
 
 
-class SettingsError(ValueError):
-    """Raised for invalid marker / fixture values (turned into a test error by the plugin)."""
+def add_options(parser: pytest.Parser) -> None:
+    """Declare the plugin's command-line options and ini keys."""
+    group = parser.getgroup("intentusnet", "intentusnet: record, replay and drift-gate agents")
+    group.addoption("--intentus-record", dest="intentus_record", nargs="?", const="new",
+                    default=None, choices=("new", "all"),
+                    help="record cassettes: 'new' (default) records missing ones and replays "
+                         "the rest; 'all' re-records every cassette (write --intentus-record=all)")
+    group.addoption("--intentus-verify", dest="intentus_verify", action="store_true",
+                    help="run agents live and fail on any drift from the cassettes (CI gate)")
+    group.addoption("--intentus-cassette-dir", dest="intentus_cassette_dir", default=None,
+                    metavar="DIR", help="cassette directory (ini intentus_cassette_dir, "
+                                        "default 'cassettes')")
+    group.addoption("--intentus-drift-report", dest="intentus_drift_report", default=None,
+                    metavar="PATH", help="write every drift of the run as JSON to PATH")
+    group.addoption("--intentus-repeat", dest="intentus_repeat", type=int, default=None,
+                    metavar="N", help="run each plugin test N times live and require "
+                                      "identical identity hashes")
+    group.addoption("--intentus-fail-unused", dest="intentus_fail_unused", action="store_true",
+                    help="fail the run when cassette files belong to no collected test")
+    group.addoption("--intentus-prune", dest="intentus_prune", action="store_true",
+                    help="delete cassette files that belong to no collected test (full runs)")
+    parser.addini("intentus_cassette_dir", "cassette directory (default 'cassettes')",
+                  default="cassettes")
+    parser.addini("intentus_ignore", "field paths ignored by drift checks", type="linelist",
+                  default=[])
+    parser.addini("intentus_redact", "extra secret patterns (regular expressions) to redact",
+                  type="linelist", default=[])
+    parser.addini("intentus_replay", "replay level: agent (default) or step", default="agent")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The settings of the whole run, from the command line and the ini file."""
+
+    mode: Mode
+    cassette_dir: Path
+    repeat: int
+    drift_report: Path | None
+    fail_unused: bool
+    prune: bool
+    ignore: tuple[str, ...]
+    replay: str
+    redactor: Redactor
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> RunSettings:
+        """Resolve and validate the options and ini keys. Raises :class:`pytest.UsageError`
+        for ``--intentus-record`` with ``--intentus-verify``, ``--intentus-repeat`` below 1,
+        an ``intentus_replay`` that is not a replay level and an invalid ``intentus_redact``
+        pattern."""
+        record = config.getoption("intentus_record")
+        verify = config.getoption("intentus_verify")
+        repeat = config.getoption("intentus_repeat")
+        if record and verify:
+            raise pytest.UsageError("--intentus-record and --intentus-verify are exclusive: "
+                                    "record (bless) or verify (gate), one per run")
+        if repeat is not None and repeat < 1:
+            raise pytest.UsageError(f"--intentus-repeat={repeat}: expected N >= 1")
+        mode = Mode.REPLAY
+        if record:
+            mode = Mode(record)
+        elif verify:
+            mode = Mode.VERIFY
+        if repeat and repeat > 1:
+            mode = Mode.REPEAT
+        replay = config.getini("intentus_replay") or "agent"
+        if replay not in REPLAY_LEVELS:
+            raise pytest.UsageError(f"ini intentus_replay = {replay!r}; valid values are "
+                                    f"{', '.join(REPLAY_LEVELS)}")
+        directory = config.getoption("intentus_cassette_dir") or \
+            config.getini("intentus_cassette_dir") or "cassettes"
+        report = config.getoption("intentus_drift_report")
+        try:
+            redactor = DEFAULT_REDACTOR.with_patterns(config.getini("intentus_redact"))
+        except IntentusError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        return cls(mode=mode, cassette_dir=Path(config.rootpath, directory),
+                   repeat=repeat or 1, drift_report=Path(report) if report else None,
+                   fail_unused=bool(config.getoption("intentus_fail_unused")),
+                   prune=bool(config.getoption("intentus_prune")),
+                   ignore=tuple(config.getini("intentus_ignore")), replay=replay,
+                   redactor=redactor)
+
+    def for_test(self, nodeid: str, marker: pytest.Mark | None,
+                 fixture: Any) -> TestSettings:
+        """One test's settings: these, then its closest ``intentus`` marker, then what its
+        ``intentus_config`` fixture returned. Raises :class:`pytest.UsageError` for an
+        unknown setting, a value of the wrong type or a positional marker argument."""
+        merged: dict[str, Any] = {"ignore": self.ignore, "replay": self.replay}
+        if marker is not None:
+            _layer(marker.kwargs, "@pytest.mark.intentus", merged)
+        if fixture:
+            if not isinstance(fixture, Mapping):
+                raise pytest.UsageError(f"intentus_config fixture returned {fixture!r}; return "
+                                        "a dict of settings")
+            _layer(fixture, "intentus_config fixture", merged)
+        if marker is not None and marker.args:
+            raise pytest.UsageError(f"{nodeid}: @pytest.mark.intentus takes keyword arguments "
+                                    "only (cassette=, ignore=, tolerance=, replay=, "
+                                    "freeze_time=)")
+        return TestSettings(**merged)
 
 
 def _layer(values: Mapping[str, Any], where: str, into: dict[str, Any]) -> None:
     for key, value in values.items():
         if key not in _MARKER_KEYS:
-            raise SettingsError(f"{where}: unknown setting {key!r}; valid settings are "
-                                f"{', '.join(_MARKER_KEYS)}")
+            raise pytest.UsageError(f"{where}: unknown setting {key!r}; valid settings are "
+                                    f"{', '.join(_MARKER_KEYS)}")
         if key == "ignore":
             if isinstance(value, str):
                 value = (value,)
             if not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
-                raise SettingsError(f"{where}: ignore={value!r}: expected field paths "
-                                    "(strings) like 'finalResponse.payload.*.timestamp'")
+                raise pytest.UsageError(f"{where}: ignore={value!r}: expected field paths "
+                                        "(strings) like 'finalResponse.payload.*.timestamp'")
             into["ignore"] = (*into.get("ignore", ()), *value)
         elif key == "tolerance":
             if value is None:
@@ -62,33 +174,20 @@ def _layer(values: Mapping[str, Any], where: str, into: dict[str, Any]) -> None:
             if not isinstance(value, Mapping) or not all(
                     isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
                     and v >= 0 for k, v in value.items()):
-                raise SettingsError(f"{where}: tolerance={value!r}: expected a mapping of "
-                                    "field path to a non-negative number")
+                raise pytest.UsageError(f"{where}: tolerance={value!r}: expected a mapping of "
+                                        "field path to a non-negative number")
             into["tolerance"] = {**into.get("tolerance", {}), **value}
         elif key == "replay":
             if value not in REPLAY_LEVELS:
-                raise SettingsError(f"{where}: replay={value!r}; valid levels are "
-                                    f"{', '.join(REPLAY_LEVELS)}")
+                raise pytest.UsageError(f"{where}: replay={value!r}; valid levels are "
+                                        f"{', '.join(REPLAY_LEVELS)}")
             into["replay"] = value
         elif key == "freeze_time":
             if not isinstance(value, bool):
-                raise SettingsError(f"{where}: freeze_time={value!r}: expected True or False")
+                raise pytest.UsageError(f"{where}: freeze_time={value!r}: expected True or "
+                                        "False")
             into["freeze_time"] = value
         elif key == "cassette":
             if value is not None and not isinstance(value, str):
-                raise SettingsError(f"{where}: cassette={value!r}: expected a file name")
+                raise pytest.UsageError(f"{where}: cassette={value!r}: expected a file name")
             into["cassette"] = value
-
-
-def resolve_settings(ini_ignore: Iterable[str], ini_replay: str,
-                     marker: Mapping[str, Any] | None,
-                     fixture: Mapping[str, Any] | None) -> TestSettings:
-    merged: dict[str, Any] = {"ignore": tuple(ini_ignore), "replay": ini_replay}
-    if marker:
-        _layer(marker, "@pytest.mark.intentus", merged)
-    if fixture:
-        if not isinstance(fixture, Mapping):
-            raise SettingsError(f"intentus_config fixture returned {fixture!r}; return a dict "
-                                "of settings")
-        _layer(fixture, "intentus_config fixture", merged)
-    return TestSettings(**merged)

@@ -1,22 +1,36 @@
-"""Failure messages and the terminal summary line."""
+"""What the plugin tells the user: the :class:`Counters` of a test or a run, every failure
+message and the terminal summary.
+
+Everything here takes plain data (paths, node ids, records, drift reports, counters), never
+a session or a cassette, and every message ends with the command to run next. The command
+that accepts new behaviour is built by :func:`accept_command` alone.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from intentusnet_core.identity import IDENTITY_KEYS
 
 from .modes import Mode
 
 if TYPE_CHECKING:
-    from .cassette import Cassette
-    from .session import IntentusSession
+    from intentusnet_core.drift import DriftReport
+    from intentusnet_core.records import ExecutionRecord
 
-__all__ = ["Counters", "render_drift_failure", "summary_lines"]
+    from .matching import Miss
+
+__all__ = ["Counters", "accept_command", "drift_failure", "miss_failure",
+           "missing_cassette_failure", "repeat_failure", "routing_drift_failure",
+           "step_miss_failure", "summary_lines", "unused_recording_failure"]
 
 
 @dataclass
 class Counters:
-    """What happened to one test's executions."""
+    """What happened to one test's executions (or, summed, to the run's)."""
 
     recorded: int = 0
     replayed: int = 0
@@ -29,40 +43,146 @@ class Counters:
     cost_saved_usd: float = 0.0
 
     def add(self, other: Counters) -> None:
+        """Add every count of *other* to this one."""
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts by field name (the ``counters`` object of the drift report file)."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def render_drift_failure(cassette: Cassette, mode: Mode) -> str:
+def accept_command(nodeid: str | None = None) -> str:
+    """The command that re-records *nodeid*'s cassette, accepting its new behaviour; without
+    a node id, the form for any test (``-k <test>``)."""
+    target = f"'{nodeid}'" if nodeid is not None else "-k <test>"
+    return f"pytest --intentus-record=all {target}"
+
+
+def _times(count: int) -> str:
+    return f"{count} time" if count == 1 else f"{count} times"
+
+
+# -- one test's failures ------------------------------------------------------------------------
+
+def missing_cassette_failure(nodeid: str, path: Path, mode: Mode) -> str:
+    """A test that needs its cassette and has none."""
+    return (f"no cassette for {nodeid} at {path} ({mode.value} mode needs one; agents are "
+            f"never called without it).\nRecord it: pytest --intentus-record=new '{nodeid}'")
+
+
+def drift_failure(path: Path, nodeid: str, mode: Mode,
+                  drifts: Sequence[DriftReport]) -> str:
     """All drift of one test: categories, each changed field before -> after, next command."""
     what = "verify" if mode is Mode.VERIFY else "replay"
-    lines = [f"behavioural drift against {cassette.path} ({what} mode, "
-             f"{len(cassette.drifts)} executions drifted):"]
-    for report in cassette.drifts:
-        lines.append(f"execution {report.before_id}: " + report.render())
-    lines.append(f"If the new behaviour is intended, accept it: "
-                 f"pytest --intentus-record=all '{cassette.nodeid}'")
+    lines = [f"behavioural drift against {path} ({what} mode, {len(drifts)} executions "
+             "drifted):"]
+    lines.extend(f"execution {report.before_id}: {report.render()}" for report in drifts)
+    lines.append(f"If the new behaviour is intended, accept it: {accept_command(nodeid)}")
     return "\n".join(lines)
 
 
-def summary_lines(session: IntentusSession) -> list[str]:
-    t = session.totals
-    line = (f"intentusnet: {t.recorded} recorded, {t.replayed} replayed, {t.verified} "
-            f"verified, {t.drifted} drifted, {t.missing} missing, {t.unused} unused")
-    lines = [line,
+def routing_drift_failure(path: Path, nodeid: str, recorded: ExecutionRecord, index: int,
+                          expected: str | None, agent: str, order: Sequence[str]) -> str:
+    """Attempt *index* (from 0) of *recorded* went to *agent*, where the recording has
+    *expected* (None: the recording has no such attempt); *order* is the recorded one."""
+    if expected is None:
+        what = (f"attempt {index + 1} went to agent {agent!r}, but the recording stops after "
+                f"{len(order)} attempts {list(order)}")
+    else:
+        what = (f"attempt {index + 1} went to agent {agent!r}, recorded agent {expected!r} "
+                f"(recorded attempt order {list(order)})")
+    return (f"routing drift in {path} (execution {recorded.execution_id}, intent "
+            f"{recorded.intent_name!r}): {what}.\n"
+            f"  routing  routerDecision.agent: {recorded.agent!r} -> {agent!r}\n"
+            "A priority, policy or agent set change altered the decision. If intended, "
+            f"accept it: {accept_command(nodeid)}")
+
+
+def step_miss_failure(path: Path, nodeid: str, agent: str, number: int, kind: str, name: str,
+                      recorded_steps: int, execution_id: str) -> str:
+    """*agent* made step *number* (from 1) where its recorded attempt has fewer steps."""
+    return (f"{path}: agent {agent!r} made step #{number} ({kind} {name!r}) but the recording "
+            f"has only {recorded_steps} steps for this attempt of execution {execution_id}. "
+            f"Re-record with {accept_command(nodeid)}")
+
+
+def miss_failure(path: Path, nodeid: str, miss: Miss) -> str:
+    """No unused recorded execution matches a live one: either its recordings were all used
+    by earlier calls (the call is made more often than recorded), or its input changed, shown
+    against the closest recorded executions."""
+    from .matching import UsedUpMiss
+
+    if isinstance(miss, UsedUpMiss):
+        ids = ", ".join(record.execution_id for record in miss.recorded)
+        return (f"no unused recorded execution in {path} for this {miss.intent!r} intent: its "
+                f"recording {ids} was already used (recorded {_times(len(miss.recorded))}, "
+                f"performed {_times(miss.performed)}; recording used up, not drift).\n"
+                "The test now makes this call more often than when it was recorded. If "
+                f"intended, re-record: {accept_command(nodeid)}")
+    lines = [f"no recorded execution in {path} matches this {miss.intent!r} intent "
+             "(cassette miss)."]
+    if not miss.candidates:
+        lines.append("  the cassette holds no executions at all.")
+    for record, rows in miss.candidates:
+        lines.append(f"  closest recorded: {record.execution_id} ({record.intent_name}, "
+                     f"{len(rows)} fields differ)")
+        lines.extend(f"    input  {field}: {before!r} (recorded) -> {after!r} (now)"
+                     for field, before, after in rows[:8])
+    lines.append(f"If the new input is intended, re-record: {accept_command(nodeid)}")
+    return "\n".join(lines)
+
+
+def unused_recording_failure(path: Path, nodeid: str,
+                             unused: Sequence[ExecutionRecord]) -> str:
+    """Recorded executions that the test no longer performed (the first ten listed)."""
+    listing = "\n".join(f"  {record.execution_id}: intent {record.intent_name!r}, agent "
+                        f"{record.agent!r}" for record in unused[:10])
+    return (f"{len(unused)} recorded executions in {path} were not performed by the test:\n"
+            f"{listing}\nThe test stopped routing these intents. If intended, re-record: "
+            f"{accept_command(nodeid)}")
+
+
+def repeat_failure(nodeid: str, first: Sequence[dict[str, str]],
+                   other: Sequence[dict[str, str]], number: int, total: int) -> str:
+    """Run *number* of *total* gave other identity hashes than run 1."""
+    lines = [f"{nodeid} is not deterministic: run 1 and run {number} of {total} differ."]
+    if len(first) != len(other):
+        lines.append(f"  run 1 routed {len(first)} executions, run {number} routed "
+                     f"{len(other)}")
+    for index, (a, b) in enumerate(zip(first, other), start=1):
+        lines.extend(f"  execution {index}: hashes.{key} run 1 {a.get(key)} != run {number} "
+                     f"{b.get(key)}" for key in IDENTITY_KEYS if a.get(key) != b.get(key))
+    lines.append("Find the source of randomness (random, uuid4, wall clock, dict order) in "
+                 f"the agents, then re-run: pytest --intentus-repeat {total} '{nodeid}'")
+    return "\n".join(lines)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
+                  used_up: Sequence[str]) -> list[str]:
+    """The terminal summary: the counters, the live calls, the unused cassette files (up to
+    20) and the command to run next. *used_up* holds the node id of each test whose miss was
+    a used-up recording (counted as missing, but fixed by re-recording, not recording new);
+    *pruned* says whether unused files were to be deleted."""
+    t = totals
+    lines = [f"intentusnet: {t.recorded} recorded, {t.replayed} replayed, {t.verified} "
+             f"verified, {t.drifted} drifted, {t.missing} missing, {t.unused} unused",
              f"intentusnet: live calls: {t.live_agent_calls} agent, {t.live_step_calls} step; "
              f"recorded cost saved by replay: ${t.cost_saved_usd:.4f}"]
-    for path in session.unused_files[:20]:
-        action = "deleted" if session.prune and not path.exists() else "unused"
+    for path in unused_files[:20]:
+        action = "deleted" if pruned and not path.exists() else "unused"
         lines.append(f"intentusnet: {action} cassette {path}")
-    if t.missing:
+    tests = sorted(set(used_up))
+    if t.missing > len(used_up):
         lines.append("Next: record the missing cassettes with pytest --intentus-record=new")
+    elif tests:
+        lines.append("Next: re-record the tests that make a call more often than recorded: " +
+                     accept_command(tests[0] if len(tests) == 1 else None))
     elif t.drifted:
-        lines.append("Next: inspect the drift above; accept intended changes with "
-                     "pytest --intentus-record=all -k <test>")
-    elif session.unused_files and not session.prune:
+        lines.append("Next: inspect the drift above; accept intended changes with " +
+                     accept_command())
+    elif unused_files and not pruned:
         lines.append("Next: delete unused cassettes with pytest --intentus-prune")
     return lines

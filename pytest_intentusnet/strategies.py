@@ -30,11 +30,14 @@ _PERMISSIONS = st.frozensets(st.sampled_from(["read", "write", "exec", "http"]),
 
 
 def intent_refs(names: st.SearchStrategy[str] = _INTENTS) -> st.SearchStrategy[IntentRef]:
+    """Intent references named from *names*, version ``1.0`` or ``2.0``."""
     return st.builds(IntentRef, name=names, version=st.sampled_from(["1.0", "2.0"]))
 
 
 def agent_definitions(intents: st.SearchStrategy[IntentRef] | None = None,
                       names: st.SearchStrategy[str] = _NAMES) -> st.SearchStrategy[AgentDefinition]:
+    """Agent definitions handling one to three of *intents* (default :func:`intent_refs`),
+    priorities 0 to 50 in steps of 10, with or without a model."""
     intents = intents or intent_refs()
     return st.builds(
         AgentDefinition,
@@ -66,6 +69,8 @@ json_payloads: st.SearchStrategy[dict[str, Any]] = st.dictionaries(
 
 def routing_options(targets: st.SearchStrategy[str | None] | None = None
                     ) -> st.SearchStrategy[RoutingOptions]:
+    """Routing options of every strategy; the target agent drawn from *targets* (default
+    none)."""
     return st.builds(RoutingOptions, strategy=st.sampled_from(list(RoutingStrategy)),
                      target_agent=targets if targets is not None else st.none())
 
@@ -73,11 +78,15 @@ def routing_options(targets: st.SearchStrategy[str | None] | None = None
 def envelopes(intents: st.SearchStrategy[IntentRef] | None = None,
               routing: st.SearchStrategy[RoutingOptions] | None = None
               ) -> st.SearchStrategy[IntentEnvelope]:
+    """Envelopes with a :data:`json_payloads` payload, an intent from *intents* and routing
+    options from *routing* (defaults :func:`intent_refs`, :func:`routing_options`)."""
     return st.builds(IntentEnvelope, intent=intents or intent_refs(), payload=json_payloads,
                      routing=routing or routing_options())
 
 
 def policies() -> st.SearchStrategy[PolicyEngine]:
+    """Policy engines of up to four allow/deny rules over intents, agents and permissions,
+    with either default."""
     rule = st.builds(PolicyRule, effect=st.sampled_from(["allow", "deny"]),
                      intents=st.lists(st.sampled_from(["*", "Moderate*", "Summarize",
                                                        "Classify"]), min_size=1,

@@ -11,7 +11,7 @@ from typing import Any
 
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from intentusnet_core.drift import record_view
+from intentusnet_core.identity import record_view
 from intentusnet_core.records import ExecutionRecord
 
 __all__ = ["IntentusTraceExtension"]
@@ -21,6 +21,8 @@ class IntentusTraceExtension(JSONSnapshotExtension):
     """Snapshot extension for :class:`ExecutionRecord` (and lists of them)."""
 
     def serialize(self, data: Any, **kwargs: Any) -> Any:
+        """JSON of *data*, an :class:`ExecutionRecord` (or a list of them) reduced to its
+        normalised view first; anything else as syrupy's JSON extension writes it."""
         if isinstance(data, ExecutionRecord):
             data = record_view(data)
         elif isinstance(data, list) and all(isinstance(item, ExecutionRecord) for item in data):

@@ -1,18 +1,21 @@
-"""The store protocol, and what every durable store shares: id checks, write-ahead
-entries and the conversion of unfinished executions into ``interrupted`` records."""
+"""The store protocol, and what every store shares: id checks, list filters, the text a
+store writes and the conversion of unfinished executions into ``interrupted`` records.
+(The write-ahead journals of the durable stores are in :mod:`.journal`.)"""
 
 from __future__ import annotations
 
 import builtins
-import os
 import re
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError, RecordNotFoundError
-from ..records import ExecutionRecord, RecordEvent
+from ..hashing import pretty_json
+from ..records import FORMAT_VERSION, ExecutionRecord, RecordEvent
+from ..serialization import check_before_write
 
-__all__ = ["ExecutionStore", "check_execution_id", "interrupted_record", "pid_alive"]
+__all__ = ["ExecutionStore", "check_execution_id", "check_limit", "interrupted_record",
+           "matches", "record_text"]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 
@@ -21,26 +24,81 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 class ExecutionStore(Protocol):
     """Where records live. ``begin`` / ``attempt_started`` are the write-ahead entries:
     durable stores make them durable before the agent runs; ``recover`` turns the entries
-    of executions that never finished into ``interrupted`` records."""
+    of executions that never finished into ``interrupted`` records.
 
-    def save(self, record: ExecutionRecord) -> None: ...
+    Every write passes the one write path first
+    (:func:`~intentusnet_core.serialization.check_before_write`), so any write may raise
+    :class:`RecordTooLargeError` or :class:`SecretLeakError` (nothing written), and
+    :class:`ConfigurationError` for a bad ``INTENTUSNET_MAX_RECORD_BYTES``.
+    """
 
-    def load(self, execution_id: str) -> ExecutionRecord: ...
+    def save(self, record: ExecutionRecord) -> None:
+        """Store a sealed record, for good: records are immutable.
+
+        Raises :class:`StoreError` when the execution id is stored already or the write
+        fails (a failed write stores nothing; the SQLite store may report either for a
+        batch on a later ``save`` or ``flush``), :class:`RecordNotFoundError` for an id that
+        cannot be stored under (file store: an id that cannot name a file), and
+        :class:`PayloadError` for a record that cannot be encoded.
+        """
+        ...
+
+    def load(self, execution_id: str) -> ExecutionRecord:
+        """The stored record of *execution_id*, decoded and hash-verified.
+
+        Raises :class:`RecordNotFoundError` for an unknown (or invalid) id,
+        :class:`RecordFormatError` when the stored text is not a valid record,
+        :class:`RecordIntegrityError` when it was altered, and :class:`StoreError` when
+        it cannot be read.
+        """
+        ...
 
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,
-             limit: int | None = None) -> builtins.list[ExecutionRecord]: ...
+             limit: int | None = None) -> builtins.list[ExecutionRecord]:
+        """The stored records matching every filter given (:func:`matches`), each verified,
+        at most *limit* of them; the durable stores order them by ``(createdAt, id)``, the
+        memory store by insertion.
 
-    def __iter__(self) -> Iterator[ExecutionRecord]: ...
+        Raises :class:`ConfigurationError` for a bad *limit*, and what :meth:`load`
+        raises for a stored record that is damaged or unreadable.
+        """
+        ...
 
-    def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None: ...
+    def __iter__(self) -> Iterator[ExecutionRecord]:
+        """Every stored record, as :meth:`list` with no filter returns them."""
+        ...
 
-    def attempt_started(self, execution_id: str, agent: str) -> None: ...
+    def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
+        """Record, before *agent* runs, that the execution described by *header* (its
+        write-ahead header: id, parent id, creation time, envelope) started.
 
-    def recover(self) -> builtins.list[ExecutionRecord]: ...
+        Raises :class:`StoreError` when the entry cannot be written (the agent must not
+        run then), besides the write path's errors.
+        """
+        ...
+
+    def attempt_started(self, execution_id: str, agent: str) -> None:
+        """Record, before *agent* runs, another attempt of an execution :meth:`begin`
+        started. Raises :class:`StoreError` when the entry cannot be written."""
+        ...
+
+    def recover(self) -> builtins.list[ExecutionRecord]:
+        """Turn the executions that began and never finished into stored ``interrupted``
+        records, and return them. The durable stores leave alone those of processes still
+        alive (``recover(force=True)`` takes them too).
+
+        Raises :class:`RecordFormatError` naming the entry when a write-ahead entry is too
+        damaged to become a record, and :class:`StoreError` when the store cannot be read
+        or written.
+        """
+        ...
 
 
 def check_execution_id(execution_id: str, store: str) -> str:
+    """*execution_id*, if it can name a stored record (and a file): letters, digits and
+    ``._:@-``, at most 200 characters. Raises :class:`RecordNotFoundError` naming *store*
+    otherwise."""
     if not isinstance(execution_id, str) or not _SAFE_ID.match(execution_id) \
             or ".." in execution_id:
         raise RecordNotFoundError(
@@ -52,32 +110,25 @@ def check_execution_id(execution_id: str, store: str) -> str:
 
 def matches(record: ExecutionRecord, intent: str | None, agent: str | None,
             status: str | None) -> bool:
+    """Whether *record* passes the filters of :meth:`ExecutionStore.list` (None matches
+    anything). Never raises."""
     return ((intent is None or record.intent_name == intent)
             and (agent is None or record.agent == agent)
             and (status is None or record.status == status))
 
 
 def check_limit(limit: int | None) -> None:
+    """Return only if *limit* is None or a non-negative integer; raise
+    :class:`ConfigurationError` otherwise."""
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise ConfigurationError(f"limit={limit!r}: expected a non-negative integer or None")
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True  # our own executions may still be running
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def interrupted_record(header: dict[str, Any], attempts: builtins.list[str]) -> ExecutionRecord:
-    """The record of an execution that started but never finished (crash, kill)."""
+    """The sealed record of an execution that started but never finished (crash, kill),
+    from its write-ahead header and the agents it started. The header is not checked
+    (:func:`~intentusnet_core.stores.journal.recovered_record` checks it); raises
+    :class:`PayloadError` when it cannot be encoded."""
     envelope = header.get("envelope") or {}
     in_flight = attempts[-1] if attempts else None
     events = [RecordEvent.model_construct(
@@ -93,7 +144,7 @@ def interrupted_record(header: dict[str, Any], attempts: builtins.list[str]) -> 
               "the process stopped before the execution finished" if in_flight else
               "interrupted before any agent ran")
     record = ExecutionRecord.model_construct(
-        format_version=1,
+        format_version=FORMAT_VERSION,
         execution_id=str(header.get("executionId")),
         parent_execution_id=header.get("parentExecutionId"),
         created_at=str(header.get("createdAt", "")),
@@ -114,10 +165,9 @@ def interrupted_record(header: dict[str, Any], attempts: builtins.list[str]) -> 
 
 
 def record_text(record: ExecutionRecord, where: str, *, pretty: bool) -> str:
-    """The text a store writes for *record*, after the leak guard (the one write path)."""
-    from ..hashing import pretty_json
-    from ..serialization import guard_against_leaks
-
+    """The text a store writes for *record* (pretty, or canonical), once it passed
+    :func:`~intentusnet_core.serialization.check_before_write`: raises its errors naming
+    *where*, and :class:`PayloadError` when the record cannot be encoded."""
     text = pretty_json(record.to_wire()) if pretty else record.canonical_text()
-    guard_against_leaks(text, where)
+    check_before_write(text, where)
     return text

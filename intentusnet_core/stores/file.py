@@ -18,25 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecordFormatError, RecordNotFoundError, StoreError
+from ..errors import RecordNotFoundError, StoreError
 from ..hashing import canonical_json
 from ..records import ExecutionRecord
-from ..serialization import (
-    guard_against_leaks,
-    parse_json,
-    unencodable_field,
-    write_text_atomic,
-)
-from .base import (
-    check_execution_id,
-    check_limit,
-    interrupted_record,
-    matches,
-    pid_alive,
-    record_text,
-)
+from ..serialization import append_text, write_text_atomic
+from .base import check_execution_id, check_limit, matches, record_text
+from .journal import check_write_ahead_header, journal_entries, pid_alive, recovered_record
 
-__all__ = ["FileExecutionStore", "check_write_ahead_header"]
+__all__ = ["FileExecutionStore"]
 
 
 class FileExecutionStore:
@@ -79,9 +68,7 @@ class FileExecutionStore:
                 "list the ids with `intentusnet records list`") from None
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc}") from exc
-        record = ExecutionRecord.from_json(data, source=str(path))
-        record.verify(source=str(path))
-        return record
+        return ExecutionRecord.from_json(data, source=str(path), verify=True)
 
     def _files(self) -> builtins.list[Path]:
         if not self.directory.is_dir():
@@ -104,19 +91,9 @@ class FileExecutionStore:
 
     def _append_wal(self, execution_id: str, entry: dict[str, Any]) -> None:
         path = self._wal / f"{check_execution_id(execution_id, str(self))}.jsonl"
-        line = canonical_json(entry) + "\n"
-        guard_against_leaks(line, str(path))
         try:
-            self._wal.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                view = memoryview(line.encode("utf-8"))
-                while view:  # a short write is legal: the rest must follow
-                    view = view[os.write(fd, view):]
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_text(path, canonical_json(entry) + "\n", where=str(path),
+                        fsync=self.fsync, make_parents=True)
         except OSError as exc:
             raise StoreError(f"cannot write the write-ahead entry {path}: {exc}") from exc
 
@@ -145,17 +122,7 @@ class FileExecutionStore:
             if self._path(execution_id).exists():
                 _discard(wal)  # finished; the crash came between save and cleanup
                 continue
-            try:
-                record = interrupted_record(header, attempts)
-                wire = record.to_wire()
-            except (ValueError, RecursionError) as exc:  # PayloadError is a ValueError
-                field = unencodable_field(header, "begin", max_depth=200) or "begin"
-                raise RecordFormatError(
-                    f"{wal}: field {field} cannot be recorded ({exc}); nothing can be "
-                    "recovered from this write-ahead entry. Inspect it, then delete it and "
-                    "run `intentusnet recover` again.") from None
-            # what recover() saves must load: check it as a loader would
-            ExecutionRecord.from_wire(wire, source=f"{wal} (recovered record)")
+            record = recovered_record(header, attempts, wal, own_file=True)
             self.save(record)
             recovered.append(record)
         return recovered
@@ -172,42 +139,6 @@ def _discard(wal: Path) -> None:
                          "again") from exc
 
 
-def check_write_ahead_header(header: Any, wal: Path, *, file_name_id: bool = True) -> str:
-    """The execution id of a write-ahead header (the ``begin`` entry of an execution), after
-    checking the fields ``recover()`` builds the interrupted record from (and, with
-    *file_name_id*, that the id can name a file); raises :class:`RecordFormatError` naming
-    *wal* and the field."""
-    if not isinstance(header, dict):
-        raise RecordFormatError(f"{wal}: field begin is not an object; nothing can be "
-                                "recovered from it. Inspect it, then delete it and run "
-                                "`intentusnet recover` again.")
-    problem = None
-    envelope = header.get("envelope")
-    execution_id = header.get("executionId")
-    if not isinstance(execution_id, str):
-        problem = f"field begin.executionId is a {type(execution_id).__name__}, not a string"
-    elif not isinstance(header.get("parentExecutionId"), (str, type(None))):
-        problem = "field begin.parentExecutionId is not a string or null"
-    elif not isinstance(header.get("createdAt"), str):
-        problem = "field begin.createdAt is not a timestamp string"
-    elif not isinstance(envelope, dict):
-        problem = "field begin.envelope is not an object"
-    elif not isinstance(envelope.get("intent"), dict):
-        problem = "field begin.envelope.intent is not an object"
-    elif not isinstance(envelope.get("routing"), dict):
-        problem = "field begin.envelope.routing is not an object"
-    if problem is not None:
-        raise RecordFormatError(
-            f"{wal}: not a valid write-ahead entry ({problem}); nothing can be recovered from "
-            "it. Inspect it, then delete it and run `intentusnet recover` again.")
-    if not file_name_id:
-        return str(execution_id)
-    try:
-        return check_execution_id(str(execution_id), str(wal))
-    except RecordNotFoundError as exc:
-        raise RecordFormatError(f"{wal}: field begin.executionId: {exc}") from None
-
-
 def _read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str], int | None]:
     header: dict[str, Any] | None = None
     attempts: builtins.list[str] = []
@@ -216,15 +147,8 @@ def _read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str], in
         data = path.read_bytes()
     except OSError as exc:
         raise StoreError(f"cannot read the write-ahead file {path}: {exc}") from exc
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            entry = parse_json(line, str(path))
-        except RecordFormatError:
-            break  # a torn last line: the crash came mid-append
-        if not isinstance(entry, dict):
-            break
+    # a torn line ends the entries: the crash came mid-append
+    for entry in journal_entries(data, str(path), stop_at_damage=True):
         if "begin" in entry and isinstance(entry["begin"], dict):
             header = entry["begin"]
             pid = entry.get("pid")

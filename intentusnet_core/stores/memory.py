@@ -80,7 +80,5 @@ class InMemoryExecutionStore:
 
 
 def _decode(execution_id: str, text: str) -> ExecutionRecord:
-    source = f"memory store (execution {execution_id})"
-    record = ExecutionRecord.from_json(text, source=source)
-    record.verify(source=source)
-    return record
+    return ExecutionRecord.from_json(text, source=f"memory store (execution {execution_id})",
+                                     verify=True)

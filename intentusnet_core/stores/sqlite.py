@@ -1,19 +1,15 @@
 """SQLite store: the embedded default, indexed by intent, agent, status and time.
 
-Every write first goes to this store's *journal*, an append-only file of canonical JSON
-lines beside the database (``records.db.pending/<pid>-<n>.jsonl``): the write-ahead entry
-of an execution (its start, then each attempt) and, when it finishes, the sealed record.
-One ``write()`` per entry, so an entry is in the operating system's hands — it survives a
-SIGKILL of the process — before the agent runs or ``route_intent`` returns. Finished
-records are then moved into SQLite (WAL mode) in batches: one transaction per
-``batch_size`` records, and at once before this store reads, on ``close()`` and at
-interpreter exit. Readers see a finished record at once: they read the database and the
-finished records still waiting in the journals of other live stores.
-
-A journal is locked (``flock``) by its process while it lives. Journals left by processes
-that died are taken over by the next reader: their complete records are verified and
-inserted, and ``recover()`` turns their executions that never finished into
-``interrupted`` records. A torn last line (a kill in the middle of a write) is ignored.
+Every write first goes to this store's *journal* (:mod:`.journal`), an append-only file of
+canonical JSON lines beside the database (``records.db.pending/<pid>-<n>.jsonl``): the
+write-ahead entry of an execution (its start, then each attempt) and, when it finishes,
+the sealed record. One ``write()`` per entry, so an entry is in the operating system's
+hands — it survives a SIGKILL of the process — before the agent runs or ``route_intent``
+returns. Finished records are then moved into SQLite (WAL mode) in batches: one
+transaction per ``batch_size`` records, and at once before this store reads, on
+``close()`` and at interpreter exit. Readers see a finished record at once: they read the
+database and the finished records still waiting in the journals of other live stores.
+Journals left by processes that died are taken over by the next reader.
 
 ``synchronous="NORMAL"`` (the default) survives the crash of the process, as SQLite's own
 ``NORMAL`` does in WAL mode; ``"FULL"`` also fsyncs each journal entry and each SQLite
@@ -25,7 +21,6 @@ from __future__ import annotations
 import atexit
 import builtins
 import contextlib
-import itertools
 import os
 import sqlite3
 import sys
@@ -35,23 +30,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import (
-    ConfigurationError,
-    IntentusError,
-    RecordFormatError,
-    RecordNotFoundError,
-    StoreError,
-)
+from ..errors import ConfigurationError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json, text_of
 from ..records import ExecutionRecord
-from ..serialization import guard_against_leaks, parse_json
-from .base import check_limit, interrupted_record, matches, record_text
-from .file import check_write_ahead_header
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: journals of dead processes are
-    fcntl = None  # type: ignore[assignment]   # taken over by recover(force=True) only
+from ..serialization import check_before_write
+from .base import check_limit, matches, record_text
+from .journal import JournalWriter, keep_only, locked_if_dead, read_journal, recovered_record
 
 __all__ = ["SQLiteExecutionStore"]
 
@@ -72,8 +56,6 @@ create index if not exists records_time on records(created_at, execution_id);
 """
 _INSERT = "insert into records values (?, ?, ?, ?, ?, ?, ?)"
 _BODY = "select body from records where execution_id = ?"
-_ROTATE_BYTES = 4 << 20  # a journal with executions still in flight is rewritten past this
-_journal_numbers = itertools.count(1)
 _open_stores: weakref.WeakSet[SQLiteExecutionStore] = weakref.WeakSet()
 
 _Row = tuple[str, "str | None", str, str, "str | None", str, str]
@@ -103,13 +85,9 @@ class SQLiteExecutionStore:
         self._reset_journal_state()
 
     def _reset_journal_state(self) -> None:
-        self._journal_fd: int | None = None
-        self._journal_path: Path | None = None
-        self._journal_bytes = 0
-        self._journal_torn = False
+        self._journal = JournalWriter(self.journal_dir, fsync=self.synchronous == "FULL")
         self._buffer: list[_Row] = []
         self._buffered_ids: set[str] = set()
-        self._in_flight: dict[str, list[str]] = {}  # id -> its journal lines
         self._flush_error: StoreError | None = None
 
     def __repr__(self) -> str:
@@ -119,9 +97,7 @@ class SQLiteExecutionStore:
 
     def _check_process(self) -> None:
         if self._pid != os.getpid():  # a forked child: the parent owns its journal
-            if self._journal_fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(self._journal_fd)  # does not release the parent's lock
+            self._journal.close(remove=False)  # does not release the parent's lock
             self._reset_journal_state()
             self._conn = None
             self._pid = os.getpid()
@@ -150,60 +126,31 @@ class SQLiteExecutionStore:
             self._conn = conn
         return self._conn
 
-    def _journal(self) -> int:
-        self._check_process()
-        if self._journal_fd is None:
-            self._journal_fd, self._journal_path = self._new_journal()
-            self._journal_bytes = 0
-            _open_stores.add(self)
-        return self._journal_fd
-
-    def _new_journal(self) -> tuple[int, Path]:
-        try:
-            self.journal_dir.mkdir(parents=True, exist_ok=True)
-            path = self.journal_dir / f"{os.getpid()}-{next(_journal_numbers)}.jsonl"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        except OSError as exc:
-            raise StoreError(f"cannot create the journal in {self.journal_dir}: {exc}; check "
-                             "that the directory is writable") from exc
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives
-        return fd, path
-
     def _append(self, line: str) -> None:
-        # after a failed write the journal may end in a torn line: start on a new one, or
-        # this entry would be read as part of the torn one and lost with it
-        data = (b"\n" if self._journal_torn else b"") + line.encode("utf-8")
-        fd = self._journal()
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            if self.synchronous == "FULL":
-                os.fsync(fd)
-        except OSError as exc:
-            self._journal_torn = True
-            raise StoreError(f"cannot write the journal {self._journal_path}: {exc}; "
-                             "nothing of this entry counts as written") from exc
-        self._journal_torn = False
-        self._journal_bytes += len(data)
+        self._check_process()
+        if self._journal.fd is None:
+            self._journal.open()
+            _open_stores.add(self)
+        self._journal.append(line)
 
     # -- writing --------------------------------------------------------------------------
 
     def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
+        """Journal the start of an execution (see :meth:`ExecutionStore.begin`)."""
         header_text = canonical_json(header)
-        guard_against_leaks(header_text, f"{self.path} (write-ahead of {execution_id})")
+        check_before_write(header_text, f"{self.path} (write-ahead of {execution_id})")
         line = (f'{{"attempt":{text_of(agent)},"begin":{header_text},'
                 f'"id":{text_of(execution_id)},"pid":{os.getpid()}}}\n')
         with self._lock:
             self._append(line)
-            self._in_flight[execution_id] = [line]
+            self._journal.in_flight[execution_id] = [line]
 
     def attempt_started(self, execution_id: str, agent: str) -> None:
+        """Journal an attempt (see :meth:`ExecutionStore.attempt_started`)."""
         line = f'{{"attempt":{text_of(agent)},"id":{text_of(execution_id)}}}\n'
         with self._lock:
             self._append(line)
-            lines = self._in_flight.get(execution_id)
+            lines = self._journal.in_flight.get(execution_id)
             if lines is not None:
                 lines.append(line)
 
@@ -221,7 +168,7 @@ class SQLiteExecutionStore:
             ).execute("select 1 from records where execution_id = ?", (row[0],)).fetchone()):
                 raise _duplicate(self.path, [row[0]])
             self._append(f'{{"record":{body}}}\n')
-            self._in_flight.pop(record.execution_id, None)
+            self._journal.in_flight.pop(record.execution_id, None)
             self._buffer.append(row)
             self._buffered_ids.add(row[0])
             if len(self._buffer) >= self.batch_size:
@@ -254,7 +201,7 @@ class SQLiteExecutionStore:
             raise
         self._buffer = []
         self._buffered_ids = set()
-        self._trim_journal()
+        self._journal.trim()
         if duplicates:
             error = _duplicate(self.path, duplicates)
             if for_reader:
@@ -294,39 +241,9 @@ class SQLiteExecutionStore:
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write failed: {exc}; the records are kept in "
-                             f"the journal {self._journal_path} and written on the next "
+                             f"the journal {self._journal.path} and written on the next "
                              "flush") from exc
         return duplicates
-
-    def _trim_journal(self) -> None:
-        """Everything journalled is in the database, apart from executions in flight."""
-        fd = self._journal_fd
-        if fd is None:
-            return
-        if not self._in_flight:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-                self._journal_bytes = 0
-            return
-        if self._journal_bytes < _ROTATE_BYTES:
-            return
-        # rewrite the entries still needed into a new journal, then drop the old one
-        old_path = self._journal_path
-        new_fd, new_path = self._new_journal()
-        text = "".join(line for lines in self._in_flight.values() for line in lines)
-        try:
-            os.write(new_fd, text.encode("utf-8"))
-        except OSError:
-            os.close(new_fd)
-            with contextlib.suppress(OSError):
-                new_path.unlink()
-            return  # keep appending to the old journal
-        self._journal_fd, self._journal_path = new_fd, new_path
-        self._journal_bytes = len(text.encode("utf-8"))
-        with contextlib.suppress(OSError):
-            if old_path is not None:
-                old_path.unlink()
-            os.close(fd)
 
     def close(self) -> None:
         """Flush, release the journal and close the database connection."""
@@ -335,14 +252,7 @@ class SQLiteExecutionStore:
             try:
                 self._flush_locked()
             finally:
-                fd, path = self._journal_fd, self._journal_path
-                if fd is not None:
-                    if not self._in_flight and not self._buffer and path is not None:
-                        with contextlib.suppress(OSError):
-                            path.unlink()
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-                    self._journal_fd = self._journal_path = None
+                self._journal.close(remove=not self._journal.in_flight and not self._buffer)
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
@@ -351,10 +261,8 @@ class SQLiteExecutionStore:
     # -- reading --------------------------------------------------------------------------
 
     def _decode(self, execution_id: str, body: str) -> ExecutionRecord:
-        source = f"{self.path} (execution {execution_id})"
-        record = ExecutionRecord.from_json(body, source=source)
-        record.verify(source=source)
-        return record
+        return ExecutionRecord.from_json(body, source=f"{self.path} (execution {execution_id})",
+                                         verify=True)
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> builtins.list[tuple[Any, ...]]:
         with self._lock:
@@ -366,11 +274,10 @@ class SQLiteExecutionStore:
                 raise StoreError(f"{self.path}: read failed: {exc}") from exc
 
     def load(self, execution_id: str) -> ExecutionRecord:
-        sql = "select body from records where execution_id = ?"
-        rows = self._query(sql, (execution_id,))
+        rows = self._query(_BODY, (execution_id,))
         if not rows:
             self._take_over_dead_journals()
-            rows = self._query(sql, (execution_id,))
+            rows = self._query(_BODY, (execution_id,))
         if not rows:
             for record in self._live_journal_records():
                 if record.execution_id == execution_id:
@@ -417,11 +324,7 @@ class SQLiteExecutionStore:
                               stored: bool = True) -> builtins.list[ExecutionRecord]:
         """Finished records still waiting in the journals of other live store instances
         (this process's or others'); ``stored=False`` leaves out those already moved."""
-        records: dict[str, ExecutionRecord] = {}
-        for path in self._journal_files():
-            if path != self._journal_path:
-                for record in _read_journal(path).records:
-                    records.setdefault(record.execution_id, record)
+        records = self._journal.waiting()
         if records and not stored:
             kept = set(self._not_stored(builtins.list(records)))
             return [record for eid, record in records.items() if eid in kept]
@@ -432,16 +335,10 @@ class SQLiteExecutionStore:
     def pending(self) -> builtins.list[str]:
         """Ids of executions started but not finished, in any process's journal."""
         with self._lock:
-            ids = set(self._in_flight)
-        for path in self._journal_files():
-            if path != self._journal_path:
-                ids.update(_read_journal(path).unfinished())
+            ids = set(self._journal.in_flight)
+        for path in self._journal.others():
+            ids.update(read_journal(path).unfinished())
         return sorted(ids)
-
-    def _journal_files(self) -> builtins.list[Path]:
-        if not self.journal_dir.is_dir():
-            return []
-        return sorted(self.journal_dir.glob("*.jsonl"))
 
     def _take_over_dead_journals(self, *, interrupted: bool = False,
                                  force: bool = False) -> builtins.list[ExecutionRecord]:
@@ -449,19 +346,17 @@ class SQLiteExecutionStore:
         also turn their unfinished executions into ``interrupted`` records. Returns those.
         A journal still locked by a live process is left alone unless *force*."""
         recovered: builtins.list[ExecutionRecord] = []
-        for path in self._journal_files():
-            if path == self._journal_path:
-                continue
-            with _locked_if_dead(path, force=force) as dead:
+        for path in self._journal.others():
+            with locked_if_dead(path, force=force) as dead:
                 if not dead:
                     continue
-                journal = _read_journal(path)
+                journal = read_journal(path)
                 rows = [_row(record) for record in journal.records]
                 unfinished = self._not_stored(journal.unfinished())
                 if interrupted:
                     for execution_id in unfinished:
                         header, attempts = journal.begins[execution_id]
-                        record = _recovered(header, attempts, path)
+                        record = recovered_record(header, attempts, path, own_file=False)
                         rows.append(_row(record))
                         recovered.append(record)
                 with self._lock:
@@ -471,7 +366,7 @@ class SQLiteExecutionStore:
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
                 elif rows:
-                    _keep_only(path, journal, unfinished)
+                    keep_only(path, journal, unfinished)
         return recovered
 
     def _not_stored(self, ids: builtins.list[str]) -> builtins.list[str]:
@@ -493,32 +388,11 @@ class SQLiteExecutionStore:
         if force:
             with self._lock:
                 self._flush_locked()
-                own = [_recovered(*_read_lines(lines), self.journal_dir)
-                       for lines in self._in_flight.values()]
-                self._in_flight.clear()
+                own = self._journal.interrupted()
                 if own:
                     self._insert([_row(record) for record in own], ignore_existing=True)
             recovered.extend(own)
         return recovered
-
-
-def _recovered(header: dict[str, Any], attempts: builtins.list[str],
-               source: Path) -> ExecutionRecord:
-    """The interrupted record of a write-ahead entry, checked as a loader would check it:
-    a damaged entry must not become a record that no longer loads."""
-    check_write_ahead_header(header, source, file_name_id=False)
-    try:
-        record = interrupted_record(header, attempts)
-        ExecutionRecord.from_wire(record.to_wire(), source=f"{source} (recovered record)")
-        _row(record)  # the columns: envelope.intent must be an object with a name
-    except RecordFormatError:
-        raise
-    except (AttributeError, TypeError, ValueError, RecursionError) as exc:
-        raise RecordFormatError(
-            f"{source}: a write-ahead entry (begin of {header.get('executionId')!r}) cannot "
-            f"become a record ({exc}); inspect the journal, remove that entry and run "
-            "`intentusnet recover` again") from None
-    return record
 
 
 def _duplicate(path: Path, ids: builtins.list[str]) -> StoreError:
@@ -530,105 +404,6 @@ def _duplicate(path: Path, ids: builtins.list[str]) -> StoreError:
 def _row(record: ExecutionRecord) -> _Row:
     return (record.execution_id, record.parent_execution_id, record.created_at,
             record.intent_name, record.agent, record.status, record.canonical_text())
-
-
-class _Journal:
-    __slots__ = ("begins", "finished", "records")
-
-    def __init__(self) -> None:
-        self.begins: dict[str, tuple[dict[str, Any], builtins.list[str]]] = {}
-        self.records: builtins.list[ExecutionRecord] = []
-        self.finished: set[str] = set()
-
-    def unfinished(self) -> builtins.list[str]:
-        return [eid for eid in self.begins if eid not in self.finished]
-
-
-def _read_journal(path: Path) -> _Journal:
-    journal = _Journal()
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return journal
-    for line in data.split(b"\n"):
-        if line.strip():
-            _read_entry(journal, line, path)
-    return journal
-
-
-def _read_entry(journal: _Journal, line: bytes, path: Path) -> None:
-    try:
-        entry = parse_json(line, str(path))
-    except RecordFormatError:
-        return  # a torn line: the process was killed in the middle of writing it
-    if not isinstance(entry, dict):
-        return
-    if "record" in entry:
-        try:
-            record = ExecutionRecord.from_wire(entry["record"], source=str(path))
-            record.verify(source=str(path))
-        except IntentusError:  # torn or altered: never taken over as a valid record
-            return
-        journal.records.append(record)
-        journal.finished.add(record.execution_id)
-        return
-    execution_id = entry.get("id")
-    attempt = entry.get("attempt")
-    if not isinstance(execution_id, str):
-        return
-    if isinstance(entry.get("begin"), dict):
-        journal.begins[execution_id] = (entry["begin"], [])
-    if isinstance(attempt, str) and execution_id in journal.begins:
-        journal.begins[execution_id][1].append(attempt)
-
-
-def _keep_only(path: Path, journal: _Journal, unfinished: builtins.list[str]) -> None:
-    """Rewrite a dead journal whose finished records were taken over to its unfinished
-    executions only (temp file + rename), so they are not read again on every query."""
-    lines = []
-    for execution_id in unfinished:
-        header, attempts = journal.begins[execution_id]
-        lines.append(canonical_json({"begin": header, "id": execution_id,
-                                     "attempt": attempts[0] if attempts else None}))
-        lines.extend(canonical_json({"attempt": agent, "id": execution_id})
-                     for agent in attempts[1:])
-    tmp = path.with_suffix(".tmp")
-    try:
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def _read_lines(lines: builtins.list[str]) -> tuple[dict[str, Any], builtins.list[str]]:
-    journal = _Journal()
-    for line in lines:
-        _read_entry(journal, line.encode("utf-8"), Path("<journal>"))
-    [(header, attempts)] = journal.begins.values()
-    return header, attempts
-
-
-@contextlib.contextmanager
-def _locked_if_dead(path: Path, *, force: bool) -> Iterator[bool]:
-    """Yields True while *path* is locked by us because its process is gone (or *force*)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        yield False
-        return
-    try:
-        if fcntl is None:
-            yield force
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield force  # its process is alive
-            return
-        yield True
-    finally:
-        os.close(fd)
 
 
 @atexit.register

@@ -1,6 +1,7 @@
-"""Replay failures that are not drift: a cassette miss (``ReplayMissError``), a missing
-cassette (``MissingCassetteError``, a failure and never a skip) and recorded executions the
-test no longer performs (``UnusedRecordingError``)."""
+"""Replay failures that are not drift: a cassette miss (``ReplayMissError``), a call made
+more often than recorded (a ``ReplayMissError`` counted as missing), a missing cassette
+(``MissingCassetteError``, a failure and never a skip) and recorded executions the test no
+longer performs (``UnusedRecordingError``)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def test_batch():
     runtime = build()
     for number in range(int(os.environ.get("ROUTES", "2"))):
         response = runtime.route_intent("ModerateIntent", {{"content": f"post {{number}}"}})
+        assert response.status == "success"
+"""
+
+CALLS_FROM_ENV = """
+import os
+
+import pytest
+
+from {module} import build
+
+
+@pytest.mark.intentus
+def test_repeat_call():
+    runtime = build()
+    for _ in range(int(os.environ.get("CALLS", "1"))):
+        response = runtime.route_intent("ModerateIntent", {{"content": "hello"}})
         assert response.status == "success"
 """
 
@@ -142,3 +159,34 @@ def test_the_summary_advice_after_a_miss_fixes_it(project: AgentProject) -> None
     assert project.run(*command, CONTENT="changed").ret == pytest.ExitCode.OK
 
     project.run(CONTENT="changed").assert_outcomes(passed=1)
+
+
+USED_UP_MISS = [
+    "*ReplayMissError: no unused recorded execution in *test_repeat_call.json for this "
+    "'ModerateIntent' intent: its recording exec-000001 was already used (recorded 1 time, "
+    "performed 2 times; recording used up, not drift).",
+    "*If intended, re-record: pytest --intentus-record=all 'test_app.py::test_repeat_call'",
+    "intentusnet: 0 recorded, 1 replayed, 0 verified, 0 drifted, 1 missing, 0 unused",
+    "Next: re-record the tests that make a call more often than recorded: "
+    "pytest --intentus-record=all 'test_app.py::test_repeat_call'",
+]
+
+
+def test_a_call_made_more_often_than_recorded_says_its_recording_was_used(
+        project: AgentProject) -> None:
+    # recorded once, performed twice: the same (intent, input), so no field differs
+    project.app("app_rm7")
+    project.tests("test_app", CALLS_FROM_ENV, "app_rm7")
+    assert project.run("--intentus-record").ret == pytest.ExitCode.OK
+
+    twice = project.run(CALLS="2")
+
+    assert twice.ret == pytest.ExitCode.TESTS_FAILED
+    twice.stdout.fnmatch_lines(USED_UP_MISS)
+    assert [text for text in ("closest recorded", "fields differ", "inspect the drift above")
+            if text in twice.stdout.str()] == []
+    assert project.calls() == {}
+    [advice] = [line.split("recorded: pytest ", 1)[1] for line in twice.outlines
+                if line.startswith("Next:")]
+    assert project.run(*shlex.split(advice), CALLS="2").ret == pytest.ExitCode.OK
+    project.run(CALLS="2").assert_outcomes(passed=1)

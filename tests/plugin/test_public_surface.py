@@ -21,3 +21,43 @@ def test_every_public_name_appears_in_the_reference() -> None:
     missing = [name for module in (intentusnet_core, pytest_intentusnet)
                for name in module.__all__ if name not in reference]
     assert missing == []
+
+
+# The contract users rely on (shared SPEC): removing or renaming a name must fail here, and
+# adding one is a decision made in this list too.
+PINNED_CORE = {
+    "FORMAT_VERSION", "AgentDefinition", "AgentResponse", "AgentRuntimeInfo", "AttemptOutcome",
+    "BaseAgent", "Capability", "CassetteError", "ConfigurationError", "DriftChange",
+    "DriftError", "DriftReport", "ErrorCode", "ErrorInfo", "ExecutionRecord", "ExecutionStore",
+    "FileExecutionStore", "FunctionAgent", "InMemoryExecutionStore", "InMemoryTraceSink",
+    "IntentEnvelope", "IntentRef", "IntentusError", "IntentusRuntime", "InvalidStrategyError",
+    "JsonLogFormatter", "JsonlTraceSink", "MissingCassetteError", "NotReplayableError",
+    "PayloadError", "PolicyEngine", "PolicyRule", "PolicyVerdict", "RecordError", "RecordEvent",
+    "RecordFormatError", "RecordIntegrityError", "RecordNotFoundError", "RecordTooLargeError",
+    "Redactor", "ReplayMissError", "Router", "RoutingDecision", "RoutingOptions",
+    "RoutingStrategy", "SQLiteExecutionStore", "SecretLeakError", "SequentialIds",
+    "SignatureError", "Span", "StoreError", "TraceSink", "UnusedRecordingError", "__version__",
+    "agent", "diff_records", "emit_intent", "emit_intent_async", "generate_keys", "open_store",
+    "recorded", "replay", "sign_file", "step", "verify_file",
+}
+PINNED_PLUGIN = {"Cassette", "Counters", "Mode", "TestSettings", "assert_routing_deterministic"}
+
+
+def test_core_public_names_are_pinned() -> None:
+    assert set(intentusnet_core.__all__) == PINNED_CORE
+    assert len(intentusnet_core.__all__) == len(PINNED_CORE), "a name is listed twice"
+
+
+def test_plugin_public_names_are_pinned() -> None:
+    assert set(pytest_intentusnet.__all__) == PINNED_PLUGIN
+    assert len(pytest_intentusnet.__all__) == len(PINNED_PLUGIN), "a name is listed twice"
+
+
+def test_every_public_callable_is_documented() -> None:
+    undocumented = []
+    for module in (intentusnet_core, pytest_intentusnet):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if callable(value) and not (getattr(value, "__doc__", None) or "").strip():
+                undocumented.append(f"{module.__name__}.{name}")
+    assert undocumented == []

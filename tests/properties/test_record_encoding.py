@@ -24,12 +24,12 @@ from intentusnet_core import (
     step,
 )
 from intentusnet_core.hashing import canonical_json
-from intentusnet_core.records import (
+from intentusnet_core.identity import (
     decision_identity,
     input_identity,
     output_identity,
 )
-from intentusnet_core.serialization import DEFAULT_REDACTOR, Redactor
+from intentusnet_core.redaction import DEFAULT_REDACTOR, Redactor
 
 SECRETS = [
     "Bearer abcdefghijklmnop", "bearer\tABCDEFGH12345678", "x\neyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl",

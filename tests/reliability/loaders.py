@@ -20,7 +20,7 @@ from intentusnet_core import (
     SQLiteExecutionStore,
 )
 from intentusnet_core.cassettes import CassetteFile
-from intentusnet_core.serialization import parse_json
+from intentusnet_core.strict_json import parse_json
 
 from .figures import Figures
 

@@ -1,0 +1,236 @@
+"""The lifecycle of one execution: begin (ids, clock, write-ahead), finish (seal, store,
+trace), and the ambient binding that lets the pytest plugin take both over.
+
+The runtime builds an :class:`ExecutionLifecycle` and hands it *to* the router, so the
+router never calls its owner: routing decides, this module records.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .hashing import canonical_json, hash_text
+from .identity import input_identity
+from .recording import ExecutionRecorder
+from .tracing import spans_for_record
+
+if TYPE_CHECKING:
+    from .context import AttemptScope, StepSource
+    from .decision import RoutingDecision
+    from .models import AgentResponse, IntentEnvelope
+    from .recording import AttemptLog
+    from .records import ExecutionRecord
+    from .redaction import Redactor
+    from .stores.base import ExecutionStore
+    from .tracing import TraceSink
+
+__all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "Playback",
+           "RecordingSettings", "SequentialIds", "default_execution_id", "set_ambient_binding",
+           "utc_now_iso"]
+
+Clock = Callable[[], _dt.datetime]
+
+
+def utc_now_iso(clock: Clock | None = None) -> str:
+    """ISO-8601 UTC timestamp with a ``Z`` suffix, from *clock* (default: the wall clock)."""
+    now = clock() if clock is not None else _dt.datetime.now(_dt.timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=_dt.timezone.utc)
+    return now.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class SequentialIds:
+    """A deterministic id factory: ``prefix-000001``, ``prefix-000002`` …"""
+
+    def __init__(self, prefix: str = "exec") -> None:
+        self.prefix = prefix
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            return f"{self.prefix}-{next(self._counter):06d}"
+
+
+_process_counter = itertools.count(1)
+
+
+def default_execution_id() -> str:
+    """An execution id unique per host without randomness: pid, nanosecond clock and a
+    process-wide counter. Ids never enter an identity hash."""
+    return f"exec-{os.getpid():x}-{time.time_ns():x}-{next(_process_counter):x}"
+
+
+class Playback(Protocol):
+    """Serves recorded behaviour for one execution (implemented by the pytest plugin)."""
+
+    serves_agents: bool
+    recorded: ExecutionRecord
+
+    def serve(self, agent: str) -> AgentResponse:
+        """The recorded response of *agent*'s next attempt; raises ``DriftError`` when the
+        recording tried another agent there."""
+        ...
+
+    def steps_for(self, agent: str) -> StepSource | None:
+        """The recorded steps of *agent*'s next attempt, or None to run steps live."""
+        ...
+
+
+class AmbientBinding(Protocol):
+    """Consulted at every execution while installed, so it binds every runtime in use,
+    whenever it was created (the pytest plugin's cassettes): it supplies the store, clock,
+    ids and redactor, and may serve recorded behaviour."""
+
+    clock: Clock | None
+    ids: Callable[[], str]
+    redactor: Redactor
+    store: ExecutionStore
+
+    def begin(self, envelope: dict[str, Any], input_hash: str,
+              parent_execution_id: str | None) -> Playback | None:
+        """The playback for this execution, or None to run it live; raises
+        ``ReplayMissError`` when the recording has no such execution."""
+        ...
+
+    def finish(self, record: ExecutionRecord | None, response: AgentResponse,
+               decision: RoutingDecision, playback: Playback | None) -> None:
+        """Called once the execution is sealed (not for exact replays, see below)."""
+        ...
+
+    def replayed(self, response: AgentResponse, decision: RoutingDecision,
+                 agents: list[dict[str, Any]], playback: Playback) -> ExecutionRecord | None:
+        """For an execution whose agents were all served by *playback*: the recorded
+        record when the replay reproduced it (same agents, decision and output) — then
+        nothing is sealed and :meth:`finish` is not called — else None (the full path)."""
+        ...
+
+
+_ambient: AmbientBinding | None = None
+
+
+def set_ambient_binding(binding: AmbientBinding | None) -> AmbientBinding | None:
+    """Install *binding* for every runtime's executions from now on (None removes it);
+    returns the previous one."""
+    global _ambient
+    previous, _ambient = _ambient, binding
+    return previous
+
+
+class RecordingSettings(Protocol):
+    """What a lifecycle reads from its owner at each execution (the runtime's settings,
+    which users may change between executions)."""
+
+    enable_recording: bool
+    clock: Clock | None
+    id_factory: Callable[[], str]
+    redactor: Redactor
+    trace_sink: TraceSink | None
+
+    @property
+    def store(self) -> ExecutionStore: ...
+
+
+class Execution:
+    """State of one routed intent while its strategy runs."""
+
+    __slots__ = ("attempt_logs", "binding", "decision", "depth", "envelope", "execution_id",
+                 "parent", "playback", "recorder", "store", "timeout_s")
+
+    def __init__(self, envelope: IntentEnvelope, decision: RoutingDecision,
+                 recorder: ExecutionRecorder | None = None, execution_id: str | None = None,
+                 depth: int = 0, playback: Playback | None = None,
+                 parent: AttemptScope | None = None, binding: AmbientBinding | None = None,
+                 store: ExecutionStore | None = None) -> None:
+        self.envelope = envelope
+        self.decision = decision
+        self.recorder = recorder
+        self.execution_id = execution_id
+        self.depth = depth
+        self.playback = playback
+        self.parent = parent
+        self.binding = binding
+        self.store = store
+        self.attempt_logs: list[AttemptLog] = []
+        timeout_ms = envelope.routing.timeout_ms
+        self.timeout_s = timeout_ms / 1000.0 if timeout_ms is not None else None
+
+
+class ExecutionLifecycle:
+    """Begins and finishes executions for one runtime: ids, clock, write-ahead, sealing,
+    storing, tracing, and the hand-off to an installed ambient binding."""
+
+    def __init__(self, settings: RecordingSettings) -> None:
+        self.settings = settings
+
+    def begin(self, envelope: IntentEnvelope, decision: RoutingDecision,
+              parent: AttemptScope | None) -> Execution:
+        """A new execution of *envelope*. Raises ``ReplayMissError`` when a binding serves
+        recordings and has none for it."""
+        __tracebackhide__ = True
+        binding = _ambient
+        depth = parent.depth + 1 if parent is not None else 0
+        settings = self.settings
+        if binding is None:
+            if not settings.enable_recording:
+                return Execution(envelope, decision, depth=depth, parent=parent)
+            store, clock, ids, redactor = (settings.store, settings.clock,
+                                           settings.id_factory, settings.redactor)
+        else:
+            store, clock, ids, redactor = (binding.store, binding.clock, binding.ids,
+                                           binding.redactor)
+        wire, envelope_text = redactor.redact_json(envelope.to_wire())
+        input_text = canonical_json(input_identity(wire))
+        input_hash = hash_text(input_text)
+        parent_id = parent.execution_id if parent is not None else None
+        playback = binding.begin(wire, input_hash, parent_id) if binding else None
+        execution_id = ids()
+        recorder = ExecutionRecorder(
+            execution_id=execution_id, parent_execution_id=parent_id,
+            created_at=utc_now_iso(clock), envelope=wire, input_hash=input_hash,
+            store=store if playback is None else None, redactor=redactor,
+            root_execution_id=parent.root_execution_id if parent is not None else None,
+            envelope_texts=(envelope_text, input_text))
+        return Execution(envelope, decision, recorder, execution_id, depth, playback,
+                         parent, binding, store)
+
+    def finish(self, execution: Execution, response: AgentResponse,
+               agents: list[dict[str, Any]]) -> AgentResponse:
+        """Seal, store and trace *execution*; *agents* are the candidates' wire forms."""
+        __tracebackhide__ = True
+        metadata = response.metadata
+        recorder = execution.recorder
+        binding = execution.binding
+        playback = execution.playback
+        record = None
+        replayed = None
+        if recorder is not None:
+            metadata["execution_id"] = execution.execution_id
+            metadata["replayable"] = True
+            if playback is not None and playback.serves_agents and binding is not None:
+                # served entirely from a recording: a cheap identity check, no sealing
+                replayed = record = binding.replayed(response, execution.decision, agents,
+                                                     playback)
+            if record is None:
+                record = recorder.finish(response, execution.decision, agents,
+                                         execution.attempt_logs)
+                if (playback is None or binding is not None) and execution.store is not None:
+                    execution.store.save(record)
+            sink = self.settings.trace_sink
+            if sink is not None:
+                sink.export(spans_for_record(record))
+        else:
+            metadata["replayable"] = False
+        parent = execution.parent
+        if parent is not None and parent.log is not None:
+            parent.log.child(execution.execution_id, execution.envelope.intent.name,
+                             response.status)
+        if binding is not None and replayed is None:
+            binding.finish(record, response, execution.decision, playback)
+        return response

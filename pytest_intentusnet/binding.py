@@ -1,0 +1,194 @@
+"""The binding that routes every runtime of one test through its cassette.
+
+While a plugin test's body runs, a :class:`CassetteBinding` is the runtime's ambient binding
+(``intentusnet_core.execution.AmbientBinding``), so every ``IntentusRuntime`` used during
+the test — including ones built deep inside application code — records into, replays from,
+or is verified against the test's :class:`~.cassette.Cassette`. Records go to the cassette
+through :class:`CassetteSink`, the binding's store, never to disk here.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, cast
+
+from intentusnet_core.decision import RoutingDecision
+from intentusnet_core.drift import diff_records
+from intentusnet_core.errors import RecordNotFoundError, ReplayMissError
+from intentusnet_core.execution import Playback, SequentialIds
+from intentusnet_core.hashing import canonical_json, hash_text
+from intentusnet_core.identity import IDENTITY_KEYS, decision_identity, output_identity
+from intentusnet_core.models import AgentResponse, response_wire
+from intentusnet_core.records import ExecutionRecord
+from intentusnet_core.redaction import Redactor
+from intentusnet_core.stores.base import ExecutionStore, check_limit, matches
+
+from .cassette import Cassette
+from .matching import RecordIndex, UsedUpMiss
+from .modes import Mode
+from .playback import AgentPlayer, Player, StepPlayer, VerifyPlayer
+from .report import miss_failure
+
+__all__ = ["CassetteBinding", "CassetteSink"]
+
+
+class CassetteSink:
+    """The store bound runtimes write to: records go to the cassette's list of this run."""
+
+    def __init__(self, cassette: Cassette) -> None:
+        self.cassette = cassette
+
+    def save(self, record: ExecutionRecord) -> None:
+        """Append *record* to this run's executions."""
+        self.cassette.records.append(record)
+
+    def load(self, execution_id: str) -> ExecutionRecord:
+        """The execution of this run, or else of the loaded cassette, with that id. Raises
+        :class:`RecordNotFoundError` when neither has it."""
+        for record in self.cassette.records + self.cassette.recorded_records:
+            if record.execution_id == execution_id:
+                return record
+        raise RecordNotFoundError(f"cassette {self.cassette.path}: no execution "
+                                  f"{execution_id!r}")
+
+    def list(self, intent: str | None = None, agent: str | None = None,
+             status: str | None = None,
+             limit: int | None = None) -> builtins.list[ExecutionRecord]:
+        """This run's executions matching every given filter, the first *limit* of them;
+        raises ``ConfigurationError`` for an invalid limit."""
+        check_limit(limit)
+        found = [r for r in self.cassette.records if matches(r, intent, agent, status)]
+        return found[:limit] if limit is not None else found
+
+    def __iter__(self) -> Iterator[ExecutionRecord]:
+        return iter(builtins.list(self.cassette.records))
+
+    def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
+        """Nothing: a cassette keeps no write-ahead entries."""
+
+    def attempt_started(self, execution_id: str, agent: str) -> None:
+        """Nothing: a cassette keeps no write-ahead entries."""
+
+    def recover(self) -> builtins.list[ExecutionRecord]:
+        """Nothing to recover: a cassette holds finished executions only."""
+        return []
+
+
+class CassetteBinding:
+    """Record, replay or verify one test's executions against its cassette; one binding
+    serves one run of the test body."""
+
+    def __init__(self, cassette: Cassette, *, redactor: Redactor,
+                 clock: Callable[[], datetime] | None) -> None:
+        self.cassette = cassette
+        self.redactor = redactor
+        self.clock = clock
+        self.index = RecordIndex(cassette.recorded_records)
+        self.store: ExecutionStore = CassetteSink(cassette)
+        self.ids: Callable[[], str] = SequentialIds("exec")
+        self.identities: list[dict[str, str]] = []
+        # config hash by the identities of the agents' wire dicts (kept alive in the value,
+        # so an id is never reused for another dict while it is a key)
+        self._config_hashes: dict[tuple[int, ...], tuple[str, list[dict[str, Any]]]] = {}
+
+    def begin(self, envelope: dict[str, Any], input_hash: str,
+              parent_execution_id: str | None) -> Player | None:
+        """The player of the recorded execution this one matches, or None to run it live
+        (recording and repeat). Raises :class:`ReplayMissError` when no unused recording
+        matches."""
+        __tracebackhide__ = True
+        cassette = self.cassette
+        if cassette.recording or cassette.mode is Mode.REPEAT:
+            return None
+        intent = str((envelope.get("intent") or {}).get("name", ""))
+        recorded = self.index.take(intent, input_hash)
+        if recorded is None:
+            miss = self.index.explain_miss(envelope, intent, input_hash)
+            if isinstance(miss, UsedUpMiss):  # not drift: the same call, made once too often
+                cassette.counters.missing += 1
+                cassette.used_up += 1
+            else:
+                cassette.counters.drifted += 1
+            raise ReplayMissError(miss_failure(cassette.path, cassette.nodeid, miss))
+        if cassette.mode is Mode.VERIFY:
+            return VerifyPlayer(recorded)
+        if cassette.settings.replay == "agent":
+            self.index.served_with(recorded)
+            return AgentPlayer(cassette, recorded)
+        return StepPlayer(cassette, recorded)
+
+    def finish(self, record: ExecutionRecord | None, response: AgentResponse,
+               decision: RoutingDecision, playback: Playback | None) -> None:
+        """Count the sealed execution *record*; a played one is compared with its recording
+        and its drift kept in the cassette."""
+        if record is None:
+            return
+        self._identify(record)
+        cassette = self.cassette
+        counters = cassette.counters
+        attempts = len(decision.attempts)
+        steps = sum(1 for e in record.events if e.type == "STEP"
+                    and not e.payload.get("replayed"))
+        if playback is None:  # live: record or repeat
+            counters.live_agent_calls += attempts
+            counters.live_step_calls += steps
+            if cassette.recording:
+                counters.recorded += 1
+            return
+        player = cast(Player, playback)  # begin() hands out nothing else
+        recorded = player.recorded
+        if not player.serves_agents:
+            counters.live_agent_calls += attempts
+        if player.replays:
+            counters.replayed += 1
+            counters.cost_saved_usd += float(recorded.usage.get("cost_usd", 0.0))
+        else:
+            counters.live_step_calls += steps
+            counters.verified += 1
+        settings = cassette.settings
+        report = diff_records(recorded, record, ignore=(*settings.ignore, *player.uncompared),
+                              tolerance=settings.tolerance)
+        if player.categories is not None:
+            report.changes = [c for c in report.changes if c.category in player.categories]
+        if report.has_drift:
+            cassette.add_drift(report)
+
+    def replayed(self, response: AgentResponse, decision: RoutingDecision,
+                 agents: list[dict[str, Any]], playback: Playback) -> ExecutionRecord | None:
+        """The recorded execution when this agent-level replay reproduced it exactly:
+        every recorded attempt served, and the same config, decision and output hashes.
+        Anything else returns None, and the full record is sealed and diffed."""
+        player = cast(Player, playback)  # begin() hands out nothing else
+        if not player.fully_served:
+            return None
+        recorded = player.recorded
+        hashes = recorded.hashes
+        key = tuple(map(id, agents))
+        cached = self._config_hashes.get(key)
+        if cached is None:
+            cached = self._config_hashes[key] = (hash_text(canonical_json(agents)), agents)
+        if cached[0] != hashes.get("config"):
+            return None
+        if hash_text(canonical_json(decision_identity(decision.to_wire()))) \
+                != hashes.get("decision"):
+            return None
+        # the served responses come from the (redacted) recording, and redaction is
+        # idempotent: an unchanged output hashes as recorded
+        _, output = self.redactor.redact_json(output_identity(response_wire(response)))
+        if hash_text(output) != hashes.get("output"):
+            return None
+        counters = self.cassette.counters
+        counters.replayed += 1
+        counters.cost_saved_usd += float(recorded.usage.get("cost_usd", 0.0))
+        self.cassette.records.append(recorded)
+        self._identify(recorded)
+        return recorded
+
+    def unused(self) -> list[ExecutionRecord]:
+        """The recorded executions this run did not perform."""
+        return self.index.unused()
+
+    def _identify(self, record: ExecutionRecord) -> None:
+        self.identities.append({key: record.hashes.get(key, "") for key in IDENTITY_KEYS})
