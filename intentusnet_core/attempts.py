@@ -211,7 +211,8 @@ class AttemptRunner:
         root = parent.root_execution_id if parent is not None else execution.execution_id
         return AttemptScope(execution.execution_id, log,
                             playback.steps_for(entry.name) if playback is not None else None,
-                            execution.depth, root, self._route_child, self._route_child_async)
+                            execution.depth, root, self._route_child, self._route_child_async,
+                            execution.capture)
 
     @staticmethod
     def _start(execution: Execution, entry: AgentEntry) -> AttemptLog | None:

@@ -14,6 +14,10 @@
       }
     }
 
+Loading is strict (:mod:`intentusnet_core.wire_format`): every key above is required
+(``hashes.records`` excepted), with its exact JSON type, and no other key is allowed; each
+record is loaded as strictly.
+
 ``hashes.cassette`` binds the records to the test (``nodeId``): a record moved in from
 another test's cassette, a removed or reordered record, an edited ``nodeId`` all fail
 verification. ``hashes.records`` says which of those happened (cassettes written before it
@@ -41,12 +45,10 @@ from .errors import (
 from .hashing import pretty_json, stable_hash
 from .records import ExecutionRecord
 from .serialization import write_text_atomic
-from .strict_json import brief, parse_json
+from .strict_json import parse_json
+from .wire_format import CASSETTE_FORMAT_VERSION, cassette_advice, check_cassette
 
 __all__ = ["CASSETTE_FORMAT_VERSION", "CassetteFile"]
-
-CASSETTE_FORMAT_VERSION = 1
-_KEYS = {"formatVersion", "nodeId", "frozenAt", "records", "hashes"}
 
 
 @dataclass
@@ -111,40 +113,15 @@ class CassetteFile:
         Raises :class:`RecordFormatError` or :class:`RecordIntegrityError` naming *source*
         (and the record or field).
         """
-        if not isinstance(data, dict):
-            raise RecordFormatError(f"{source}: a cassette is a JSON object, got "
-                                    f"{type(data).__name__}")
-        unknown = set(data) - _KEYS
-        missing = {"formatVersion", "nodeId", "records"} - set(data)
-        if unknown or missing:
-            raise RecordFormatError(
-                f"{source}: not a cassette (missing fields {sorted(missing)}, unknown fields "
-                f"{sorted(unknown)}); re-record it with `pytest --intentus-record=all`")
-        version = data["formatVersion"]
-        if type(version) is not int or version != CASSETTE_FORMAT_VERSION:
-            raise RecordFormatError(
-                f"{source}: field formatVersion is {brief(version)}; this version reads "
-                f"{CASSETTE_FORMAT_VERSION}. Re-record with `pytest --intentus-record=all`")
-        if not isinstance(data["nodeId"], str) or not data["nodeId"]:
-            raise RecordFormatError(f"{source}: field nodeId must be the test's node id (a "
-                                    f"non-empty string), got {brief(data['nodeId'])}")
-        if not isinstance(data["records"], list):
-            raise RecordFormatError(f"{source}: field records must be a list, got "
-                                    f"{type(data['records']).__name__}")
-        frozen = data.get("frozenAt")
-        if frozen is not None and not isinstance(frozen, str):
-            raise RecordFormatError(f"{source}: field frozenAt must be an ISO timestamp string")
-        hashes = data.get("hashes")
-        if hashes is not None and not isinstance(hashes, dict):
-            raise RecordFormatError(f"{source}: field hashes must be an object, got "
-                                    f"{type(hashes).__name__}")
-        records = []
-        for index, item in enumerate(data["records"]):
-            where = f"{source} records[{index}]"
-            records.append(ExecutionRecord.from_wire(item, source=where, verify=verify))
-        cassette = cls(node_id=data["nodeId"], frozen_at=frozen, records=records, path=source)
+        check_cassette(data, str(source))
+        node_id, frozen, hashes = data["nodeId"], data["frozenAt"], data["hashes"]
+        advice = cassette_advice(node_id)
+        records = [ExecutionRecord.from_wire(item, source=f"{source} records[{index}]",
+                                             verify=verify, advice=advice)
+                   for index, item in enumerate(data["records"])]
+        cassette = cls(node_id=node_id, frozen_at=frozen, records=records, path=source)
         if verify:
-            _check_binding(cassette, hashes or {}, source)
+            _check_binding(cassette, hashes, source)
         return cassette
 
 
@@ -157,14 +134,11 @@ def _check_binding(cassette: CassetteFile, hashes: dict[str, Any], source: Path)
         if sealed is not None and sealed != actual:
             raise RecordIntegrityError(
                 f"{source}: hashes.records was edited: it no longer lists the records' "
-                "hashes (hashes.cassette still matches them). Restore the file or re-record "
-                "it.")
+                "hashes (hashes.cassette still matches them). " +
+                cassette_advice(cassette.node_id))
         return
-    advice = " Restore the file or re-record it with `pytest --intentus-record=all`."
-    if "cassette" not in hashes:
-        raise RecordIntegrityError(f"{source}: hashes.cassette is missing: the cassette was "
-                                   "never sealed or its hashes were removed." + advice)
-    if not isinstance(sealed, list):  # written before hashes.records existed
+    advice = " " + cassette_advice(cassette.node_id)
+    if sealed is None:  # written before hashes.records existed
         raise RecordIntegrityError(
             f"{source}: hashes.cassette does not match: records were added, removed, "
             "reordered or swapped in from another cassette, or nodeId/frozenAt was "

@@ -31,8 +31,19 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-def _store(args: argparse.Namespace) -> ExecutionStore:
-    return open_store(args.store)
+def _store(args: argparse.Namespace, *, create: bool = False) -> ExecutionStore:
+    # reading never creates a store: a mistyped --store must not leave an empty one behind
+    store = open_store(args.store, create=create)
+    args.opened.append(store)
+    return store
+
+
+def _close(stores: list[ExecutionStore]) -> None:
+    # closing lets SQLite fold and remove its -wal/-shm files: a read leaves no new file
+    for store in stores:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
 
 
 def _summary(record: ExecutionRecord) -> dict[str, Any]:
@@ -140,7 +151,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, create=True)
     recovered = store.recover()
     for record in recovered:
         print(f"interrupted {record.execution_id}: {record.replayable_reason}")
@@ -216,31 +227,39 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect, replay, diff, sign and verify intentusnet execution records "
                     "and cassettes.",
         epilog="Start with `intentusnet demo` to see record -> replay -> model swap -> drift.")
-    parser.add_argument("--store", default=DEFAULT_STORE,
-                        help=f"record store: path (*.db = SQLite, directory = files) or URL "
-                             f"(default {DEFAULT_STORE})")
+    store_help = (f"record store: path (*.db = SQLite, directory = files) or URL "
+                  f"(default {DEFAULT_STORE}); before or after the command")
+    parser.add_argument("--store", default=DEFAULT_STORE, help=store_help)
+    # the same option after the subcommand (`records list --store x.db`), where users type
+    # every other flag; SUPPRESS keeps the global value unless it is given here
+    store_option = argparse.ArgumentParser(add_help=False)
+    store_option.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
+    stored = [store_option]
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
     records = commands.add_parser("records", help="list or show recorded executions")
     records_sub = records.add_subparsers(dest="records_command", metavar="ACTION")
     records_sub.required = True
-    listing = records_sub.add_parser("list", help="list executions (oldest first)")
+    listing = records_sub.add_parser("list", help="list executions (oldest first)",
+                                     parents=stored)
     listing.add_argument("--intent")
     listing.add_argument("--agent")
     listing.add_argument("--status", choices=["completed", "interrupted"])
     listing.add_argument("--limit", type=int)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=cmd_records_list)
-    show = records_sub.add_parser("show", help="print one record as JSON")
+    show = records_sub.add_parser("show", help="print one record as JSON", parents=stored)
     show.add_argument("execution_id")
     show.set_defaults(func=cmd_records_show)
 
-    rep = commands.add_parser("replay", help="print the recorded response; runs no agent")
+    rep = commands.add_parser("replay", help="print the recorded response; runs no agent",
+                              parents=stored)
     rep.add_argument("execution_id")
     rep.set_defaults(func=cmd_replay)
 
-    diff = commands.add_parser("diff", help="drift between two executions (ids or .json files)")
+    diff = commands.add_parser("diff", help="drift between two executions (ids or .json files)",
+                               parents=stored)
     diff.add_argument("before")
     diff.add_argument("after")
     diff.add_argument("--json", action="store_true", help="print the DriftReport as JSON")
@@ -267,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("directory", metavar="DIR")
     generate.set_defaults(func=cmd_keys_generate)
 
-    recover = commands.add_parser("recover",
+    recover = commands.add_parser("recover", parents=stored,
                                   help="mark executions that never finished as interrupted")
     recover.set_defaults(func=cmd_recover)
 
@@ -299,8 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.opened = []
     try:
-        return int(args.func(args))
+        try:
+            return int(args.func(args))
+        finally:
+            _close(args.opened)
     except IntentusError as exc:
         print(f"intentusnet: error: {exc}", file=sys.stderr)
         return 2

@@ -23,9 +23,9 @@ __all__ = ["AttemptScope", "StepSource", "current_attempt", "enter_attempt", "le
 class StepSource(Protocol):
     """Serves recorded step responses during step-level replay (see the pytest plugin)."""
 
-    def serve_step(self, kind: str, name: str, request: Any) -> Any:
-        """The recorded response of the next step; raises ``ReplayMissError`` when the
-        recording has no such step."""
+    def serve_step(self, kind: str, name: str, request: Any) -> dict[str, Any]:
+        """The recorded payload of the attempt's next step (its ``response`` and the fields
+        that rebuild it); raises ``ReplayMissError`` when the recording has no such step."""
         ...
 
 
@@ -40,6 +40,7 @@ class AttemptScope:
     root_execution_id: str | None
     route_child: Callable[[IntentEnvelope, AttemptScope], AgentResponse]
     route_child_async: Callable[[IntentEnvelope, AttemptScope], Awaitable[AgentResponse]]
+    capture: bool = False  # HTTP exchanges made by the agent become steps (capture package)
 
 
 _current: ContextVar[AttemptScope | None] = ContextVar("intentusnet_attempt", default=None)

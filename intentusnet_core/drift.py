@@ -31,6 +31,7 @@ from .records import ExecutionRecord
 __all__ = ["CATEGORIES", "DriftChange", "DriftReport", "diff_records", "dotted_path",
            "is_absent"]
 
+_STEP_INDEX = re.compile(r"steps\[(\d+)\]")
 CATEGORIES = ("routing", "behavioral", "input", "model", "error", "policy", "cost", "config")
 _MISSING = "<absent>"
 
@@ -59,6 +60,8 @@ class DriftReport:
     agent_before: str | None = None
     agent_after: str | None = None
     changes: list[DriftChange] = field(default_factory=list)
+    #: "agent A, step S" by step index, so a rendered step change names whose call it was
+    step_labels: dict[int, str] = field(default_factory=dict)
 
     def _any(self, category: str) -> bool:
         return any(change.category == category for change in self.changes)
@@ -137,8 +140,13 @@ class DriftReport:
         lines = [f"drift: {', '.join(self.categories)} ({routing})"]
         width = max(len(change.category) for change in self.changes)
         for change in self.changes[:limit]:
+            step = _STEP_INDEX.match(change.path)
+            # a model change inside a step names whose call it was (agent and step)
+            where = f"  [{self.step_labels[int(step.group(1))]}]" \
+                if step and change.category == "model" \
+                and int(step.group(1)) in self.step_labels else ""
             lines.append(f"  {change.category:<{width}}  {change.path}: "
-                         f"{_show(change.before)} -> {_show(change.after)}")
+                         f"{_show(change.before)} -> {_show(change.after)}{where}")
         if len(self.changes) > limit:
             lines.append(f"  ... {len(self.changes) - limit} more changes (see to_dict())")
         return "\n".join(lines)
@@ -185,6 +193,8 @@ def _category(path: str) -> str:
     if path.startswith("routerDecision"):
         return "routing"
     if path.startswith("steps"):
+        if re.match(r"steps\[\d+\]\.model", path):
+            return "model"
         if re.match(r"steps\[\d+\]\.usage", path):
             return "cost"
         if re.match(r"steps\[\d+\]\.response", path):
@@ -225,11 +235,14 @@ def diff_records(before: ExecutionRecord | Mapping[str, Any],
                 continue
             changes.append(DriftChange(_category(path), path, _kind(kind), old, new))
     changes.sort(key=lambda c: (CATEGORIES.index(c.category), c.path))
+    steps = view_after["steps"] or view_before["steps"]
     return DriftReport(
         before_id=_id(before), after_id=_id(after),
         agent_before=view_before["routerDecision"]["agent"],
         agent_after=view_after["routerDecision"]["agent"],
         changes=changes,
+        step_labels={index: f"agent {step.get('agent')}, step {step.get('name')}"
+                     for index, step in enumerate(steps)},
     )
 
 

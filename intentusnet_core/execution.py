@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .capture.transport import install as install_capture
 from .hashing import canonical_json, hash_text
 from .identity import input_identity
 from .recording import ExecutionRecorder
@@ -92,6 +93,7 @@ class AmbientBinding(Protocol):
     ids: Callable[[], str]
     redactor: Redactor
     store: ExecutionStore
+    capture: bool  # capture HTTP exchanges inside agent attempts as steps
 
     def begin(self, envelope: dict[str, Any], input_hash: str,
               parent_execution_id: str | None) -> Playback | None:
@@ -128,6 +130,7 @@ class RecordingSettings(Protocol):
     which users may change between executions)."""
 
     enable_recording: bool
+    capture_http: bool
     clock: Clock | None
     id_factory: Callable[[], str]
     redactor: Redactor
@@ -140,15 +143,16 @@ class RecordingSettings(Protocol):
 class Execution:
     """State of one routed intent while its strategy runs."""
 
-    __slots__ = ("attempt_logs", "binding", "decision", "depth", "envelope", "execution_id",
-                 "parent", "playback", "recorder", "store", "timeout_s")
+    __slots__ = ("attempt_logs", "binding", "capture", "decision", "depth", "envelope",
+                 "execution_id", "parent", "playback", "recorder", "store", "timeout_s")
 
     def __init__(self, envelope: IntentEnvelope, decision: RoutingDecision,
                  recorder: ExecutionRecorder | None = None, execution_id: str | None = None,
                  depth: int = 0, playback: Playback | None = None,
                  parent: AttemptScope | None = None, binding: AmbientBinding | None = None,
-                 store: ExecutionStore | None = None) -> None:
+                 store: ExecutionStore | None = None, capture: bool = False) -> None:
         self.envelope = envelope
+        self.capture = capture
         self.decision = decision
         self.recorder = recorder
         self.execution_id = execution_id
@@ -182,9 +186,13 @@ class ExecutionLifecycle:
                 return Execution(envelope, decision, depth=depth, parent=parent)
             store, clock, ids, redactor = (settings.store, settings.clock,
                                            settings.id_factory, settings.redactor)
+            capture = settings.capture_http
         else:
             store, clock, ids, redactor = (binding.store, binding.clock, binding.ids,
                                            binding.redactor)
+            capture = binding.capture
+        if capture:
+            install_capture()
         wire, envelope_text = redactor.redact_json(envelope.to_wire())
         input_text = canonical_json(input_identity(wire))
         input_hash = hash_text(input_text)
@@ -198,7 +206,7 @@ class ExecutionLifecycle:
             root_execution_id=parent.root_execution_id if parent is not None else None,
             envelope_texts=(envelope_text, input_text))
         return Execution(envelope, decision, recorder, execution_id, depth, playback,
-                         parent, binding, store)
+                         parent, binding, store, capture)
 
     def finish(self, execution: Execution, response: AgentResponse,
                agents: list[dict[str, Any]]) -> AgentResponse:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .capture.view import VolatileIds, is_captured, step_view
 from .hashing import canonical_json, hash_text
 
 __all__ = [
@@ -134,9 +135,13 @@ def record_view(record: Any) -> dict[str, Any]:
     wire = to_wire() if to_wire is not None else dict(record)
     decision = decision_identity(wire.get("routerDecision") or {})
     steps = []
+    ids = VolatileIds()  # provider-made ids, numbered through the whole record
     for event in wire.get("events") or []:
         if event.get("type") == "STEP":
             payload = event.get("payload") or {}
+            if is_captured(payload):
+                steps.append(step_view(event.get("agent"), payload, ids))
+                continue
             steps.append({"agent": event.get("agent"), "kind": payload.get("kind"),
                           "name": payload.get("name"), "request": payload.get("request"),
                           "response": payload.get("response"),

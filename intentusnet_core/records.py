@@ -11,9 +11,10 @@ same agents gives the same hashes in any process on any day (the rules are in
 * ``hashes.output``   the final response (status, payload, error, non-volatile metadata)
 
 ``hashes.record`` covers everything else, and the events are hash-chained, so any edit of
-a saved record is caught by :meth:`ExecutionRecord.verify`. Loading is decoding then
-verifying, in one place: :meth:`ExecutionRecord.from_json` / :meth:`~ExecutionRecord.from_wire`
-with ``verify=True``.
+a saved record is caught by :meth:`ExecutionRecord.verify`. Loading is decoding, a strict
+check of the shape (every field written is required, with its exact JSON type, and no
+other: :mod:`intentusnet_core.wire_format`), then verifying, in one place:
+:meth:`ExecutionRecord.from_json` / :meth:`~ExecutionRecord.from_wire` with ``verify=True``.
 """
 
 from __future__ import annotations
@@ -22,44 +23,26 @@ import hashlib
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import NotReplayableError, PayloadError, RecordFormatError, RecordIntegrityError
 from .hashing import HASH_PREFIX, canonical_json, hash_text, join_object, text_of
 from .identity import IDENTITY_KEYS, PartTexts, identity_hashes
 from .strict_json import parse_json, unencodable_field
-
-__all__ = [
-    "EVENT_TYPES",
-    "FORMAT_VERSION",
-    "GENESIS_HASH",
-    "ExecutionRecord",
-    "RecordEvent",
-]
-
-FORMAT_VERSION = 1
-GENESIS_HASH = HASH_PREFIX + "0" * 64
-EVENT_TYPES = (
-    "INTENT_RECEIVED",
-    "POLICY_FILTERED",
-    "AGENT_ATTEMPT_START",
-    "STEP",
-    "AGENT_ATTEMPT_END",
-    "FALLBACK_TRIGGERED",
-    "CHILD_INTENT",
-    "FINAL_RESPONSE",
+from .wire_format import (
+    EVENT_TYPES,
+    FORMAT_VERSION,
+    RECORD_ADVICE,
+    check_record,
+    record_json_schema,
 )
-EventType = Literal[
-    "INTENT_RECEIVED",
-    "POLICY_FILTERED",
-    "AGENT_ATTEMPT_START",
-    "STEP",
-    "AGENT_ATTEMPT_END",
-    "FALLBACK_TRIGGERED",
-    "CHILD_INTENT",
-    "FINAL_RESPONSE",
-]
+
+__all__ = ["EVENT_TYPES", "FORMAT_VERSION", "GENESIS_HASH", "ExecutionRecord", "RecordEvent"]
+
+GENESIS_HASH = HASH_PREFIX + "0" * 64
+EventType = Literal["INTENT_RECEIVED", "POLICY_FILTERED", "AGENT_ATTEMPT_START", "STEP",
+                    "AGENT_ATTEMPT_END", "FALLBACK_TRIGGERED", "CHILD_INTENT", "FINAL_RESPONSE"]
 
 
 class _Wire(BaseModel):
@@ -129,6 +112,9 @@ class ExecutionRecord(_Wire):
     """One routed intent, sealed with hashes. Build with the runtime; load with
     :meth:`from_json`; check with :meth:`verify`."""
 
+    # the JSON Schema of the file, from the shapes the loader checks (wire_format)
+    model_config = ConfigDict(json_schema_extra=lambda schema, _: _file_schema(schema))
+
     format_version: int = FORMAT_VERSION
     execution_id: str = Field(min_length=1)
     parent_execution_id: str | None = None
@@ -174,37 +160,47 @@ class ExecutionRecord(_Wire):
     # -- loading ----------------------------------------------------------------------
 
     @classmethod
-    def from_wire(cls, data: Any, *, source: str = "record",
-                  verify: bool = False) -> ExecutionRecord:
-        """The record of a wire dict (parsed JSON), validated; with *verify*, also
+    def from_wire(cls, data: Any, *, source: str = "record", verify: bool = False,
+                  advice: str = RECORD_ADVICE) -> ExecutionRecord:
+        """The record of a wire dict (parsed JSON), checked strictly
+        (:func:`~intentusnet_core.wire_format.check_record`: every field written is
+        required, with its exact JSON type, and no other field); with *verify*, also
         hash-checked (:meth:`verify`): the one place a loaded record is decoded then
         verified.
 
-        Raises :class:`RecordFormatError` naming *source* and the field, and with *verify*
-        :class:`RecordIntegrityError` naming what was altered.
+        Raises :class:`RecordFormatError` naming *source* and the field and ending with
+        *advice*, and with *verify* :class:`RecordIntegrityError` naming what was altered.
         """
-        if not isinstance(data, dict):
-            raise RecordFormatError(
-                f"{source}: expected a JSON object, got {type(data).__name__}; "
-                "is this an intentusnet record?"
-            )
-        try:
-            record = cls.model_validate(data)
-        except ValidationError as exc:
-            raise RecordFormatError(_format_validation(exc, source)) from None
-        except RecursionError:
-            raise RecordFormatError(f"{source}: nesting too deep to be a record") from None
-        if verify:
-            record.verify(source=source)
+        check_record(data, source, advice)
+        # every field is there with its exact type: built directly, as model_validate
+        # would build it (top-level containers copied), at a fraction of its cost
+        final = data["finalResponse"]
+        record: ExecutionRecord = _built(cls, {
+            "format_version": data["formatVersion"], "execution_id": data["executionId"],
+            "parent_execution_id": data["parentExecutionId"], "created_at": data["createdAt"],
+            "status": data["status"], "replayable": data["replayable"],
+            "replayable_reason": data["replayableReason"], "envelope": dict(data["envelope"]),
+            "agents": [dict(agent) for agent in data["agents"]],
+            "router_decision": dict(data["routerDecision"]),
+            "events": [_built(RecordEvent, {
+                "seq": event["seq"], "type": event["type"], "agent": event["agent"],
+                "payload": dict(event["payload"]), "prev_hash": event["prevHash"],
+                "hash": event["hash"]}) for event in data["events"]],
+            "final_response": None if final is None else dict(final),
+            "usage": dict(data["usage"]), "hashes": dict(data["hashes"])},
+            {"_sealed_text": None})
+        if verify:  # the checked wire dict is what to_wire() would give: not dumped again
+            record.verify(source=source, _wire=data)
         return record
 
     @classmethod
-    def from_json(cls, text: str | bytes, *, source: str = "record",
-                  verify: bool = False) -> ExecutionRecord:
+    def from_json(cls, text: str | bytes, *, source: str = "record", verify: bool = False,
+                  advice: str = RECORD_ADVICE) -> ExecutionRecord:
         """The record of a JSON text (read strictly, :func:`parse_json`); with *verify*,
         also hash-checked. Raises what :meth:`from_wire` raises, and
         :class:`RecordFormatError` for text that is not strict JSON."""
-        return cls.from_wire(parse_json(text, source), source=source, verify=verify)
+        return cls.from_wire(parse_json(text, source), source=source, verify=verify,
+                             advice=advice)
 
     # -- sealing and verifying --------------------------------------------------------
 
@@ -261,12 +257,13 @@ class ExecutionRecord(_Wire):
         text = private.get("_sealed_text") if private else None
         return text if text is not None else canonical_json(self.to_wire())
 
-    def _record_hash(self, identity: dict[str, str]) -> str:
-        wire = self.to_wire()
+    def _record_hash(self, identity: dict[str, str], wire: dict[str, Any] | None) -> str:
+        wire = dict(wire) if wire is not None else self.to_wire()
         wire["hashes"] = {k: v for k, v in identity.items() if k != "record"}
         return hash_text(canonical_json(wire))
 
-    def verify(self, *, source: str | None = None) -> None:
+    def verify(self, *, source: str | None = None,
+               _wire: dict[str, Any] | None = None) -> None:
         """Raise :class:`RecordIntegrityError` naming what was altered, if anything was.
 
         Each kind of tampering has its own message: an edited event, reordered, removed or
@@ -291,7 +288,7 @@ class ExecutionRecord(_Wire):
                 prev = event.hash
             expected = identity_hashes(self.envelope, self.agents, self.router_decision,
                                        self.final_response)
-            content_intact = self.hashes.get("record") == self._record_hash(expected)
+            content_intact = self.hashes.get("record") == self._record_hash(expected, _wire)
         except (PayloadError, ValueError, RecursionError) as exc:
             parts: list[tuple[str, Any]] = [
                 ("envelope", self.envelope), ("agents", self.agents),
@@ -387,12 +384,23 @@ class ExecutionRecord(_Wire):
             )
 
 
-def _format_validation(exc: ValidationError, source: str) -> str:
-    problems = []
-    for error in exc.errors()[:5]:
-        path = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        problems.append(f"field {path}: {error['msg']}")
-    more = len(exc.errors()) - len(problems)
-    tail = f" (+{more} more)" if more > 0 else ""
-    return (f"{source}: not a valid execution record: " + "; ".join(problems) + tail +
-            ". Re-record it, or restore the file from version control.")
+def _file_schema(schema: dict[str, Any]) -> None:
+    description = schema.get("description")
+    schema.clear()
+    schema.update(record_json_schema(), description=description)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _built(cls: type[Any], values: dict[str, Any],
+           private: dict[str, Any] | None = None) -> Any:
+    """``cls.model_construct(**values)`` without its generic overhead: *values* holds every
+    field, already checked."""
+    instance = _new(cls)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", private)
+    return instance

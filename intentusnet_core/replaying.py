@@ -10,6 +10,7 @@ from .errors import ConfigurationError
 from .models import AgentResponse, response_from_wire
 from .records import ExecutionRecord
 from .stores import ExecutionStore, open_store
+from .wire_format import check_record
 
 __all__ = ["replay"]
 
@@ -19,12 +20,17 @@ def replay(record_or_id: ExecutionRecord | str,
     """Return the recorded final response with ``metadata["from_replay"] = True``.
 
     Raises :class:`NotReplayableError` (with the reason) for interrupted or non-replayable
-    records, :class:`RecordNotFoundError` for unknown ids and
-    :class:`RecordIntegrityError` for records that were altered.
+    records, :class:`RecordNotFoundError` for unknown ids, :class:`RecordFormatError` for
+    records not in the shape they are written in (a record object is checked as strictly
+    as a loaded one: it may have been built with ``model_validate`` from an edited file)
+    and :class:`RecordIntegrityError` for records that were altered.
     """
     if isinstance(record_or_id, ExecutionRecord):
         record = record_or_id
-        record.verify()
+        source = f"record {record.execution_id}"
+        check_record(record.to_wire(), source,
+                     "Replay the record as it was written, or route the intent again.")
+        record.verify(source=source)
     else:
         if store is None:
             raise ConfigurationError(

@@ -33,15 +33,18 @@ class IntentusRuntime:
     ``store`` is a store object or a path/URL (``"records.db"``, ``"sqlite:///x.db"``,
     ``"file://dir"``, ``"memory://"``); the default is SQLite under ``.intentusnet/``,
     opened on the first recorded execution. ``clock`` and ``id_factory`` make timestamps
-    and execution ids injectable (neither enters an identity hash).
+    and execution ids injectable (neither enters an identity hash). With ``capture_http``
+    (the default) the HTTP exchanges agents make through ``httpx2``/``httpx`` — every
+    OpenAI and Anthropic SDK call — are recorded as steps with model, usage and cost.
     """
 
     def __init__(self, store: ExecutionStore | str | os.PathLike[str] | None = None, *,
                  enable_recording: bool = True, policy: PolicyEngine | None = None,
                  trace_sink: TraceSink | None = None, clock: Clock | None = None,
                  id_factory: Callable[[], str] | None = None,
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None, capture_http: bool = True) -> None:
         self.enable_recording = enable_recording
+        self.capture_http = capture_http
         self._store_spec = store
         self._store: ExecutionStore | None = store if isinstance(store, ExecutionStore) \
             else None

@@ -24,10 +24,12 @@ from .hashing import pretty_json
 from .serialization import write_text_atomic
 from .strict_json import brief, parse_json
 
-__all__ = ["SIGNATURE_SUFFIX", "fingerprint", "generate_keys", "load_private_key",
-           "load_public_key", "sign_file", "verify_file"]
+__all__ = ["SIGNATURE_FORMAT_VERSION", "SIGNATURE_SUFFIX", "fingerprint", "generate_keys",
+           "load_private_key", "load_public_key", "sign_file", "verify_file"]
 
 SIGNATURE_SUFFIX = ".sig"
+#: The signature file format this version writes and the only one it reads.
+SIGNATURE_FORMAT_VERSION = 1
 _CONTEXT = b"intentusnet-file-signature-v1\n"
 PRIVATE_NAME = "intentusnet.key"
 PUBLIC_NAME = "intentusnet.pub"
@@ -106,7 +108,7 @@ def sign_file(path: str | os.PathLike[str],
     except OSError as exc:
         raise SignatureError(f"cannot read {target}: {exc}") from None
     signature = {
-        "formatVersion": 1,
+        "formatVersion": SIGNATURE_FORMAT_VERSION,
         "algorithm": "ed25519",
         "file": target.name,
         "sha256": digest,
@@ -141,7 +143,7 @@ def verify_file(path: str | os.PathLike[str],
                              f"({exc.strerror or exc}); re-sign {target}") from None
     except RecordFormatError as exc:
         raise SignatureError(f"{sig_path}: malformed signature file: {exc}") from None
-    fields = _signature_fields(data, sig_path)
+    fields = _signature_fields(data, sig_path, target)
     field = "publicKey"
     try:
         embedded = Ed25519PublicKey.from_public_bytes(base64.b64decode(fields["publicKey"],
@@ -172,10 +174,18 @@ def verify_file(path: str | os.PathLike[str],
     return fingerprint(embedded)
 
 
-def _signature_fields(data: Any, sig_path: Path) -> dict[str, str]:
+def _signature_fields(data: Any, sig_path: Path, target: Path) -> dict[str, str]:
     if not isinstance(data, dict):
         raise SignatureError(f"{sig_path}: not an intentusnet signature file (expected a JSON "
                              f"object, got {type(data).__name__}); re-sign the file")
+    version = data.get("formatVersion")
+    if type(version) is not int or version != SIGNATURE_FORMAT_VERSION:
+        found = "missing" if "formatVersion" not in data else brief(version)
+        raise SignatureError(
+            f"{sig_path}: field 'formatVersion' is {found}; this version reads signature "
+            f"files of formatVersion {SIGNATURE_FORMAT_VERSION} only. Re-sign the file with "
+            f"`intentusnet sign {target} --key KEY`, or upgrade pytest-intentusnet if a "
+            "newer version signed it")
     if data.get("algorithm") != "ed25519":
         raise SignatureError(f"{sig_path}: field 'algorithm' is {brief(data.get('algorithm'))}, "
                              "expected 'ed25519': not an intentusnet ed25519 signature file")

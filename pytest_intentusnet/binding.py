@@ -88,7 +88,9 @@ class CassetteBinding:
         self.index = RecordIndex(cassette.recorded_records)
         self.store: ExecutionStore = CassetteSink(cassette)
         self.ids: Callable[[], str] = SequentialIds("exec")
+        self.capture: bool = cassette.settings.capture  # HTTP exchanges become steps
         self.identities: list[dict[str, str]] = []
+        self._costed = 0  # how many of index.used_in_order have had their cost counted
         # config hash by the identities of the agents' wire dicts (kept alive in the value,
         # so an id is never reused for another dict while it is a key)
         self._config_hashes: dict[tuple[int, ...], tuple[str, list[dict[str, Any]]]] = {}
@@ -143,7 +145,7 @@ class CassetteBinding:
             counters.live_agent_calls += attempts
         if player.replays:
             counters.replayed += 1
-            counters.cost_saved_usd += float(recorded.usage.get("cost_usd", 0.0))
+            self._count_saved_cost()
         else:
             counters.live_step_calls += steps
             counters.verified += 1
@@ -179,9 +181,8 @@ class CassetteBinding:
         _, output = self.redactor.redact_json(output_identity(response_wire(response)))
         if hash_text(output) != hashes.get("output"):
             return None
-        counters = self.cassette.counters
-        counters.replayed += 1
-        counters.cost_saved_usd += float(recorded.usage.get("cost_usd", 0.0))
+        self.cassette.counters.replayed += 1
+        self._count_saved_cost()
         self.cassette.records.append(recorded)
         self._identify(recorded)
         return recorded
@@ -189,6 +190,15 @@ class CassetteBinding:
     def unused(self) -> list[ExecutionRecord]:
         """The recorded executions this run did not perform."""
         return self.index.unused()
+
+    def _count_saved_cost(self) -> None:
+        """Add the recorded cost of every recording used since the last call, each once:
+        a replayed execution's, and at agent level those of the children its served
+        agents routed when recorded (they are never routed again, so never finish)."""
+        used = self.index.used_in_order
+        for record in used[self._costed:]:
+            self.cassette.counters.cost_saved_usd += float(record.usage.get("cost_usd", 0.0))
+        self._costed = len(used)
 
     def _identify(self, record: ExecutionRecord) -> None:
         self.identities.append({key: record.hashes.get(key, "") for key in IDENTITY_KEYS})

@@ -1,6 +1,10 @@
 """One test's cassette: where it lives, the mode, what it holds, and what happened to the
 test's executions. It is what the ``intentus_cassette`` fixture returns; the binding
 (:mod:`.binding`) fills it while the test body runs.
+
+Re-recording (``--intentus-record=all``) rewrites only what changed: a new execution that
+equals the previous recording at its position except for durations keeps the recorded
+bytes, and a cassette whose executions all do is left alone (see :meth:`Cassette.write`).
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.drift import DriftReport
 from intentusnet_core.errors import IntentusError
+from intentusnet_core.hashing import canonical_json
+from intentusnet_core.identity import decision_identity
 from intentusnet_core.records import ExecutionRecord
 from intentusnet_core.stores.base import check_limit
 
@@ -37,19 +44,26 @@ class Cassette:
     drifts: builtins.list[DriftReport] = field(default_factory=builtins.list)
     frozen_at: str | None = None
     used_up: int = 0  # misses of calls made more often than recorded (in counters.missing)
+    # re-recording: the file being replaced, when it loads and verifies (else None)
+    previous: CassetteFile | None = None
 
     @classmethod
     def open(cls, path: Path, nodeid: str, mode: Mode, settings: TestSettings) -> Cassette:
         """The cassette at *path* for this run: its file loaded when the mode reads it
-        (re-recording keeps only its ``frozenAt`` instant; repeat reads nothing). Raises
-        ``RecordFormatError`` or ``RecordIntegrityError`` for a file that does not load."""
+        (re-recording keeps its ``frozenAt`` instant, and its records to compare with;
+        repeat reads nothing). Raises ``RecordFormatError`` or ``RecordIntegrityError``
+        for a file that does not load, except when re-recording, which replaces it."""
         cassette = cls(path=path, nodeid=nodeid, mode=mode, settings=settings)
         if mode is Mode.REPEAT or not path.exists():
             return cassette
         if mode is Mode.RECORD_ALL:
             # re-recording keeps the first recording's instant, so diffs stay small
-            with contextlib.suppress(IntentusError):
-                cassette.frozen_at = CassetteFile.load(path, verify=False).frozen_at
+            try:
+                cassette.previous = CassetteFile.load(path)
+                cassette.frozen_at = cassette.previous.frozen_at
+            except IntentusError:  # replaced by a new recording; its instant, if readable
+                with contextlib.suppress(IntentusError):
+                    cassette.frozen_at = CassetteFile.load(path, verify=False).frozen_at
         else:
             cassette.existing = CassetteFile.load(path)
         return cassette
@@ -82,9 +96,42 @@ class Cassette:
         self.counters.drifted += 1
         self.drifts.append(report)
 
-    def write(self) -> Path:
-        """Save this run's executions as the cassette file (atomically); returns its path.
-        Raises what :meth:`CassetteFile.save` raises (a secret left unredacted, I/O)."""
-        cassette = CassetteFile(node_id=self.nodeid, frozen_at=self.frozen_at,
-                                records=self.records)
-        return cassette.save(self.path)
+    def write(self) -> bool:
+        """Save this run's executions as the cassette file (atomically). When re-recording,
+        an execution that equals the previous recording at its position except for
+        volatile fields (:func:`_unchanged_except_durations`) is written as recorded, and
+        a cassette left the same in content is not written at all (its bytes and mtime
+        stay). Returns True when the file was written. Raises what
+        :meth:`CassetteFile.save` raises (a secret left unredacted, I/O)."""
+        previous = self.previous
+        records = self.records
+        if previous is not None:
+            kept = previous.records
+            records = [kept[index] if index < len(kept) and
+                       _unchanged_except_durations(kept[index], record) else record
+                       for index, record in enumerate(records)]
+        cassette = CassetteFile(node_id=self.nodeid, frozen_at=self.frozen_at, records=records)
+        if previous is not None and cassette.cassette_hash() == previous.cassette_hash():
+            return False  # same test, instant and records: the file already holds them
+        cassette.save(self.path)
+        return True
+
+
+def _unchanged_except_durations(old: ExecutionRecord, new: ExecutionRecord) -> bool:
+    """True when *new* is *old* again except for what changes on every run: the
+    ``durationMs`` of events and attempts, and the event and record hashes that follow
+    from them. Identity hashes, ids, timestamps and content must all be equal."""
+    return canonical_json(_without_durations(old)) == canonical_json(_without_durations(new))
+
+
+def _without_durations(record: ExecutionRecord) -> dict[str, Any]:
+    wire = record.to_wire()
+    wire["routerDecision"] = decision_identity(wire.get("routerDecision") or {})
+    wire["events"] = [
+        {**{key: value for key, value in event.items() if key not in ("hash", "prevHash")},
+         "payload": {key: value for key, value in (event.get("payload") or {}).items()
+                     if key != "durationMs"}}
+        for event in wire.get("events") or []]
+    wire["hashes"] = {key: value for key, value in (wire.get("hashes") or {}).items()
+                      if key != "record"}
+    return wire

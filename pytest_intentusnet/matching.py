@@ -56,6 +56,7 @@ class RecordIndex:
             self._by_key[(record.intent_name, record.hashes.get("input", ""))].append(record)
         self._performed: dict[tuple[str, str], int] = defaultdict(int)
         self.used: set[str] = set()
+        self.used_in_order: list[ExecutionRecord] = []  # each used recording, once
         self._by_id: dict[str, ExecutionRecord] | None = None
 
     def take(self, intent: str, input_hash: str) -> ExecutionRecord | None:
@@ -67,8 +68,13 @@ class RecordIndex:
         if candidates is None or performed > len(candidates):
             return None
         record = candidates[performed - 1]
-        self.used.add(record.execution_id)
+        self._use(record)
         return record
+
+    def _use(self, record: ExecutionRecord) -> None:
+        if record.execution_id not in self.used:
+            self.used.add(record.execution_id)
+            self.used_in_order.append(record)
 
     def explain_miss(self, envelope: dict[str, Any], intent: str, input_hash: str) -> Miss:
         """Why :meth:`take` found nothing for the live *envelope* with this key."""
@@ -92,7 +98,7 @@ class RecordIndex:
                     if event.type == "CHILD_INTENT" else None
                 child = by_id.get(child_id) if isinstance(child_id, str) else None
                 if child is not None and child.execution_id not in self.used:
-                    self.used.add(child.execution_id)
+                    self._use(child)
                     pending.append(child)
 
     def unused(self) -> list[ExecutionRecord]:

@@ -8,7 +8,8 @@ value raises :class:`pytest.UsageError` naming the setting and the valid values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import argparse
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -23,11 +24,12 @@ __all__ = ["MARKER_HELP", "REPLAY_LEVELS", "Mode", "RunSettings", "TestSettings"
            "add_options"]
 
 REPLAY_LEVELS = ("agent", "step")
-_MARKER_KEYS = ("cassette", "ignore", "tolerance", "replay", "freeze_time")
+_MARKER_KEYS = ("cassette", "ignore", "tolerance", "replay", "freeze_time", "capture")
+CAPTURE_VALUES = ("on", "off")
 
 MARKER_HELP = ("intentus(cassette=None, ignore=(), tolerance=None, replay='agent', "
-               "freeze_time=True): record/replay this test's agent executions through its "
-               "cassette")
+               "freeze_time=True, capture=True): record/replay this test's agent executions "
+               "through its cassette")
 
 
 class Mode(str, Enum):
@@ -51,15 +53,36 @@ class TestSettings:
     tolerance: dict[str, float] = field(default_factory=dict)
     replay: str = "agent"
     freeze_time: bool = True
+    capture: bool = True  # HTTP exchanges inside agents (httpx2/httpx) become steps
+
+
+_RECORD_ALL = "--intentus-record=all"
+
+
+class _RecordFlag(argparse.Action):
+    """``--intentus-record`` takes no value, so ``pytest --intentus-record tests/`` keeps
+    ``tests/`` a test path. ``--intentus-record=new`` and ``--intentus-record=all`` are
+    option strings of their own (argparse matches a whole option string before it splits
+    one at ``=``); any other ``--intentus-record=VALUE`` is argparse's usage error, which
+    names all three spellings."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        mode = Mode.RECORD_ALL if option_string == _RECORD_ALL else Mode.RECORD_NEW
+        setattr(namespace, self.dest, mode.value)
 
 
 def add_options(parser: pytest.Parser) -> None:
     """Declare the plugin's command-line options and ini keys."""
     group = parser.getgroup("intentusnet", "intentusnet: record, replay and drift-gate agents")
-    group.addoption("--intentus-record", dest="intentus_record", nargs="?", const="new",
-                    default=None, choices=("new", "all"),
-                    help="record cassettes: 'new' (default) records missing ones and replays "
-                         "the rest; 'all' re-records every cassette (write --intentus-record=all)")
+    group.addoption("--intentus-record", "--intentus-record=new", _RECORD_ALL,
+                    dest="intentus_record", action=_RecordFlag, default=None,
+                    help="record cassettes: --intentus-record (or =new) records the tests "
+                         "that have no cassette and replays the rest; =all re-records every "
+                         "selected test, rewriting only the executions that changed")
     group.addoption("--intentus-verify", dest="intentus_verify", action="store_true",
                     help="run agents live and fail on any drift from the cassettes (CI gate)")
     group.addoption("--intentus-cassette-dir", dest="intentus_cassette_dir", default=None,
@@ -81,6 +104,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("intentus_redact", "extra secret patterns (regular expressions) to redact",
                   type="linelist", default=[])
     parser.addini("intentus_replay", "replay level: agent (default) or step", default="agent")
+    parser.addini("intentus_capture", "record the HTTP calls agents make through httpx2/httpx "
+                  "(every OpenAI and Anthropic SDK call) as steps: on (default) or off",
+                  default="on")
 
 
 @dataclass(frozen=True)
@@ -96,12 +122,14 @@ class RunSettings:
     ignore: tuple[str, ...]
     replay: str
     redactor: Redactor
+    capture: bool = True
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
         """Resolve and validate the options and ini keys. Raises :class:`pytest.UsageError`
         for ``--intentus-record`` with ``--intentus-verify``, ``--intentus-repeat`` below 1,
-        an ``intentus_replay`` that is not a replay level and an invalid ``intentus_redact``
+        ``--intentus-repeat`` N > 1 with ``--intentus-record`` or ``--intentus-verify``, an
+        ``intentus_replay`` that is not a replay level and an invalid ``intentus_redact``
         pattern."""
         record = config.getoption("intentus_record")
         verify = config.getoption("intentus_verify")
@@ -117,11 +145,17 @@ class RunSettings:
         elif verify:
             mode = Mode.VERIFY
         if repeat and repeat > 1:
+            if mode is not Mode.REPLAY:
+                raise pytest.UsageError(_repeat_conflict(repeat, mode))
             mode = Mode.REPEAT
         replay = config.getini("intentus_replay") or "agent"
         if replay not in REPLAY_LEVELS:
             raise pytest.UsageError(f"ini intentus_replay = {replay!r}; valid values are "
                                     f"{', '.join(REPLAY_LEVELS)}")
+        capture = str(config.getini("intentus_capture") or "on").strip().lower()
+        if capture not in CAPTURE_VALUES:
+            raise pytest.UsageError(f"ini intentus_capture = {capture!r}; valid values are "
+                                    f"{', '.join(CAPTURE_VALUES)}")
         directory = config.getoption("intentus_cassette_dir") or \
             config.getini("intentus_cassette_dir") or "cassettes"
         report = config.getoption("intentus_drift_report")
@@ -134,14 +168,15 @@ class RunSettings:
                    fail_unused=bool(config.getoption("intentus_fail_unused")),
                    prune=bool(config.getoption("intentus_prune")),
                    ignore=tuple(config.getini("intentus_ignore")), replay=replay,
-                   redactor=redactor)
+                   redactor=redactor, capture=capture == "on")
 
     def for_test(self, nodeid: str, marker: pytest.Mark | None,
                  fixture: Any) -> TestSettings:
         """One test's settings: these, then its closest ``intentus`` marker, then what its
         ``intentus_config`` fixture returned. Raises :class:`pytest.UsageError` for an
         unknown setting, a value of the wrong type or a positional marker argument."""
-        merged: dict[str, Any] = {"ignore": self.ignore, "replay": self.replay}
+        merged: dict[str, Any] = {"ignore": self.ignore, "replay": self.replay,
+                                  "capture": self.capture}
         if marker is not None:
             _layer(marker.kwargs, "@pytest.mark.intentus", merged)
         if fixture:
@@ -152,8 +187,22 @@ class RunSettings:
         if marker is not None and marker.args:
             raise pytest.UsageError(f"{nodeid}: @pytest.mark.intentus takes keyword arguments "
                                     "only (cassette=, ignore=, tolerance=, replay=, "
-                                    "freeze_time=)")
+                                    "freeze_time=, capture=)")
         return TestSettings(**merged)
+
+
+def _repeat_conflict(repeat: int, mode: Mode) -> str:
+    """Why ``--intentus-repeat`` does not combine with the record or verify *mode*, and
+    the two commands to run instead."""
+    if mode is Mode.VERIFY:
+        flag, command = "--intentus-verify", "--intentus-verify"
+        why = "repeat compares live runs with each other, never with the cassettes"
+    else:
+        flag = "--intentus-record"
+        command = _RECORD_ALL if mode is Mode.RECORD_ALL else flag
+        why = "repeat runs every test live and neither reads nor writes cassettes"
+    return (f"--intentus-repeat {repeat} with {flag}: {why}; run one after the other: "
+            f"pytest {command}, then pytest --intentus-repeat {repeat}")
 
 
 def _layer(values: Mapping[str, Any], where: str, into: dict[str, Any]) -> None:
@@ -182,6 +231,10 @@ def _layer(values: Mapping[str, Any], where: str, into: dict[str, Any]) -> None:
                 raise pytest.UsageError(f"{where}: replay={value!r}; valid levels are "
                                         f"{', '.join(REPLAY_LEVELS)}")
             into["replay"] = value
+        elif key == "capture":
+            if not isinstance(value, bool):
+                raise pytest.UsageError(f"{where}: capture={value!r}: expected True or False")
+            into["capture"] = value
         elif key == "freeze_time":
             if not isinstance(value, bool):
                 raise pytest.UsageError(f"{where}: freeze_time={value!r}: expected True or "

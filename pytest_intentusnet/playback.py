@@ -57,18 +57,18 @@ class AttemptSteps:
         self.steps = steps
         self.index = 0
 
-    def serve_step(self, kind: str, name: str, request: Any) -> Any:
-        """The recorded response of the next step. Raises :class:`ReplayMissError` when
-        the agent makes more steps than recorded."""
+    def serve_step(self, kind: str, name: str, request: Any) -> dict[str, Any]:
+        """The recorded payload of the next step (its response and how to rebuild it).
+        Raises :class:`ReplayMissError` when the agent makes more steps than recorded."""
         __tracebackhide__ = True
         if self.index >= len(self.steps):
             cassette = self.cassette
             raise ReplayMissError(step_miss_failure(
                 cassette.path, cassette.nodeid, self.agent, self.index + 1, kind, name,
                 len(self.steps), self.recorded.execution_id))
-        recorded = self.steps[self.index]
+        recorded: dict[str, Any] = self.steps[self.index]
         self.index += 1
-        return recorded.get("response")
+        return recorded
 
 
 class _LiveAgents:

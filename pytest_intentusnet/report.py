@@ -23,9 +23,14 @@ if TYPE_CHECKING:
 
     from .matching import Miss
 
-__all__ = ["Counters", "accept_command", "drift_failure", "miss_failure",
-           "missing_cassette_failure", "repeat_failure", "routing_drift_failure",
-           "step_miss_failure", "summary_lines", "unused_recording_failure"]
+__all__ = ["DRIFT_REPORT_FORMAT_VERSION", "Counters", "accept_command", "drift_failure",
+           "drift_report", "miss_failure", "missing_cassette_failure", "repeat_failure",
+           "routing_drift_failure", "step_miss_failure", "summary_lines",
+           "unused_recording_failure"]
+
+#: The ``formatVersion`` of the drift report file (``--intentus-drift-report``); raised
+#: when a key changes meaning or goes away, not when one is added.
+DRIFT_REPORT_FORMAT_VERSION = 1
 
 
 @dataclass
@@ -159,6 +164,16 @@ def repeat_failure(nodeid: str, first: Sequence[dict[str, str]],
 
 
 # -- the run ------------------------------------------------------------------------------------
+
+def drift_report(mode: Mode, totals: Counters,
+                 tests: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The drift report file's content: its format version, the run's mode and totals, and
+    the entries of the tests that drifted (``nodeid``, ``cassette``, ``drifts``), sorted by
+    node id."""
+    return {"formatVersion": DRIFT_REPORT_FORMAT_VERSION, "mode": mode.value,
+            "counters": totals.to_dict(),
+            "tests": sorted(tests, key=lambda entry: entry["nodeid"])}
+
 
 def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
                   used_up: Sequence[str]) -> list[str]:

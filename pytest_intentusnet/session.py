@@ -29,6 +29,7 @@ from .naming import cassette_path
 from .report import (
     Counters,
     drift_failure,
+    drift_report,
     missing_cassette_failure,
     repeat_failure,
     summary_lines,
@@ -174,12 +175,13 @@ class IntentusSession:
         """Context for one run of the body: frozen time and the ambient binding."""
         stack = contextlib.ExitStack()
         if cassette.settings.freeze_time and cassette.frozen_at:
-            import freezegun
+            import time_machine
 
-            # nothing of ours is ignored: freezegun's ignore list also unfreezes every agent
-            # called from an ignored frame. Timeouts use threading's and asyncio's real
-            # clocks (real_asyncio=True); frozen durations only read 0, which is volatile.
-            stack.enter_context(freezegun.freeze_time(cassette.frozen_at, real_asyncio=True))
+            # time-machine moves the wall clock (time.time, datetime.now, date.today …) at the
+            # C level and replaces no class, so pydantic-based SDKs (openai, anthropic,
+            # pydantic-ai, langchain) import and validate datetimes as usual; the monotonic
+            # clocks (timeouts, asyncio, durations) keep running.
+            stack.enter_context(time_machine.travel(cassette.frozen_at, tick=False))
         from intentusnet_core.execution import set_ambient_binding
 
         previous = set_ambient_binding(binding)
@@ -210,19 +212,24 @@ class IntentusSession:
 
     def _run_repeated(self, item: pytest.Item,
                       cassette: Cassette) -> Generator[None, None, None]:
+        """Run the body N times, each run with fresh function-scoped fixtures (its own
+        ``intentus_runtime``), an empty list of executions and a new binding; the last run
+        is pytest's own call. Raises :class:`DriftError` when the runs' identities differ."""
         __tracebackhide__ = True
         cassette.frozen_at = self._frozen_at(cassette)
         total = self.settings.repeat
         runs: list[list[dict[str, str]]] = []
-        for _ in range(total - 1):
+        for number in range(1, total + 1):
+            if number > 1:
+                _set_up_again(item)
+                cassette.records = []
             binding = self._binding(cassette)
             with self._body(cassette, binding):
-                item.runtest()
+                if number < total:
+                    item.runtest()
+                else:
+                    yield
             runs.append(binding.identities)
-        binding = self._binding(cassette)
-        with self._body(cassette, binding):
-            yield
-        runs.append(binding.identities)
         first = runs[0]
         for number, run in enumerate(runs[1:], start=2):
             if run != first:
@@ -249,9 +256,8 @@ class IntentusSession:
     def _write_drift_report(self) -> None:
         path = self.settings.drift_report
         if path is not None:
-            write_text_atomic(path, pretty_json({
-                "mode": self.mode.value, "counters": self.totals.to_dict(),
-                "tests": sorted(self.drift_entries, key=lambda e: e["nodeid"])}))
+            write_text_atomic(path, pretty_json(drift_report(self.mode, self.totals,
+                                                             self.drift_entries)))
 
     def _check_files(self) -> None:
         settings = self.settings
@@ -298,6 +304,19 @@ class IntentusSession:
         return {"counters": self.totals.to_dict(), "drifts": self.drift_entries,
                 "plugin_tests": self.plugin_tests, "used_up": self.used_up,
                 "unused_files": [str(p) for p in self.unused_files]}
+
+
+def _set_up_again(item: pytest.Item) -> None:
+    """Tear down *item*'s function-scoped fixtures and set them up anew, as pytest does
+    between two tests; the broader scopes (class, module, session) stay set up. Raises what
+    the fixtures' teardown or setup raises."""
+    if not isinstance(item, pytest.Function):
+        return  # no fixtures of its own
+    state = item.session._setupstate
+    # tears down every node that is not on the chain of its argument: the item alone
+    state.teardown_exact(item.parent)  # type: ignore[arg-type]
+    item._initrequest()
+    state.setup(item)
 
 
 def _uses_plugin(item: pytest.Item) -> bool:

@@ -363,7 +363,9 @@ def recovered_record(header: Any, attempts: builtins.list[str], source: Path, *,
     check_write_ahead_header(header, source, file_name_id=own_file)
     try:
         record = interrupted_record(header, attempts)
-        ExecutionRecord.from_wire(record.to_wire(), source=f"{source} (recovered record)")
+        ExecutionRecord.from_wire(
+            record.to_wire(), source=f"{source} (recovered record)",
+            advice="Inspect the entry, delete it and run `intentusnet recover` again.")
     except RecordFormatError:
         raise
     except (AttributeError, TypeError, ValueError, RecursionError) as exc:

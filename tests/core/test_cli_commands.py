@@ -521,3 +521,56 @@ def test_console_script_recover_after_a_real_crash(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "cannot be replayed" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- global options after the subcommand; reading never creates (issue 11) -------------------
+
+
+@pytest.mark.parametrize("argv", [
+    ["records", "list", "--store", "{spec}"],
+    ["records", "list", "--json", "--store", "{spec}"],
+    ["records", "show", "{monday}", "--store", "{spec}"],
+    ["replay", "{monday}", "--store", "{spec}"],
+    ["diff", "{monday}", "{again}", "--store", "{spec}"],
+])
+def test_store_is_accepted_after_the_subcommand(populated: Populated, argv: list[str],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    words = [word.format(spec=populated.spec, monday=populated.monday,
+                         again=populated.again) for word in argv]
+    code, out, err = cli(capsys, *words)
+    assert (code, err) == (0, "")
+    assert populated.monday in out or "records" in out or "drift" in out.lower()
+
+
+def test_store_after_the_subcommand_wins_over_the_one_before(
+        populated: Populated, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "--store", str(tmp_path / "elsewhere.db"), "records", "list",
+                       "--store", populated.spec, "--json")
+    assert code == 0
+    assert len(json.loads(out)) == 4
+
+
+@pytest.mark.parametrize("spec", ["sqlite:///missing.db", "missing.db", "missing-dir",
+                                  "file://missing-dir"])
+@pytest.mark.parametrize("argv", [["records", "list"], ["records", "show", "exec-1"],
+                                  ["replay", "exec-1"], ["diff", "exec-1", "exec-2"]])
+def test_read_only_commands_never_create_a_store(spec: str, argv: list[str], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, *argv, "--store", spec)
+    assert_one_line_error(code, err)
+    assert "no record store at" in err
+    assert "nothing was created" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_an_existing_store_adds_no_file(populated: Populated, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    if isinstance(populated.store, SQLiteExecutionStore):
+        populated.store.close()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for argv in (["records", "list"], ["records", "show", populated.monday],
+                 ["replay", populated.monday], ["diff", populated.monday, populated.again]):
+        cli(capsys, *argv, "--store", populated.spec)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -22,6 +22,7 @@ from intentusnet_core import (
     FileExecutionStore,
     IntentEnvelope,
     IntentusRuntime,
+    RecordFormatError,
     RecordIntegrityError,
     RoutingOptions,
     SequentialIds,
@@ -349,13 +350,11 @@ TAMPERING: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("whole chain recomputed", _rechain_events, "hashes.record"),
     ("last event removed", _remove_last_event, "hashes.record"),
     ("hashes.output", _edit_output_hash, "hashes.output"),
-    ("hashes.output removed", _drop_output_hash, "hashes.output"),
     ("hashes.record", _edit_record_hash, "hashes.record"),
     ("createdAt", _edit_created_at, "hashes.record"),
     ("executionId", _edit_execution_id, "hashes.record"),
     ("usage", _edit_usage, "hashes.record"),
     ("replayable flag", _mark_not_replayable, "hashes.record"),
-    ("status", _interrupt, "hashes.record"),
 ]
 
 
@@ -370,6 +369,21 @@ def test_one_field_edit_is_caught_naming_the_altered_part(
     with pytest.raises(RecordIntegrityError, match=re.escape(names)) as caught:
         record.verify()
     assert "tamper-00000" in str(caught.value)  # says which record
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    (_drop_output_hash, "field hashes.output is missing"),
+    (_interrupt, "field status is 'interrupted', but the record has the fields of a "
+                 "'completed' record"),
+], ids=["hashes.output removed", "status"])
+def test_a_removed_hash_or_an_edited_status_is_a_format_error_naming_it(
+        saved_wire: dict[str, Any], edit: Callable[[dict[str, Any]], None],
+        problem: str) -> None:
+    # loading is strict: every field is required, and the shape follows the status
+    wire = copy.deepcopy(saved_wire)
+    edit(wire)
+    with pytest.raises(RecordFormatError, match=re.escape(problem)):
+        ExecutionRecord.from_wire(wire)
 
 
 def test_unedited_record_verifies(saved_wire: dict[str, Any]) -> None:

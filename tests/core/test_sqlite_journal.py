@@ -86,7 +86,8 @@ def test_other_readers_see_waiting_records_at_once(tmp_path: Path) -> None:
 CHILD = textwrap.dedent(
     """
     import os, sys
-    from intentusnet_core import IntentusRuntime, SequentialIds, SQLiteExecutionStore, agent
+    from intentusnet_core import (IntentEnvelope, IntentusRuntime, SequentialIds,
+                                  SQLiteExecutionStore, agent)
 
     @agent("echo", ["Echo"], model="m", model_version="1")
     def echo(envelope):
@@ -99,8 +100,8 @@ CHILD = textwrap.dedent(
         runtime.route_intent("Echo", {"n": n})
     store.begin("dead-inflight", {"executionId": "dead-inflight",
                                   "createdAt": "2026-01-01T00:00:00Z",
-                                  "envelope": {"intent": {"name": "Echo", "version": "1.0"},
-                                               "payload": {}, "routing": {}}}, "echo")
+                                  "envelope": IntentEnvelope.create("Echo").to_wire()},
+                "echo")
     os._exit(0)  # no atexit, no close: as if killed
     """
 )

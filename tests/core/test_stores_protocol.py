@@ -25,6 +25,7 @@ from intentusnet_core import (
     IntentusRuntime,
     RecordFormatError,
     RecordNotFoundError,
+    RoutingOptions,
     SequentialIds,
     SQLiteExecutionStore,
     StoreError,
@@ -318,8 +319,8 @@ def test_recover_waits_for_other_live_processes(kind: str, store: ExecutionStore
 def test_memory_store_recover_turns_pending_into_interrupted() -> None:
     store = InMemoryExecutionStore()
     store.begin("m-1", {"executionId": "m-1", "createdAt": "2024-01-01T00:00:00Z",
-                        "envelope": {"intent": {"name": "Work", "version": "1.0"},
-                                     "payload": {}, "routing": {"strategy": "FALLBACK"}}},
+                        "envelope": IntentEnvelope.create(
+                            "Work", routing=RoutingOptions(strategy="FALLBACK")).to_wire()},
                 "first")
     store.attempt_started("m-1", "second")
     (record,) = store.recover()

@@ -10,7 +10,8 @@ other block is prose (a shell session to read, an output excerpt, a config snipp
 ``file NAME``     written to NAME in the page's project, for the ``run`` blocks after it
 ``patch NAME``    a ``diff`` block: its ``-`` lines (with the context lines) are replaced
                   by its ``+`` lines in NAME, which must hold them exactly once
-``run``           a ``bash`` block, run line by line in the page's project (see below)
+``run``           a ``bash`` block, run line by line in the page's project (see below);
+                  ``run provider [NAME=VALUE ...]``: with the page's fake model provider
 ``output``        every line must appear, in order, in the output of the last command of
                   the ``run`` block before it; ``...`` inside a line matches anything
 ``cassette``      a ``json`` block that must load as a hash-verified cassette and be
@@ -27,11 +28,22 @@ trailing comment that says ``exit N`` expects exit status N instead of 0.
 
 The blocks of one page share a project directory and run in page order. Stores an
 executed example leaves open are closed before it ends (see :func:`_close_stores`).
+
+A page whose examples call the OpenAI or Anthropic SDK marks its first such ``run`` block
+``run provider``. That starts the page's fake provider (``tests/llm/fake_provider.py``: the
+OpenAI and Anthropic APIs on 127.0.0.1), stopped by :meth:`PageProject.close`, and points
+``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_API_KEY``
+at it for the rest of the page, later python blocks included. ``NAME=VALUE`` words after
+``provider`` change a setting of the server (see ``PROVIDER_SETTINGS``) for that block's
+commands only: a provider that moved a model alias to a new snapshot, say. The SDKs are
+imported when the provider starts, so that in-process runs keep them, as they keep
+hypothesis (see :class:`PageProject`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import re
@@ -47,12 +59,13 @@ from intentusnet_core import IntentusRuntime, SQLiteExecutionStore
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.cli import main as intentusnet_main
 
-__all__ = ["COMMANDS", "DIRECTIVES", "ROOT", "Block", "PageProject", "all_blocks",
-           "command_lines", "split_command"]
+__all__ = ["COMMANDS", "DIRECTIVES", "PROVIDER_SETTINGS", "ROOT", "Block", "PageProject",
+           "all_blocks", "command_lines", "provider_settings", "split_command"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRECTIVES = ("file", "patch", "run", "output", "cassette", "same-as", "skip")
 COMMANDS = ("pytest", "intentusnet", "cat", "ls")
+PROVIDER_SETTINGS = ("model", "decision")  # FakeProvider attributes a run block may set
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*doc-test:\s*(?P<kind>\S+)\s*(?P<arg>.*?)\s*-->\s*$")
@@ -151,6 +164,22 @@ def command_lines(block: Block) -> list[str]:
     return commands
 
 
+def provider_settings(block: Block) -> dict[str, str] | None:
+    """The fake-provider settings of a ``run provider NAME=VALUE ...`` block, or None for a
+    plain ``run`` block. Raises ValueError for any other argument."""
+    words = block.arg.split()
+    if not words:
+        return None
+    settings = dict(word.partition("=")[::2] for word in words[1:])
+    wrong = [word for word in words[1:] if "=" not in word
+             or word.partition("=")[0] not in PROVIDER_SETTINGS]
+    if words[0] != "provider" or wrong:
+        raise ValueError(f"{block.where}: a run block takes no argument or `provider "
+                         f"[NAME=VALUE ...]` with NAME one of {', '.join(PROVIDER_SETTINGS)}; "
+                         f"got {block.arg!r}")
+    return settings
+
+
 def split_command(line: str) -> tuple[dict[str, str], list[str], int]:
     """``(environment, argv, expected exit status)`` of one command line."""
     words = shlex.split(line, comments=True)
@@ -169,7 +198,10 @@ class PageProject:
 
     In-process pytest runs drop the modules they imported when they end. hypothesis' pytest
     plugin imports all of hypothesis in its terminal summary, so this module imports it
-    once up front: otherwise every run would import it again (most of a run's time).
+    once up front: otherwise every run would import it again (most of a run's time). The
+    SDKs are imported when the page's provider starts, for the same reason and one more:
+    HTTP capture patches ``httpx2`` once per process, and a copy imported again by a later
+    run would not be patched.
     """
 
     def __init__(self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,6 +210,7 @@ class PageProject:
         self.monkeypatch = monkeypatch
         self.last_output: str | None = None
         self.last_command: str | None = None
+        self.provider: Any = None  # the page's FakeProvider, once a `run provider` block ran
         monkeypatch.chdir(self.path)
         # pins the rootdir; a page may write its own pytest.ini
         (self.path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
@@ -190,6 +223,23 @@ class PageProject:
         }.get(block.kind)
         if handler is not None:
             handler(block)
+
+    def close(self) -> None:
+        """Stop the page's fake provider, if a block started it."""
+        if self.provider is not None:
+            self.provider.stop()
+            self.provider = None
+
+    def _start_provider(self) -> Any:
+        if self.provider is None:
+            from llm.fake_provider import FakeProvider  # tests/llm; the standard library only
+
+            for sdk in ("openai", "anthropic"):
+                importlib.import_module(sdk)
+            self.provider = FakeProvider()
+            for name, value in self.provider.env().items():
+                self.monkeypatch.setenv(name, value)
+        return self.provider
 
     # -- block kinds ------------------------------------------------------------------------
 
@@ -223,6 +273,21 @@ class PageProject:
         target.write_text(text.replace(before, after), encoding="utf-8")
 
     def _run(self, block: Block) -> None:
+        settings = provider_settings(block)
+        if settings is None:
+            self._run_commands(block)
+            return
+        provider = self._start_provider()
+        before = {name: getattr(provider, name) for name in settings}
+        try:
+            for name, value in settings.items():
+                setattr(provider, name, value)
+            self._run_commands(block)
+        finally:
+            for name, value in before.items():
+                setattr(provider, name, value)
+
+    def _run_commands(self, block: Block) -> None:
         for line in command_lines(block):
             env, argv, expected = split_command(line)
             with self.monkeypatch.context() as patch:

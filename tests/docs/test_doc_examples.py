@@ -22,6 +22,7 @@ from .doc_blocks import (
     PageProject,
     all_blocks,
     command_lines,
+    provider_settings,
     split_command,
 )
 
@@ -55,13 +56,16 @@ def _followers(block: Block) -> list[Block]:
 def test_doc_block(block: Block, pytester: pytest.Pytester,
                    monkeypatch: pytest.MonkeyPatch) -> None:
     project = PageProject(pytester, monkeypatch)
-    for earlier in BY_PAGE[block.page][:block.index - 1]:
-        project.execute(earlier)
+    try:
+        for earlier in BY_PAGE[block.page][:block.index - 1]:
+            project.execute(earlier)
 
-    project.execute(block)
+        project.execute(block)
 
-    for output in _followers(block):
-        project.execute(output)
+        for output in _followers(block):
+            project.execute(output)
+    finally:
+        project.close()
 
 
 # -- the conventions are followed -------------------------------------------------------------
@@ -73,6 +77,11 @@ def test_directives_are_known_and_complete() -> None:
                  if b.kind in ("file", "patch", "same-as", "skip") and not b.arg]
     problems += [f"{b.where}: a run block must be a bash block" for b in BLOCKS
                  if b.kind == "run" and b.lang != "bash"]
+    for block in (b for b in BLOCKS if b.kind == "run"):
+        try:
+            provider_settings(block)
+        except ValueError as error:
+            problems.append(str(error))
     assert problems == []
 
 

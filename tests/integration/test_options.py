@@ -9,6 +9,18 @@ import pytest
 
 from .conftest import AgentProject
 
+SECOND_TEST = """
+import pytest
+
+from {module} import build
+
+
+@pytest.mark.intentus
+def test_second():
+    runtime = build()
+    assert runtime.route_intent("ModerateIntent", {{"content": "bye"}}).status == "success"
+"""
+
 SECRET_TEST = """
 import pytest
 
@@ -32,8 +44,25 @@ def test_bogus_record_mode_is_a_usage_error_listing_the_modes(project: AgentProj
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*argument --intentus-record: invalid choice: 'bogus' (choose from *new*, *all*)"])
+        ["*argument --intentus-record/--intentus-record=new/--intentus-record=all: ignored "
+         "explicit argument 'bogus'"])
     assert project.calls() == {}
+
+
+@pytest.mark.parametrize("flag", ["--intentus-record", "--intentus-record=new",
+                                  "--intentus-record=all"])
+def test_record_flag_before_a_test_path_records_only_that_file(project: AgentProject,
+                                                               flag: str) -> None:
+    project.moderation(f"app_op8_{flag.count('=')}{flag[-1]}", "test_app")
+    project.tests("test_other", SECOND_TEST, f"app_op8_{flag.count('=')}{flag[-1]}")
+
+    result = project.run(flag, "test_app.py")
+
+    result.assert_outcomes(passed=1)
+    assert project.summary(result)[0].startswith("intentusnet: 1 recorded, 0 replayed,")
+    files = sorted(p.relative_to(project.path).as_posix()
+                   for p in (project.path / "cassettes").rglob("*.json"))
+    assert files == ["cassettes/test_app/test_moderate.json"]
 
 
 def test_bogus_replay_level_in_ini_is_a_usage_error_listing_the_levels(
@@ -82,13 +111,15 @@ def test_marker_and_ini_keys_are_registered(project: AgentProject) -> None:
         intentus_ignore = finalResponse.payload.seen_at
         intentus_redact = ACME-[0-9-]+
         intentus_replay = agent
+        intentus_capture = on
     """)
 
     markers = project.run("--markers", "--strict-config")
     result = project.run("--intentus-record", "--strict-markers", "--strict-config")
 
     markers.stdout.fnmatch_lines(["@pytest.mark.intentus(cassette=None, ignore=(), "
-                                  "tolerance=None, replay='agent', freeze_time=True): *"])
+                                  "tolerance=None, replay='agent', freeze_time=True, "
+                                  "capture=True): *"])
     result.assert_outcomes(passed=1)
 
 
@@ -97,7 +128,8 @@ def test_options_are_documented_in_help(project: AgentProject) -> None:
 
     result.stdout.fnmatch_lines([
         "intentusnet: record, replay and drift-gate agents:",
-        "*--intentus-record*",
+        "  --intentus-record, --intentus-record=new, --intentus-record=all",
+        "*record cassettes: *",
         "*--intentus-verify*",
         "*--intentus-cassette-dir*DIR*",
         "*--intentus-drift-report*PATH*",
@@ -223,3 +255,30 @@ def test_prune_keeps_cassettes_of_files_not_run(project: AgentProject) -> None:
     project.run("test_app.py", "--intentus-prune").assert_outcomes(passed=1)
 
     assert project.cassette("test_more", "test_more").is_file()
+
+
+def test_intentus_capture_takes_on_or_off_only(project: AgentProject) -> None:
+    project.moderation("app_op9", "test_app")
+    project.ini("intentus_capture = sometimes")
+
+    result = project.run()
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*intentus_capture = 'sometimes'; valid values are on, off*"])
+
+
+def test_capture_marker_takes_a_bool_only(project: AgentProject) -> None:
+    project.app("app_op10")
+    project.tests("test_app", """
+        import pytest
+        from {module} import build
+
+        @pytest.mark.intentus(capture="no")
+        def test_moderate():
+            build().route_intent("ModerateIntent", {{"content": "hi"}})
+    """, "app_op10")
+
+    result = project.run("--intentus-record")
+
+    result.stdout.fnmatch_lines(["*capture='no': expected True or False*"])
+    result.assert_outcomes(errors=1)

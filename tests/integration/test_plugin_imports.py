@@ -54,7 +54,8 @@ import pytest
 
 code = pytest.main({args!r})
 print(json.dumps({{"exit": int(code), "modules": sorted(
-    name for name in ("pydantic", "deepdiff", "cryptography", "freezegun",
+    name for name in ("pydantic", "deepdiff", "cryptography", "time_machine", "genai_prices",
+                      "httpx2", "httpx",
                       "intentusnet_core.models", "intentusnet_core.runtime",
                       "pytest_intentusnet.cassette")
     if name in sys.modules)}}))

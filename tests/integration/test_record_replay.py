@@ -204,3 +204,45 @@ def test_a_live_secret_from_the_environment_is_never_written(project: AgentProje
         "written.*"])
     assert not project.cassette("test_leak", "test_leak").exists()
     assert not list(project.path.rglob("*.tmp"))
+
+
+COSTLY_NESTED_TEST = """
+import pytest
+from intentusnet_core import IntentusRuntime, agent, emit_intent, step
+
+
+@agent("summariser", intents=["SummariseIntent"])
+def summariser(env):
+    return {{"summary": step("llm", "summarise", {{"text": env.payload["text"]}},
+                             lambda: env.payload["text"][:4], usage={{"cost_usd": 0.0015}})}}
+
+
+@agent("moderator", intents=["ModerateIntent"])
+def moderator(env):
+    decision = step("llm", "classify", {{"text": env.payload["text"]}}, lambda: "SAFE",
+                    usage={{"cost_usd": 0.0016}})
+    summary = emit_intent("SummariseIntent", {{"text": env.payload["text"]}})
+    return {{"decision": decision, "summary": summary.payload}}
+
+
+@pytest.mark.intentus(replay="{level}")
+def test_nested_cost():
+    runtime = IntentusRuntime()
+    runtime.register_agents(moderator, summariser)
+    response = runtime.route_intent("ModerateIntent", {{"text": "a long post"}})
+    assert response.payload == {{"decision": "SAFE", "summary": {{"summary": "a lo"}}}}
+"""
+
+
+@pytest.mark.parametrize("level", ["agent", "step"])
+def test_cost_saved_by_replay_counts_child_executions_once(project: AgentProject,
+                                                           level: str) -> None:
+    """A served parent's recorded children never route at agent level, but their recorded
+    cost is saved all the same: parent $0.0016 + child $0.0015."""
+    project.tests("test_nested_cost", COSTLY_NESTED_TEST.format(level=level))
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    result = project.run()
+
+    result.assert_outcomes(passed=1)
+    assert project.summary(result)[1].endswith("recorded cost saved by replay: $0.0031")

@@ -69,3 +69,58 @@ def test_repeat_below_one_is_a_usage_error(project: AgentProject, value: str) ->
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--intentus-repeat={value}: expected N >= 1*"])
+
+
+FIXTURE_RUNTIME_TEST = """
+import os
+
+import pytest
+
+from {module} import count, moderator_gpt4
+
+
+@pytest.fixture
+def tracked():
+    count("fixture:setup")
+    yield
+    count("fixture:teardown")
+
+
+def test_registers(intentus_runtime, intentus_cassette, tracked):
+    intentus_runtime.register_agent(moderator_gpt4)
+    response = intentus_runtime.route_intent("ModerateIntent", {{"content": "hello"}})
+    assert response.status == "success"
+    assert response.metadata["execution_id"] == "exec-000001"
+    assert [r.agent for r in intentus_cassette.records] == ["moderator-gpt4"]
+"""
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["in-process", "xdist"])
+def test_every_repeat_gets_fresh_fixtures_and_a_fresh_fixture_runtime(
+        project: AgentProject, xdist: bool) -> None:
+    project.app(f"app_rp4_{int(xdist)}")
+    project.tests("test_fixture", FIXTURE_RUNTIME_TEST, f"app_rp4_{int(xdist)}")
+
+    result = (project.run_xdist if xdist else project.run)("--intentus-repeat", "3")
+
+    result.assert_outcomes(passed=1)
+    assert project.calls() == {"agent:moderator-gpt4": 3, "model": 3, "fixture:setup": 3,
+                               "fixture:teardown": 3}
+    assert project.summary(result)[1].startswith("intentusnet: live calls: 3 agent, 3 step;")
+
+
+@pytest.mark.parametrize("other", ["--intentus-record", "--intentus-record=all",
+                                   "--intentus-verify"])
+def test_repeat_with_record_or_verify_is_a_usage_error(project: AgentProject,
+                                                       other: str) -> None:
+    project.moderation("app_rp5", "test_app")
+
+    result = project.run("--intentus-repeat", "3", other)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    flag = other.split("=")[0]
+    result.stderr.fnmatch_lines([
+        f"*--intentus-repeat 3 with {flag}: *; run one after the other: pytest {flag}*, "
+        "then pytest --intentus-repeat 3"])
+    assert project.calls() == {}
+    assert not (project.path / "cassettes").exists()

@@ -77,6 +77,18 @@ def test_drift_report_is_written_when_nothing_drifted(project: AgentProject) -> 
     assert report["counters"]["verified"] == 1
 
 
+def test_drift_report_starts_with_its_format_version(project: AgentProject) -> None:
+    project.moderation("app_v5", "test_app")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    project.run("--intentus-verify", "--intentus-drift-report=drift.json",
+                DECISION="FLAGGED").assert_outcomes(failed=1)
+
+    report = json.loads((project.path / "drift.json").read_text("utf-8"))
+    assert report["formatVersion"] == 1
+    assert list(report) == ["counters", "formatVersion", "mode", "tests"]  # sorted keys
+
+
 def test_verify_without_a_cassette_fails(project: AgentProject) -> None:
     project.moderation("app_v4", "test_app")
 

@@ -183,7 +183,7 @@ def test_deep_nesting_is_a_format_error_in_every_loader(depth: int, tmp_path: Pa
 def test_unknown_event_type_and_format_version_are_named(small: ExecutionRecord) -> None:
     wire = small.to_wire()
     wire["events"][1]["type"] = "TELEPORTED"
-    with pytest.raises(RecordFormatError, match=r"x\.json: .*field events\.1\.type"):
+    with pytest.raises(RecordFormatError, match=r"x\.json: .*field events\[1\]\.type"):
         ExecutionRecord.from_wire(wire, source="x.json")
     wire = small.to_wire()
     wire["formatVersion"] = 2
