@@ -190,6 +190,8 @@ def _category(path: str) -> str:
         return "model" if re.search(r"\.runtime(\.model|$)", path) else "config"
     if path.startswith("routerDecision.filtered"):
         return "policy"
+    if re.match(r"routerDecision\.attempts\[\d+\]\.(status|errorCode)$", path):
+        return "error"  # the same agent, now failing: an error, not a routing change
     if path.startswith("routerDecision"):
         return "routing"
     if path.startswith("steps"):

@@ -31,11 +31,13 @@ if TYPE_CHECKING:
     from .stores.base import ExecutionStore
     from .tracing import TraceSink
 
-__all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "Playback",
+__all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "Playback", "Preview",
            "RecordingSettings", "SequentialIds", "default_execution_id", "set_ambient_binding",
            "utc_now_iso"]
 
 Clock = Callable[[], _dt.datetime]
+#: routes an envelope (wire form) without running agents: see ``Router.preview``
+Preview = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
 def utc_now_iso(clock: Clock | None = None) -> str:
@@ -96,9 +98,12 @@ class AmbientBinding(Protocol):
     capture: bool  # capture HTTP exchanges inside agent attempts as steps
 
     def begin(self, envelope: dict[str, Any], input_hash: str,
-              parent_execution_id: str | None) -> Playback | None:
+              parent_execution_id: str | None,
+              preview: Preview | None = None) -> Playback | None:
         """The playback for this execution, or None to run it live; raises
-        ``ReplayMissError`` when the recording has no such execution."""
+        ``ReplayMissError`` when the recording has no such execution. *preview* routes an
+        envelope without running agents (:meth:`Router.preview`), so served recordings can
+        be checked against today's agents and policy."""
         ...
 
     def finish(self, record: ExecutionRecord | None, response: AgentResponse,
@@ -174,7 +179,7 @@ class ExecutionLifecycle:
         self.settings = settings
 
     def begin(self, envelope: IntentEnvelope, decision: RoutingDecision,
-              parent: AttemptScope | None) -> Execution:
+              parent: AttemptScope | None, preview: Preview | None = None) -> Execution:
         """A new execution of *envelope*. Raises ``ReplayMissError`` when a binding serves
         recordings and has none for it."""
         __tracebackhide__ = True
@@ -197,7 +202,7 @@ class ExecutionLifecycle:
         input_text = canonical_json(input_identity(wire))
         input_hash = hash_text(input_text)
         parent_id = parent.execution_id if parent is not None else None
-        playback = binding.begin(wire, input_hash, parent_id) if binding else None
+        playback = binding.begin(wire, input_hash, parent_id, preview) if binding else None
         execution_id = ids()
         recorder = ExecutionRecorder(
             execution_id=execution_id, parent_execution_id=parent_id,

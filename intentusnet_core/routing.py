@@ -89,6 +89,24 @@ class Router:
             self._candidates[intent] = found
         return found
 
+    def preview(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
+        """How *envelope* (wire form) would be routed now, without running any agent:
+        ``priorityOrder`` (after the policy), ``filtered`` and, for DIRECT, ``agent``; None
+        for an envelope that does not load. Replay uses it to check the routing of recorded
+        child executions offline."""
+        try:
+            built = IntentEnvelope.model_validate(envelope)
+        except (ValueError, TypeError):
+            return None
+        execution = Execution(built, RoutingDecision(strategy=built.routing.strategy))
+        resolved = self._resolve(execution)
+        decision = execution.decision
+        if not isinstance(resolved, AgentResponse) and decision.strategy is _DIRECT:
+            self._decide_direct(execution, resolved[0])
+        wire = decision.to_wire(volatile=False)
+        return {"priorityOrder": wire["priorityOrder"], "filtered": wire["filtered"],
+                "agent": decision.agent if decision.strategy is _DIRECT else None}
+
     def agents_wire(self, decision: RoutingDecision) -> list[dict[str, Any]]:
         """The wire form of the candidates *decision* considered, in its priority order."""
         agents = self._agents
@@ -180,7 +198,7 @@ class Router:
         lifecycle = self._lifecycle
         if lifecycle is None:
             return Execution(envelope, decision)
-        return lifecycle.begin(envelope, decision, parent)
+        return lifecycle.begin(envelope, decision, parent, self.preview)
 
     def _finish(self, execution: Execution, response: AgentResponse) -> AgentResponse:
         __tracebackhide__ = True

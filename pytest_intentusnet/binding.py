@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from intentusnet_core.decision import RoutingDecision
-from intentusnet_core.drift import diff_records
+from intentusnet_core.drift import DriftChange, DriftReport, diff_records
 from intentusnet_core.errors import RecordNotFoundError, ReplayMissError
-from intentusnet_core.execution import Playback, SequentialIds
+from intentusnet_core.execution import Playback, Preview, SequentialIds
 from intentusnet_core.hashing import canonical_json, hash_text
 from intentusnet_core.identity import IDENTITY_KEYS, decision_identity, output_identity
 from intentusnet_core.models import AgentResponse, response_wire
@@ -96,7 +96,8 @@ class CassetteBinding:
         self._config_hashes: dict[tuple[int, ...], tuple[str, list[dict[str, Any]]]] = {}
 
     def begin(self, envelope: dict[str, Any], input_hash: str,
-              parent_execution_id: str | None) -> Player | None:
+              parent_execution_id: str | None,
+              preview: Preview | None = None) -> Player | None:
         """The player of the recorded execution this one matches, or None to run it live
         (recording and repeat). Raises :class:`ReplayMissError` when no unused recording
         matches."""
@@ -117,9 +118,31 @@ class CassetteBinding:
         if cassette.mode is Mode.VERIFY:
             return VerifyPlayer(recorded)
         if cassette.settings.replay == "agent":
-            self.index.served_with(recorded)
+            for child in self.index.served_with(recorded):
+                if preview is not None:  # children never route again: check them offline
+                    self._check_child_routing(child, preview)
             return AgentPlayer(cassette, recorded)
         return StepPlayer(cassette, recorded)
+
+    def _check_child_routing(self, child: ExecutionRecord, preview: Preview) -> None:
+        """A served child's recorded routing against how today's agents and policy would
+        route its envelope: a difference is routing drift (no agent runs)."""
+        now = preview(child.envelope)
+        if now is None:
+            return
+        recorded = child.router_decision
+        changes = [DriftChange("routing", f"routerDecision.{key}", "changed",
+                               recorded.get(key), now[key])
+                   for key in ("agent", "priorityOrder", "filtered")
+                   if (key != "agent" or now["agent"] is not None)
+                   and recorded.get(key) != now[key]]
+        if changes:
+            self.cassette.add_drift(DriftReport(
+                before_id=child.execution_id, after_id=None,
+                agent_before=recorded.get("agent"),
+                agent_after=now["agent"] if now["agent"] is not None
+                else (now["priorityOrder"] or [None])[0],
+                changes=changes))
 
     def finish(self, record: ExecutionRecord | None, response: AgentResponse,
                decision: RoutingDecision, playback: Playback | None) -> None:

@@ -84,10 +84,12 @@ class RecordIndex:
             return UsedUpMiss(name, list(recorded), self._performed[(intent, input_hash)])
         return ChangedInputMiss(name, closest_candidates(envelope, self.records))
 
-    def served_with(self, record: ExecutionRecord) -> None:
+    def served_with(self, record: ExecutionRecord) -> list[ExecutionRecord]:
         """Mark the recorded child executions of *record* (its CHILD_INTENT events, and
         theirs) as used: when its agents are served from the recording, the children they
-        routed are part of what was served, and are never routed again."""
+        routed are part of what was served, and are never routed again. Returns those
+        children, parents before their own children."""
+        served: list[ExecutionRecord] = []
         by_id = self._by_id
         if by_id is None:
             by_id = self._by_id = {r.execution_id: r for r in self.records}
@@ -99,7 +101,9 @@ class RecordIndex:
                 child = by_id.get(child_id) if isinstance(child_id, str) else None
                 if child is not None and child.execution_id not in self.used:
                     self._use(child)
+                    served.append(child)
                     pending.append(child)
+        return served
 
     def unused(self) -> list[ExecutionRecord]:
         """The recorded executions no live one used, in recorded order."""

@@ -23,10 +23,10 @@ if TYPE_CHECKING:
 
     from .matching import Miss
 
-__all__ = ["DRIFT_REPORT_FORMAT_VERSION", "Counters", "accept_command", "drift_failure",
-           "drift_report", "miss_failure", "missing_cassette_failure", "repeat_failure",
-           "routing_drift_failure", "step_miss_failure", "summary_lines",
-           "unused_recording_failure"]
+__all__ = ["DRIFT_REPORT_FORMAT_VERSION", "Counters", "accept_command",
+           "body_failed_after_drift", "drift_failure", "drift_report", "miss_failure",
+           "missing_cassette_failure", "repeat_failure", "routing_drift_failure",
+           "step_miss_failure", "summary_lines", "unused_recording_failure"]
 
 #: The ``formatVersion`` of the drift report file (``--intentus-drift-report``); raised
 #: when a key changes meaning or goes away, not when one is added.
@@ -85,6 +85,13 @@ def drift_failure(path: Path, nodeid: str, mode: Mode,
     lines.extend(f"execution {report.before_id}: {report.render()}" for report in drifts)
     lines.append(f"If the new behaviour is intended, accept it: {accept_command(nodeid)}")
     return "\n".join(lines)
+
+
+def body_failed_after_drift(drift_text: str, exc: BaseException) -> str:
+    """The drift of a test whose body then failed too (its own assertion on an agent that
+    now errors, say): the drift first, then what the body raised."""
+    return (f"{drift_text}\nThe test body then failed: {type(exc).__name__}: {exc}"
+            .rstrip())
 
 
 def routing_drift_failure(path: Path, nodeid: str, recorded: ExecutionRecord, index: int,

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from intentusnet_core.errors import DriftError, MissingCassetteError, UnusedRecordingError
+from intentusnet_core.errors import (
+    CassetteError,
+    DriftError,
+    MissingCassetteError,
+    UnusedRecordingError,
+)
 from intentusnet_core.hashing import pretty_json
 from intentusnet_core.serialization import write_text_atomic
 
@@ -28,6 +33,7 @@ from .modes import MARKER_HELP, Mode, RunSettings
 from .naming import cassette_path
 from .report import (
     Counters,
+    body_failed_after_drift,
     drift_failure,
     drift_report,
     missing_cassette_failure,
@@ -197,7 +203,16 @@ class IntentusSession:
         cassette.frozen_at = self._frozen_at(cassette)
         binding = self._binding(cassette)
         with self._body(cassette, binding):
-            yield
+            try:
+                yield
+            except Exception as exc:
+                # the body failed after an execution drifted (an agent that now raises makes
+                # the test's own assertion fail): the drift is the news, show it
+                if cassette.drifts and not isinstance(exc, CassetteError):
+                    raise DriftError(body_failed_after_drift(
+                        drift_failure(cassette.path, cassette.nodeid, self.mode,
+                                      cassette.drifts), exc)) from exc
+                raise
         if cassette.recording:
             cassette.write()
             return

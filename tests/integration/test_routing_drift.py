@@ -73,3 +73,59 @@ def test_routing_drift_in_replay_is_listed_in_the_drift_report(
     assert (drift["agentBefore"], drift["agentAfter"]) == ("moderator-gpt4", "moderator-claude")
     assert [(c["category"], c["before"], c["after"]) for c in drift["changes"]] == [
         ("routing", "moderator-gpt4", "moderator-claude")]
+
+
+CHILD_APP = '''
+import os
+
+from intentusnet_core import IntentusRuntime, agent, emit_intent
+
+
+@agent("triage", intents=["Triage"])
+def triage(env):
+    review = emit_intent("Review", {"content": env.payload["content"]})
+    return {"decision": "SAFE", "reviewed_by": review.payload["by"]}
+
+
+@agent("reviewer-fast", intents=["Review"], priority=int(os.environ.get("FAST_P", "10")))
+def fast(env):
+    return {"by": "reviewer-fast"}
+
+
+@agent("reviewer-deep", intents=["Review"], priority=20)
+def deep(env):
+    return {"by": "reviewer-deep"}
+
+
+def build():
+    runtime = IntentusRuntime(store="memory://")
+    runtime.register_agents(triage, fast, deep)
+    return runtime
+'''
+
+
+def test_a_priority_change_on_a_child_intent_fails_agent_level_replay_offline(
+        project: AgentProject) -> None:
+    project.pytester.makepyfile(app_rd9=CHILD_APP)
+    project.tests("test_app", """
+        import pytest
+        from {module} import build
+
+        @pytest.mark.intentus
+        def test_triage():
+            assert build().route_intent("Triage", {{"content": "hi"}}).status == "success"
+    """, "app_rd9")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+    project.run().assert_outcomes(passed=1)  # unchanged: green, offline
+    project.reset_calls()
+
+    result = project.run(FAST_P="30")  # only the child's routing changes
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*drift: routing (routing drift: reviewer-fast -> reviewer-deep)*",
+        "*routing  routerDecision.agent: 'reviewer-fast' -> 'reviewer-deep'*",
+        "*routing  routerDecision.priorityOrder: [[]'reviewer-fast', 'reviewer-deep'[]] -> "
+        "[[]'reviewer-deep', 'reviewer-fast'[]]*",
+    ])
+    result.stdout.fnmatch_lines(["intentusnet: live calls: 0 agent, 0 step*"])  # offline

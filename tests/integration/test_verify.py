@@ -98,3 +98,48 @@ def test_verify_without_a_cassette_fails(project: AgentProject) -> None:
     result.stdout.fnmatch_lines(["*MissingCassetteError: no cassette for "
                                  "test_app.py::test_moderate*(verify mode needs one*"])
     assert project.calls() == {}
+
+
+RAISING_APP = '''
+import os
+
+from intentusnet_core import IntentusRuntime, agent
+
+
+@agent("moderator", intents=["ModerateIntent"])
+def moderator(env):
+    if os.environ.get("MODEL_DOWN"):
+        raise RuntimeError("model endpoint unavailable")
+    return {"decision": "SAFE"}
+
+
+def build():
+    runtime = IntentusRuntime(store="memory://")
+    runtime.register_agent(moderator)
+    return runtime
+'''
+
+
+def test_verify_shows_the_exception_of_an_agent_that_now_raises(
+        project: AgentProject) -> None:
+    project.pytester.makepyfile(app_v9=RAISING_APP)
+    project.tests("test_app", """
+        import pytest
+        from {module} import build
+
+        @pytest.mark.intentus
+        def test_moderate():
+            response = build().route_intent("ModerateIntent", {{"content": "hi"}})
+            assert response.status == "success"
+    """, "app_v9")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+
+    result = project.run("--intentus-verify", MODEL_DOWN="1")
+
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "drift: behavioral, error (routing stable: moderator)" in out
+    assert "RuntimeError" in out
+    assert "model endpoint unavailable" in out
+    assert "AGENT_ERROR" in out
+    result.stdout.fnmatch_lines(["*The test body then failed: AssertionError*"])
