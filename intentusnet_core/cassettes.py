@@ -59,21 +59,46 @@ class CassetteFile:
     frozen_at: str | None = None
     records: list[ExecutionRecord] = field(default_factory=list)
     path: Path | None = None
+    #: what ``--intentus-calibrate`` learned: ``{execution, path, matcher, flipRate,
+    #: observed}`` per field that varied (formatVersion 2; none: formatVersion 1)
+    learned: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def format_version(self) -> int:
+        """1, or 2 for a calibrated cassette (one with learned matchers)."""
+        return 2 if self.learned else CASSETTE_FORMAT_VERSION
 
     def cassette_hash(self) -> str:
-        return stable_hash({"formatVersion": CASSETTE_FORMAT_VERSION, "nodeId": self.node_id,
-                            "frozenAt": self.frozen_at,
-                            "records": [r.hashes.get("record") for r in self.records]})
+        """The hash that binds the records (and learned matchers) to this test."""
+        sealed: dict[str, Any] = {
+            "formatVersion": self.format_version, "nodeId": self.node_id,
+            "frozenAt": self.frozen_at,
+            "records": [r.hashes.get("record") for r in self.records]}
+        if self.learned:
+            sealed["learned"] = self.learned
+        return stable_hash(sealed)
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "formatVersion": CASSETTE_FORMAT_VERSION,
+        """The JSON form written to disk."""
+        wire: dict[str, Any] = {
+            "formatVersion": self.format_version,
             "nodeId": self.node_id,
             "frozenAt": self.frozen_at,
             "records": [record.to_wire() for record in self.records],
             "hashes": {"cassette": self.cassette_hash(),
                        "records": [record.hashes.get("record") for record in self.records]},
         }
+        if self.learned:
+            wire["learned"] = self.learned
+        return wire
+
+    def learned_matchers(self, execution_id: str) -> dict[str, Any]:
+        """The learned matchers of one recorded execution, by field path. Raises
+        :class:`RecordFormatError` for a learned entry that is not a matcher."""
+        from .matchers import matcher_from_json
+
+        return {entry["path"]: matcher_from_json(entry["matcher"])
+                for entry in self.learned if entry["execution"] == execution_id}
 
     def dumps(self) -> str:
         return pretty_json(self.to_wire())
@@ -119,7 +144,17 @@ class CassetteFile:
         records = [ExecutionRecord.from_wire(item, source=f"{source} records[{index}]",
                                              verify=verify, advice=advice)
                    for index, item in enumerate(data["records"])]
-        cassette = cls(node_id=node_id, frozen_at=frozen, records=records, path=source)
+        cassette = cls(node_id=node_id, frozen_at=frozen, records=records, path=source,
+                       learned=list(data.get("learned", [])))
+        if cassette.learned:
+            from .matchers import matcher_from_json
+
+            for index, entry in enumerate(cassette.learned):
+                try:
+                    matcher_from_json(entry["matcher"])
+                except (RecordFormatError, ConfigurationError) as exc:
+                    raise RecordFormatError(f"{source}: learned[{index}].matcher: {exc} "
+                                            f"{advice}") from None
         if verify:
             _check_binding(cassette, hashes, source)
         return cassette

@@ -26,6 +26,9 @@ from deepdiff import DeepDiff
 
 from .errors import ConfigurationError
 from .identity import record_view
+from .judging import Judged, judge_views
+from .matcher_base import ABSENT, Matcher
+from .matcher_paths import compile_path
 from .records import ExecutionRecord
 
 __all__ = ["CATEGORIES", "DriftChange", "DriftReport", "diff_records", "dotted_path",
@@ -38,17 +41,22 @@ _MISSING = "<absent>"
 
 @dataclass(frozen=True)
 class DriftChange:
-    """One changed field: ``{category, path, kind, before, after}``."""
+    """One changed field: ``{category, path, kind, before, after}``, and the matcher that
+    judged it with its measure (``exact`` unless a matcher was declared or learned)."""
 
     category: str
     path: str
     kind: str
     before: Any
     after: Any
+    matcher: str = "exact()"
+    measure: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; absent sides are ``"<absent>"``."""
         return {"category": self.category, "path": self.path, "kind": self.kind,
-                "before": self.before, "after": self.after}
+                "before": _json_side(self.before), "after": _json_side(self.after),
+                "matcher": self.matcher, "measure": self.measure}
 
 
 @dataclass
@@ -62,6 +70,8 @@ class DriftReport:
     changes: list[DriftChange] = field(default_factory=list)
     #: "agent A, step S" by step index, so a rendered step change names whose call it was
     step_labels: dict[int, str] = field(default_factory=dict)
+    #: fields that differ but that their matcher accepted: listed, never drift
+    tolerated: list[DriftChange] = field(default_factory=list)
 
     def _any(self, category: str) -> bool:
         return any(change.category == category for change in self.changes)
@@ -128,6 +138,7 @@ class DriftReport:
             "cost_drift": self.cost_drift,
             "config_drift": self.config_drift,
             "changes": [change.to_dict() for change in self.changes],
+            "tolerated": [change.to_dict() for change in self.tolerated],
         }
 
     def render(self, *, limit: int = 40) -> str:
@@ -145,11 +156,21 @@ class DriftReport:
             where = f"  [{self.step_labels[int(step.group(1))]}]" \
                 if step and change.category == "model" \
                 and int(step.group(1)) in self.step_labels else ""
+            judged = f"  ({change.measure})" if change.matcher != "exact()" else ""
             lines.append(f"  {change.category:<{width}}  {change.path}: "
-                         f"{_show(change.before)} -> {_show(change.after)}{where}")
+                         f"{_show(change.before)} -> {_show(change.after)}{where}{judged}")
         if len(self.changes) > limit:
             lines.append(f"  ... {len(self.changes) - limit} more changes (see to_dict())")
+        if self.tolerated:
+            lines.append(f"  tolerated (within their matchers, not drift): "
+                         f"{len(self.tolerated)} fields")
+            lines.extend(f"    {change.path}: {change.measure}"
+                         for change in self.tolerated[:5])
         return "\n".join(lines)
+
+
+def _json_side(value: Any) -> Any:
+    return _MISSING if value is _MISSING or value is ABSENT else value
 
 
 def _show(value: Any) -> str:
@@ -211,21 +232,44 @@ def _category(path: str) -> str:
 
 def diff_records(before: ExecutionRecord | Mapping[str, Any],
                  after: ExecutionRecord | Mapping[str, Any], *, ignore: Iterable[str] = (),
-                 tolerance: Mapping[str, float] | None = None) -> DriftReport:
+                 tolerance: Mapping[str, float] | None = None,
+                 match: Mapping[str, Matcher] | None = None,
+                 learned: Mapping[str, Matcher] | None = None) -> DriftReport:
     """Compare two executions; see the module docstring for the categories.
 
     ``ignore`` takes field paths with ``*`` wildcards (a path also ignores everything under
-    it); ``tolerance`` maps paths to absolute numeric tolerances.
+    it); ``tolerance`` maps paths to absolute numeric tolerances. ``match`` maps path
+    patterns (``*`` one level, ``**`` any depth) to matchers
+    (:mod:`intentusnet_core.matchers`); ``learned`` likewise, for matchers learned by
+    calibration — a declared pattern wins over a learned one for the same path. Every
+    change names the matcher that judged it; differences a matcher accepted are listed in
+    ``tolerated``. Raises :class:`ConfigurationError` for an invalid pattern.
     """
     ignored = _compile(ignore)
     tolerances = [(_compile([path]), float(limit)) for path, limit in (tolerance or {}).items()]
     view_before, view_after = record_view(before), record_view(after)
-    if view_before == view_after:  # the common case in replay: no diff to compute
+    judged: list[Judged] = []
+    if match or learned:
+        declared = dict(match or {})
+        # a declared pattern wins over what calibration learned for a path it covers
+        patterns = [compile_path(pattern) for pattern in declared]
+        kept = {path: matcher for path, matcher in (learned or {}).items()
+                if not any(regex.match(path) for regex in patterns)}
+        view_before, view_after, judged = judge_views(view_before, view_after,
+                                                      {**kept, **declared})
+    if view_before == view_after and not judged:  # the common case in replay: no diff
         return DriftReport(before_id=_id(before), after_id=_id(after),
                            agent_before=view_before["routerDecision"]["agent"],
                            agent_after=view_after["routerDecision"]["agent"])
     diff = DeepDiff(view_before, view_after, view="tree", verbose_level=2)
-    changes = []
+    changes: list[DriftChange] = []
+    tolerated: list[DriftChange] = []
+    for item in judged:
+        if ignored is not None and ignored.match(item.path):
+            continue
+        change = DriftChange(_category(item.path), item.path, "changed", item.before,
+                             item.after, item.matcher, item.measure)
+        (tolerated if item.ok else changes).append(change)
     for kind, levels in diff.items():
         for level in levels:
             path = dotted_path(level.path(output_format="list"))
@@ -235,7 +279,8 @@ def diff_records(before: ExecutionRecord | Mapping[str, Any],
             new = level.t2 if not is_absent(level.t2) else _MISSING
             if _within_tolerance(path, old, new, tolerances):
                 continue
-            changes.append(DriftChange(_category(path), path, _kind(kind), old, new))
+            changes.append(DriftChange(_category(path), path, _kind(kind), old, new, "exact()",
+                                       f"exact: {_show(old)} != {_show(new)}"))
     changes.sort(key=lambda c: (CATEGORIES.index(c.category), c.path))
     steps = view_after["steps"] or view_before["steps"]
     return DriftReport(
@@ -243,6 +288,7 @@ def diff_records(before: ExecutionRecord | Mapping[str, Any],
         agent_before=view_before["routerDecision"]["agent"],
         agent_after=view_after["routerDecision"]["agent"],
         changes=changes,
+        tolerated=tolerated,
         step_labels={index: f"agent {step.get('agent')}, step {step.get('name')}"
                      for index, step in enumerate(steps)},
     )

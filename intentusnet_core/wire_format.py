@@ -175,13 +175,21 @@ RECORD_FORMATS: Mapping[int, RecordShapes] = {
 
 #: formatVersion -> the shape of a cassette's own fields (its records are records).
 #: ``hashes.records`` is optional: cassettes sealed before it existed still load.
+_CASSETTE_HASHES = _object(ObjectShape("cassette hashes", {"cassette": _STR, "records": _STRINGS},
+                                       optional=frozenset({"records"})))
+#: a matcher learned by ``--intentus-calibrate`` for one field of one recorded execution
+_LEARNED = ObjectShape("a learned matcher", {
+    "execution": _NON_EMPTY, "path": _NON_EMPTY, "matcher": _DATA, "flipRate": _FLOAT,
+    "observed": _of((list,), "a list of the values seen")})
 CASSETTE_FORMATS: Mapping[int, ObjectShape] = {
     1: ObjectShape("a formatVersion 1 cassette", {
         "formatVersion": _INT, "nodeId": _NON_EMPTY, "frozenAt": _STR_OR_NULL,
-        "records": _of((list,), "a list of records"),
-        "hashes": _object(ObjectShape("cassette hashes",
-                                      {"cassette": _STR, "records": _STRINGS},
-                                      optional=frozenset({"records"})))}),
+        "records": _of((list,), "a list of records"), "hashes": _CASSETTE_HASHES}),
+    # 2: a calibrated cassette, with what calibration learned (written only then)
+    2: ObjectShape("a formatVersion 2 cassette", {
+        "formatVersion": _INT, "nodeId": _NON_EMPTY, "frozenAt": _STR_OR_NULL,
+        "records": _of((list,), "a list of records"), "hashes": _CASSETTE_HASHES,
+        "learned": _list(_object(_LEARNED), "a list of learned matchers")}),
 }
 
 

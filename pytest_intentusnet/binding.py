@@ -174,7 +174,9 @@ class CassetteBinding:
             counters.verified += 1
         settings = cassette.settings
         report = diff_records(recorded, record, ignore=(*settings.ignore, *player.uncompared),
-                              tolerance=settings.tolerance)
+                              tolerance=settings.tolerance, match=settings.match,
+                              learned=cassette.learned_for(recorded.execution_id))
+        counters.tolerated += len(report.tolerated)
         if player.categories is not None:
             report.changes = [c for c in report.changes if c.category in player.categories]
         if report.has_drift:

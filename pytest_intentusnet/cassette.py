@@ -46,6 +46,8 @@ class Cassette:
     used_up: int = 0  # misses of calls made more often than recorded (in counters.missing)
     # re-recording: the file being replaced, when it loads and verifies (else None)
     previous: CassetteFile | None = None
+    # calibration: the matchers learned for the fields that varied (written with the file)
+    learned: builtins.list[dict[str, Any]] = field(default_factory=builtins.list)
 
     @classmethod
     def open(cls, path: Path, nodeid: str, mode: Mode, settings: TestSettings) -> Cassette:
@@ -56,7 +58,7 @@ class Cassette:
         cassette = cls(path=path, nodeid=nodeid, mode=mode, settings=settings)
         if mode is Mode.REPEAT or not path.exists():
             return cassette
-        if mode is Mode.RECORD_ALL:
+        if mode in (Mode.RECORD_ALL, Mode.CALIBRATE):
             # re-recording keeps the first recording's instant, so diffs stay small
             try:
                 cassette.previous = CassetteFile.load(path)
@@ -71,8 +73,8 @@ class Cassette:
     @property
     def recording(self) -> bool:
         """True when this test's agents run live and new records are written."""
-        return self.mode is Mode.RECORD_ALL or (self.mode is Mode.RECORD_NEW and
-                                                self.existing is None)
+        return self.mode in (Mode.RECORD_ALL, Mode.CALIBRATE) or (
+            self.mode is Mode.RECORD_NEW and self.existing is None)
 
     @property
     def recorded_records(self) -> builtins.list[ExecutionRecord]:
@@ -90,6 +92,12 @@ class Cassette:
         ``ConfigurationError`` for a limit that is not a non-negative integer."""
         check_limit(limit)
         return self.records[:limit] if limit is not None else builtins.list(self.records)
+
+    def learned_for(self, execution_id: str) -> dict[str, Any]:
+        """The matchers calibration learned for one recorded execution, by field path."""
+        if self.existing is None or not self.existing.learned:
+            return {}
+        return self.existing.learned_matchers(execution_id)
 
     def add_drift(self, report: DriftReport) -> None:
         """Count one drifted execution and keep its report."""
@@ -110,7 +118,8 @@ class Cassette:
             records = [kept[index] if index < len(kept) and
                        _unchanged_except_durations(kept[index], record) else record
                        for index, record in enumerate(records)]
-        cassette = CassetteFile(node_id=self.nodeid, frozen_at=self.frozen_at, records=records)
+        cassette = CassetteFile(node_id=self.nodeid, frozen_at=self.frozen_at, records=records,
+                                learned=builtins.list(self.learned))
         if previous is not None and cassette.cassette_hash() == previous.cassette_hash():
             return False  # same test, instant and records: the file already holds them
         cassette.save(self.path)

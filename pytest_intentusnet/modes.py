@@ -24,7 +24,8 @@ __all__ = ["MARKER_HELP", "REPLAY_LEVELS", "Mode", "RunSettings", "TestSettings"
            "add_options"]
 
 REPLAY_LEVELS = ("agent", "step")
-_MARKER_KEYS = ("cassette", "ignore", "tolerance", "replay", "freeze_time", "capture")
+_MARKER_KEYS = ("cassette", "ignore", "tolerance", "match", "replay", "freeze_time",
+                "capture")
 CAPTURE_VALUES = ("on", "off")
 
 MARKER_HELP = ("intentus(cassette=None, ignore=(), tolerance=None, replay='agent', "
@@ -40,6 +41,7 @@ class Mode(str, Enum):
     RECORD_ALL = "all"       # --intentus-record=all: re-record every cassette (bless)
     VERIFY = "verify"        # --intentus-verify: run live, compare, never write
     REPEAT = "repeat"        # --intentus-repeat N: run live N times, compare identities
+    CALIBRATE = "calibrate"  # --intentus-calibrate N: run live N times, record, learn variance
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class TestSettings:
     cassette: str | None = None
     ignore: tuple[str, ...] = ()
     tolerance: dict[str, float] = field(default_factory=dict)
+    match: dict[str, Any] = field(default_factory=dict)  # path pattern -> Matcher
     replay: str = "agent"
     freeze_time: bool = True
     capture: bool = True  # HTTP exchanges inside agents (httpx2/httpx) become steps
@@ -93,6 +96,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--intentus-repeat", dest="intentus_repeat", type=int, default=None,
                     metavar="N", help="run each plugin test N times live and require "
                                       "identical identity hashes")
+    group.addoption("--intentus-calibrate", dest="intentus_calibrate", type=int, default=None,
+                    metavar="N", help="run each plugin test N times live, record its cassette "
+                                      "as --intentus-record=all does, and store in it a "
+                                      "matcher for every field that varied (learned "
+                                      "variance, used by replay and verify)")
     group.addoption("--intentus-fail-unused", dest="intentus_fail_unused", action="store_true",
                     help="fail the run when cassette files belong to no collected test")
     group.addoption("--intentus-prune", dest="intentus_prune", action="store_true",
@@ -104,6 +112,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("intentus_redact", "extra secret patterns (regular expressions) to redact",
                   type="linelist", default=[])
     parser.addini("intentus_replay", "replay level: agent (default) or step", default="agent")
+    parser.addini("intentus_match", "field matchers for drift checks, one 'PATH = EXPR' per "
+                  "line, e.g. finalResponse.payload.explanation = similar(0.7)",
+                  type="linelist", default=[])
     parser.addini("intentus_capture", "record the HTTP calls agents make through httpx2/httpx "
                   "(every OpenAI and Anthropic SDK call) as steps: on (default) or off",
                   default="on")
@@ -123,6 +134,7 @@ class RunSettings:
     replay: str
     redactor: Redactor
     capture: bool = True
+    match: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -148,6 +160,20 @@ class RunSettings:
             if mode is not Mode.REPLAY:
                 raise pytest.UsageError(_repeat_conflict(repeat, mode))
             mode = Mode.REPEAT
+        calibrate = config.getoption("intentus_calibrate")
+        if calibrate is not None:
+            if calibrate < 2:
+                raise pytest.UsageError(f"--intentus-calibrate={calibrate}: expected N >= 2 "
+                                        "runs to learn from, e.g. --intentus-calibrate=5")
+            if mode is not Mode.REPLAY:
+                other = "verify" if mode is Mode.VERIFY else \
+                    "repeat" if mode is Mode.REPEAT else "record"
+                raise pytest.UsageError(
+                    f"--intentus-calibrate={calibrate} with --intentus-{other}: calibration "
+                    "runs live and records (as --intentus-record=all); run it alone: "
+                    f"pytest --intentus-calibrate={calibrate}")
+            mode = Mode.CALIBRATE
+            repeat = calibrate
         replay = config.getini("intentus_replay") or "agent"
         if replay not in REPLAY_LEVELS:
             raise pytest.UsageError(f"ini intentus_replay = {replay!r}; valid values are "
@@ -168,7 +194,8 @@ class RunSettings:
                    fail_unused=bool(config.getoption("intentus_fail_unused")),
                    prune=bool(config.getoption("intentus_prune")),
                    ignore=tuple(config.getini("intentus_ignore")), replay=replay,
-                   redactor=redactor, capture=capture == "on")
+                   redactor=redactor, capture=capture == "on",
+                   match=_ini_matchers(config.getini("intentus_match")))
 
     def for_test(self, nodeid: str, marker: pytest.Mark | None,
                  fixture: Any) -> TestSettings:
@@ -176,7 +203,7 @@ class RunSettings:
         ``intentus_config`` fixture returned. Raises :class:`pytest.UsageError` for an
         unknown setting, a value of the wrong type or a positional marker argument."""
         merged: dict[str, Any] = {"ignore": self.ignore, "replay": self.replay,
-                                  "capture": self.capture}
+                                  "capture": self.capture, "match": dict(self.match)}
         if marker is not None:
             _layer(marker.kwargs, "@pytest.mark.intentus", merged)
         if fixture:
@@ -231,6 +258,8 @@ def _layer(values: Mapping[str, Any], where: str, into: dict[str, Any]) -> None:
                 raise pytest.UsageError(f"{where}: replay={value!r}; valid levels are "
                                         f"{', '.join(REPLAY_LEVELS)}")
             into["replay"] = value
+        elif key == "match":
+            into["match"] = {**into.get("match", {}), **_matchers(value, where)}
         elif key == "capture":
             if not isinstance(value, bool):
                 raise pytest.UsageError(f"{where}: capture={value!r}: expected True or False")
@@ -244,3 +273,44 @@ def _layer(values: Mapping[str, Any], where: str, into: dict[str, Any]) -> None:
             if value is not None and not isinstance(value, str):
                 raise pytest.UsageError(f"{where}: cassette={value!r}: expected a file name")
             into["cassette"] = value
+
+
+def _ini_matchers(lines: list[str]) -> tuple[tuple[str, Any], ...]:
+    """``intentus_match`` lines (``PATH = EXPR``), parsed without eval. Raises
+    :class:`pytest.UsageError` naming the line."""
+    from intentusnet_core.errors import IntentusError
+    from intentusnet_core.matchers import parse_matcher
+
+    found: list[tuple[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        path, equals, expression = line.partition("=")
+        if not equals or not path.strip() or not expression.strip():
+            raise pytest.UsageError(
+                f"ini intentus_match line {number} {line!r}: expected 'PATH = MATCHER', e.g. "
+                "finalResponse.payload.explanation = similar(0.7)")
+        try:
+            found.append((path.strip(), parse_matcher(expression.strip())))
+        except IntentusError as exc:
+            raise pytest.UsageError(f"ini intentus_match line {number} {line!r}: {exc}") \
+                from None
+    return tuple(found)
+
+
+def _matchers(value: Any, where: str) -> dict[str, Any]:
+    """A ``match=`` mapping of path pattern to a matcher (or its expression as text)."""
+    from intentusnet_core.errors import IntentusError
+    from intentusnet_core.matchers import Matcher, parse_matcher
+
+    if not isinstance(value, Mapping):
+        raise pytest.UsageError(f"{where}: match={value!r}: expected a mapping of field path "
+                                "to matcher, e.g. {'finalResponse.payload.explanation': "
+                                "similar(0.7)}")
+    found: dict[str, Any] = {}
+    for path, matcher in value.items():
+        if not isinstance(path, str) or not path:
+            raise pytest.UsageError(f"{where}: match key {path!r}: expected a field path")
+        try:
+            found[path] = matcher if isinstance(matcher, Matcher) else parse_matcher(matcher)
+        except (IntentusError, TypeError) as exc:
+            raise pytest.UsageError(f"{where}: match[{path!r}] = {matcher!r}: {exc}") from None
+    return found

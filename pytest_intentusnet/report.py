@@ -46,6 +46,7 @@ class Counters:
     live_agent_calls: int = 0
     live_step_calls: int = 0
     cost_saved_usd: float = 0.0
+    tolerated: int = 0  # fields that differed within their matcher (never drift)
 
     def add(self, other: Counters) -> None:
         """Add every count of *other* to this one."""
@@ -183,7 +184,8 @@ def drift_report(mode: Mode, totals: Counters,
 
 
 def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
-                  used_up: Sequence[str]) -> list[str]:
+                  used_up: Sequence[str],
+                  flip_rates: Sequence[tuple[float, str, str]] = ()) -> list[str]:
     """The terminal summary: the counters, the live calls, the unused cassette files (up to
     20) and the command to run next. *used_up* holds the node id of each test whose miss was
     a used-up recording (counted as missing, but fixed by re-recording, not recording new);
@@ -193,6 +195,14 @@ def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
              f"verified, {t.drifted} drifted, {t.missing} missing, {t.unused} unused",
              f"intentusnet: live calls: {t.live_agent_calls} agent, {t.live_step_calls} step; "
              f"recorded cost saved by replay: ${t.cost_saved_usd:.4f}"]
+    if t.tolerated:
+        lines.append(f"intentusnet: {t.tolerated} fields differed within their matchers "
+                     "(tolerated, not drift)")
+    if flip_rates:
+        lines.append(f"intentusnet: calibration learned {len(flip_rates)} varying fields; "
+                     "highest flip rates:")
+        for rate, nodeid, field_path in sorted(flip_rates, key=lambda e: (-e[0], e[1], e[2]))[:5]:
+            lines.append(f"  {rate:.2f}  {nodeid}  {field_path}")
     for path in unused_files[:20]:
         action = "deleted" if pruned and not path.exists() else "unused"
         lines.append(f"intentusnet: {action} cassette {path}")

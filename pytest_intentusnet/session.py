@@ -65,6 +65,8 @@ class IntentusSession:
     expected_paths: set[Path] = field(default_factory=set)
     unused_files: list[Path] = field(default_factory=list)
     used_up: list[str] = field(default_factory=list)  # a node id per used-up miss
+    # calibration: (flip rate, node id, field path) of every learned field
+    flip_rates: list[tuple[float, str, str]] = field(default_factory=list)
 
     @classmethod
     def start(cls, config: pytest.Config) -> None:
@@ -145,6 +147,8 @@ class IntentusSession:
         try:
             if self.mode is Mode.REPEAT:
                 yield from self._run_repeated(item, cassette)
+            elif self.mode is Mode.CALIBRATE:
+                yield from self._run_calibrated(item, cassette)
             else:
                 yield from self._run_once(cassette)
         finally:
@@ -250,6 +254,40 @@ class IntentusSession:
             if run != first:
                 raise DriftError(repeat_failure(item.nodeid, first, run, number, total))
 
+    def _run_calibrated(self, item: pytest.Item,
+                        cassette: Cassette) -> Generator[None, None, None]:
+        """Run the body N times live (fresh fixtures each time, as repeats do), record the
+        last run as ``--intentus-record=all`` would, and store with it a matcher for every
+        field that varied across the runs. Raises :class:`DriftError` when the runs routed
+        different numbers of executions."""
+        __tracebackhide__ = True
+        from intentusnet_core.calibration import learn_variance
+
+        cassette.frozen_at = self._frozen_at(cassette)
+        total = self.settings.repeat
+        runs: list[list[Any]] = []
+        for number in range(1, total + 1):
+            if number > 1:
+                _set_up_again(item)
+                cassette.records = []
+                cassette.counters.recorded = 0
+            binding = self._binding(cassette)
+            with self._body(cassette, binding):
+                if number < total:
+                    item.runtest()
+                else:
+                    yield
+            runs.append(list(cassette.records))
+        try:
+            cassette.learned = learn_variance(runs)
+        except ValueError as exc:
+            raise DriftError(f"{item.nodeid} cannot be calibrated: {exc}. Make the test route "
+                             "the same intents on every run, then re-run: pytest "
+                             f"--intentus-calibrate={total} '{item.nodeid}'") from None
+        for entry in cassette.learned:
+            self.flip_rates.append((entry["flipRate"], item.nodeid, entry["path"]))
+        cassette.write()
+
     # -- end of run -------------------------------------------------------------------------
 
     def finish(self, session: pytest.Session) -> None:
@@ -299,7 +337,7 @@ class IntentusSession:
             return
         if self.plugin_tests or self.totals.recorded or self.unused_files:
             for line in summary_lines(self.totals, self.unused_files, self.settings.prune,
-                                      self.used_up):
+                                      self.used_up, self.flip_rates):
                 terminalreporter.write_line(line)
 
     # -- xdist ------------------------------------------------------------------------------
@@ -314,10 +352,13 @@ class IntentusSession:
         self.plugin_tests += int(data.get("plugin_tests", 0))
         self.unused_files.extend(Path(p) for p in data.get("unused_files", []))
         self.used_up.extend(data.get("used_up", []))
+        self.flip_rates.extend((float(rate), str(nodeid), str(path))
+                               for rate, nodeid, path in data.get("flip_rates", []))
 
     def _worker_output(self) -> dict[str, Any]:
         return {"counters": self.totals.to_dict(), "drifts": self.drift_entries,
                 "plugin_tests": self.plugin_tests, "used_up": self.used_up,
+                "flip_rates": [list(entry) for entry in self.flip_rates],
                 "unused_files": [str(p) for p in self.unused_files]}
 
 

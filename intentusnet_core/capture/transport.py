@@ -69,7 +69,7 @@ def install() -> None:
     with _lock:
         for name in _LIBRARIES:
             module = sys.modules.get(name)
-            if module is not None and name not in _patched:
+            if module is not None and _patched.get(name) is not module:
                 _patch(module)
         if not _hook_installed:
             sys.meta_path.insert(0, _PatchOnImport())
@@ -80,7 +80,10 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
     """Patches ``httpx``/``httpx2`` right after they are imported for the first time."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in _LIBRARIES or fullname in _patched:
+        # a library imported again (a harness that restores sys.modules) is a new module
+        # object, patched anew
+        if fullname not in _LIBRARIES or (fullname in sys.modules
+                                          and _patched.get(fullname) is sys.modules[fullname]):
             return None
         for finder in sys.meta_path:
             if finder is self:
@@ -103,13 +106,17 @@ class _PatchingLoader(importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         self.inner.exec_module(module)
         with _lock:
-            if module.__name__ not in _patched:
+            if _patched.get(module.__name__) is not module:
                 _patch(module)
 
 
 def _patch(module: ModuleType) -> None:
     sync_cls = module.HTTPTransport
     async_cls = module.AsyncHTTPTransport
+    if getattr(sync_cls, "_intentus_captured", False):  # the same classes, already patched
+        _patched[module.__name__] = module
+        return
+    sync_cls._intentus_captured = True
     original_sync = sync_cls.handle_request
     original_async = async_cls.handle_async_request
 

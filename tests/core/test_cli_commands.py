@@ -208,7 +208,8 @@ def test_diff_json_parses(populated: Populated, capsys: pytest.CaptureFixture[st
     assert report["model_drift"] is True
     assert report["routing_drift"] is False
     assert {"category": "behavioral", "path": "finalResponse.payload.decision",
-            "kind": "changed", "before": "SAFE", "after": "FLAGGED"} in report["changes"]
+            "kind": "changed", "before": "SAFE", "after": "FLAGGED", "matcher": "exact()",
+            "measure": "exact: 'SAFE' != 'FLAGGED'"} in report["changes"]
 
 
 def test_diff_without_drift_exits_0(populated: Populated,

@@ -279,7 +279,10 @@ def test_to_dict_is_json_and_render_shows_every_change(name: str) -> None:
         assert data[flag] is getattr(report, flag)
     assert len(data["changes"]) == len(report.changes)
     for entry in data["changes"]:
-        assert set(entry) == {"category", "path", "kind", "before", "after"}
+        assert set(entry) == {"category", "path", "kind", "before", "after", "matcher",
+                              "measure"}
+        assert entry["matcher"] == "exact()"
+        assert entry["measure"].startswith("exact: ")
 
     text = report.render()
     for change in report.changes:

@@ -59,13 +59,17 @@ from intentusnet_core import IntentusRuntime, SQLiteExecutionStore
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.cli import main as intentusnet_main
 
-__all__ = ["COMMANDS", "DIRECTIVES", "PROVIDER_SETTINGS", "ROOT", "Block", "PageProject",
-           "all_blocks", "command_lines", "provider_settings", "split_command"]
+__all__ = ["COMMANDS", "DIRECTIVES", "PROVIDER_CLIENTS", "PROVIDER_SETTINGS", "ROOT", "Block",
+           "PageProject", "all_blocks", "command_lines", "import_provider_clients",
+           "provider_settings", "split_command"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRECTIVES = ("file", "patch", "run", "output", "cassette", "same-as", "skip")
 COMMANDS = ("pytest", "intentusnet", "cat", "ls")
 PROVIDER_SETTINGS = ("model", "decision")  # FakeProvider attributes a run block may set
+# imported when a page's provider starts (see PageProject): the SDKs, and the frameworks
+# whose module-level HTTP clients would otherwise be dropped, unclosed, after each run
+PROVIDER_CLIENTS = ("openai", "anthropic", "pydantic_ai", "langchain_openai")
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*doc-test:\s*(?P<kind>\S+)\s*(?P<arg>.*?)\s*-->\s*$")
@@ -164,6 +168,14 @@ def command_lines(block: Block) -> list[str]:
     return commands
 
 
+def import_provider_clients() -> None:
+    """Import ``PROVIDER_CLIENTS`` (see :class:`PageProject`). Call it at import time to
+    keep them for the whole session: ``pytester`` also drops, when a test ends, the modules
+    imported during it."""
+    for name in PROVIDER_CLIENTS:
+        importlib.import_module(name)
+
+
 def provider_settings(block: Block) -> dict[str, str] | None:
     """The fake-provider settings of a ``run provider NAME=VALUE ...`` block, or None for a
     plain ``run`` block. Raises ValueError for any other argument."""
@@ -199,9 +211,11 @@ class PageProject:
     In-process pytest runs drop the modules they imported when they end. hypothesis' pytest
     plugin imports all of hypothesis in its terminal summary, so this module imports it
     once up front: otherwise every run would import it again (most of a run's time). The
-    SDKs are imported when the page's provider starts, for the same reason and one more:
-    HTTP capture patches ``httpx2`` once per process, and a copy imported again by a later
-    run would not be patched.
+    SDKs and frameworks (``PROVIDER_CLIENTS``) are imported when the page's provider starts,
+    for the same reason and two more: HTTP capture patches ``httpx2`` once per process, and
+    a copy imported again by a later run would not be patched; and the HTTP clients the
+    frameworks cache in their modules would be dropped with them, their sockets unclosed
+    (a ``ResourceWarning``, an error under this suite's ``filterwarnings``).
     """
 
     def __init__(self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,8 +248,7 @@ class PageProject:
         if self.provider is None:
             from llm.fake_provider import FakeProvider  # tests/llm; the standard library only
 
-            for sdk in ("openai", "anthropic"):
-                importlib.import_module(sdk)
+            import_provider_clients()
             self.provider = FakeProvider()
             for name, value in self.provider.env().items():
                 self.monkeypatch.setenv(name, value)

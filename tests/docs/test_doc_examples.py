@@ -22,6 +22,7 @@ from .doc_blocks import (
     PageProject,
     all_blocks,
     command_lines,
+    import_provider_clients,
     provider_settings,
     split_command,
 )
@@ -30,6 +31,8 @@ BLOCKS = all_blocks()
 BY_PAGE: dict[str, list[Block]] = defaultdict(list)
 for _block in BLOCKS:
     BY_PAGE[_block.page].append(_block)
+if any(b.kind == "run" and b.arg.split()[:1] == ["provider"] for b in BLOCKS):
+    import_provider_clients()  # once per session, not once per test (~3 s)
 
 # Blocks that are tests of their own; file, patch and output blocks are exercised by the
 # run blocks after them.

@@ -102,7 +102,8 @@ def test_verify_drift_then_record_all_blesses_and_replay_passes(
     report = json.loads((project.path / "drift.json").read_text(encoding="utf-8"))
     [entry] = report["tests"]
     assert {"path": "finalResponse.payload.decision", "before": "SAFE", "after": "FLAGGED",
-            "category": "behavioral", "kind": "changed"} in entry["drifts"][0]["changes"]
+            "category": "behavioral", "kind": "changed", "matcher": "exact()",
+            "measure": "exact: 'SAFE' != 'FLAGGED'"} in entry["drifts"][0]["changes"]
 
     blessed = project.run("--intentus-record=all", DECISION="FLAGGED")
 

@@ -166,8 +166,9 @@ def test_record_replay_verify_bless_under_xdist(project: AgentProject) -> None:
         "test_app.py::test_moderate", "tests/test_other.py::test_second"]
     for entry in report["tests"]:
         assert {"path": "finalResponse.payload.decision", "before": "SAFE",
-                "after": "FLAGGED", "category": "behavioral",
-                "kind": "changed"} in entry["drifts"][0]["changes"]
+                "after": "FLAGGED", "category": "behavioral", "kind": "changed",
+                "matcher": "exact()", "measure": "exact: 'SAFE' != 'FLAGGED'",
+                } in entry["drifts"][0]["changes"]
 
     project.run_xdist("--intentus-record=all", DECISION="FLAGGED").assert_outcomes(passed=2)
     assert project.calls() == {"agent:moderator-gpt4": 2, "model": 2}

@@ -33,3 +33,13 @@ def fake_provider_env(fake_provider: FakeProvider,
     for name, value in fake_provider.env().items():
         monkeypatch.setenv(name, value)
     return fake_provider
+
+
+@pytest.fixture(autouse=True)
+def _collect_leaks() -> Iterator[None]:
+    """Collect garbage after each test, so an SDK client left open fails the test that
+    opened it (ResourceWarning is an error here) instead of a later, unrelated one."""
+    yield
+    import gc
+
+    gc.collect()

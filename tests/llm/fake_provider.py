@@ -654,6 +654,7 @@ def _send(handler: http.server.BaseHTTPRequestHandler, reply: _Reply) -> None:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' connection pools expect
+    disable_nagle_algorithm = True  # else every small response waits ~40 ms for an ACK
     server_version = "fake-provider"
     sys_version = ""
     server: _Server
