@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import ConfigurationError, RecordFormatError
@@ -195,15 +195,20 @@ def _mapping(node: ast.expr) -> dict[str, Matcher]:
     if not isinstance(node, ast.Dict):
         raise _Refused(f"json_text takes a dict of path pattern -> matcher, not "
                        f"{_describe(node)}, e.g. json_text({{'decision': exact()}})")
-    result = {}
+    return {path: _matcher(value) for path, value
+            in _string_keyed(node, "json_text keys are path patterns (strings)")}
+
+
+def _string_keyed(node: ast.Dict, keys_are: str) -> Iterator[tuple[str, ast.expr]]:
+    """*node*'s entries, each key a literal string (else refused: "*keys_are*, not ...")
+    and its value's node; refused at the first ``**`` unpacking."""
     for key, value in zip(node.keys, node.values):
         if key is None:
             raise _Refused(f"**{_source(value)} (unpacking) is not allowed")
-        path = _literal(key)
-        if not isinstance(path, str):
-            raise _Refused(f"json_text keys are path patterns (strings), not {_source(key)}")
-        result[path] = _matcher(value)
-    return result
+        name = _literal(key)
+        if not isinstance(name, str):
+            raise _Refused(f"{keys_are}, not {_source(key)}")
+        yield name, value
 
 
 def _literal(node: ast.expr) -> Any:
@@ -220,15 +225,8 @@ def _literal(node: ast.expr) -> Any:
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_literal(item) for item in node.elts]
     if isinstance(node, ast.Dict):
-        result = {}
-        for key, value in zip(node.keys, node.values):
-            if key is None:
-                raise _Refused(f"**{_source(value)} (unpacking) is not allowed")
-            name = _literal(key)
-            if not isinstance(name, str):
-                raise _Refused(f"dict keys must be strings (as in JSON), not {_source(key)}")
-            result[name] = _literal(value)
-        return result
+        return {name: _literal(value) for name, value
+                in _string_keyed(node, "dict keys must be strings (as in JSON)")}
     if isinstance(node, ast.Call):
         raise _Refused(f"{_describe(node)} is not allowed here: a matcher call may appear "
                        "only as a value of json_text's dict; other arguments are literals")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .models import AgentResponse, response_wire
-from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent
+from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent, construct_model
 
 if TYPE_CHECKING:
     from .decision import RoutingDecision
@@ -126,11 +126,11 @@ class ExecutionRecorder:
         texts = []
         for index, ((type_, agent, _), (payload, text)) in enumerate(
                 zip(raw_events, redacted), start=1):
-            events.append(_construct(RecordEvent, _EVENT_FIELDS, {
+            events.append(construct_model(RecordEvent, {
                 "seq": index, "type": type_, "agent": agent, "payload": payload,
                 "prev_hash": "", "hash": ""}))
             texts.append(text)
-        record: ExecutionRecord = _construct(ExecutionRecord, _RECORD_FIELDS, {
+        record: ExecutionRecord = construct_model(ExecutionRecord, {
             "format_version": FORMAT_VERSION,
             "execution_id": self.execution_id,
             "parent_execution_id": self.parent_execution_id,
@@ -149,20 +149,3 @@ class ExecutionRecorder:
         return record.seal(_payload_texts=texts, _envelope_texts=self.envelope_texts,
                            _final_text=final_text)
 
-
-_EVENT_FIELDS = frozenset(RecordEvent.model_fields)
-_RECORD_FIELDS = frozenset(ExecutionRecord.model_fields)
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _construct(cls: type[Any], fields: frozenset[str], values: dict[str, Any],
-               private: dict[str, Any] | None = None) -> Any:
-    """``cls.model_construct(**values)`` without its generic overhead: *values* holds every
-    field, already valid (the recording hot path builds them)."""
-    instance = _new(cls)
-    _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", set(fields))
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", private)
-    return instance

@@ -38,7 +38,8 @@ from .wire_format import (
     record_json_schema,
 )
 
-__all__ = ["EVENT_TYPES", "FORMAT_VERSION", "GENESIS_HASH", "ExecutionRecord", "RecordEvent"]
+__all__ = ["EVENT_TYPES", "FORMAT_VERSION", "GENESIS_HASH", "ExecutionRecord", "RecordEvent",
+           "construct_model"]
 
 GENESIS_HASH = HASH_PREFIX + "0" * 64
 EventType = Literal["INTENT_RECEIVED", "POLICY_FILTERED", "AGENT_ATTEMPT_START", "STEP",
@@ -175,14 +176,14 @@ class ExecutionRecord(_Wire):
         # every field is there with its exact type: built directly, as model_validate
         # would build it (top-level containers copied), at a fraction of its cost
         final = data["finalResponse"]
-        record: ExecutionRecord = _built(cls, {
+        record: ExecutionRecord = construct_model(cls, {
             "format_version": data["formatVersion"], "execution_id": data["executionId"],
             "parent_execution_id": data["parentExecutionId"], "created_at": data["createdAt"],
             "status": data["status"], "replayable": data["replayable"],
             "replayable_reason": data["replayableReason"], "envelope": dict(data["envelope"]),
             "agents": [dict(agent) for agent in data["agents"]],
             "router_decision": dict(data["routerDecision"]),
-            "events": [_built(RecordEvent, {
+            "events": [construct_model(RecordEvent, {
                 "seq": event["seq"], "type": event["type"], "agent": event["agent"],
                 "payload": dict(event["payload"]), "prev_hash": event["prevHash"],
                 "hash": event["hash"]}) for event in data["events"]],
@@ -394,10 +395,10 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _built(cls: type[Any], values: dict[str, Any],
-           private: dict[str, Any] | None = None) -> Any:
-    """``cls.model_construct(**values)`` without its generic overhead: *values* holds every
-    field, already checked."""
+def construct_model(cls: type[Any], values: dict[str, Any],
+                    private: dict[str, Any] | None = None) -> Any:
+    """``cls.model_construct(**values)`` without its generic overhead (reading and
+    recording, both hot paths): *values* holds every field, already checked."""
     instance = _new(cls)
     _set(instance, "__dict__", values)
     _set(instance, "__pydantic_fields_set__", set(values))

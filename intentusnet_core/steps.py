@@ -137,9 +137,11 @@ def _record(scope: AttemptScope | None, kind: str, name: str, request: Any, resp
     scope.log.step(payload)
 
 
-class _RecordingIterator:
-    """Hands a live stream's items to the agent as they come and records them all when the
-    stream ends or is closed."""
+class _Recording:
+    """What both recording iterators share: the items seen so far, recorded once (as
+    *_shape*) when the stream ends or is closed."""
+
+    _shape = ""
 
     def __init__(self, inner: Any, scope: AttemptScope | None, kind: str, name: str,
                  request: Any, usage: Usage, started: float, extra: dict[str, Any]) -> None:
@@ -147,6 +149,19 @@ class _RecordingIterator:
         self._items: list[Any] = []
         self._done = False
         self._record = (scope, kind, name, request, usage, started, extra)
+
+    def _end(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        _record_items(self._items, self._shape, *self._record)
+
+
+class _RecordingIterator(_Recording):
+    """Hands a live stream's items to the agent as they come and records them all when the
+    stream ends or is closed."""
+
+    _shape = "iterator"
 
     def __iter__(self) -> _RecordingIterator:
         return self
@@ -174,22 +189,11 @@ class _RecordingIterator:
     def __exit__(self, *args: Any) -> None:
         self.close()
 
-    def _end(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        _record_items(self._items, "iterator", *self._record)
 
-
-class _RecordingAsyncIterator:
+class _RecordingAsyncIterator(_Recording):
     """The async :class:`_RecordingIterator`."""
 
-    def __init__(self, inner: Any, scope: AttemptScope | None, kind: str, name: str,
-                 request: Any, usage: Usage, started: float, extra: dict[str, Any]) -> None:
-        self._inner = inner
-        self._items: list[Any] = []
-        self._done = False
-        self._record = (scope, kind, name, request, usage, started, extra)
+    _shape = "async-iterator"
 
     def __aiter__(self) -> _RecordingAsyncIterator:
         return self
@@ -218,12 +222,6 @@ class _RecordingAsyncIterator:
 
     async def __aexit__(self, *args: Any) -> None:
         await self.aclose()
-
-    def _end(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        _record_items(self._items, "async-iterator", *self._record)
 
 
 def _record_items(items: list[Any], shape: str, scope: AttemptScope | None, kind: str,

@@ -90,6 +90,7 @@ class CassetteBinding:
         self.ids: Callable[[], str] = SequentialIds("exec")
         self.capture: bool = cassette.settings.capture  # HTTP exchanges become steps
         self.identities: list[dict[str, str]] = []
+        self.executions: list[ExecutionRecord] = []  # of a finished run (repeat, calibrate)
         self._costed = 0  # how many of index.used_in_order have had their cost counted
         # config hash by the identities of the agents' wire dicts (kept alive in the value,
         # so an id is never reused for another dict while it is a key)

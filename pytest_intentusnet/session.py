@@ -235,37 +235,23 @@ class IntentusSession:
         ``intentus_runtime``), an empty list of executions and a new binding; the last run
         is pytest's own call. Raises :class:`DriftError` when the runs' identities differ."""
         __tracebackhide__ = True
-        cassette.frozen_at = self._frozen_at(cassette)
         total = self.settings.repeat
-        runs: list[list[dict[str, str]]] = []
-        for number in range(1, total + 1):
-            if number > 1:
-                _set_up_again(item)
-                cassette.records = []
-            binding = self._binding(cassette)
-            with self._body(cassette, binding):
-                if number < total:
-                    item.runtest()
-                else:
-                    yield
-            runs.append(binding.identities)
-        first = runs[0]
+        runs: list[CassetteBinding] = []
+        yield from self._run_n_times(item, cassette, runs)
+        first = runs[0].identities
         for number, run in enumerate(runs[1:], start=2):
-            if run != first:
-                raise DriftError(repeat_failure(item.nodeid, first, run, number, total))
+            if run.identities != first:
+                raise DriftError(repeat_failure(item.nodeid, first, run.identities, number,
+                                                total))
 
-    def _run_calibrated(self, item: pytest.Item,
-                        cassette: Cassette) -> Generator[None, None, None]:
-        """Run the body N times live (fresh fixtures each time, as repeats do), record the
-        last run as ``--intentus-record=all`` would, and store with it a matcher for every
-        field that varied across the runs. Raises :class:`DriftError` when the runs routed
-        different numbers of executions."""
+    def _run_n_times(self, item: pytest.Item, cassette: Cassette,
+                     bindings: list[CassetteBinding]) -> Generator[None, None, None]:
+        """The body ``settings.repeat`` times, each run with fresh function-scoped fixtures,
+        an empty list of executions and a new binding (appended to *bindings* with the
+        run's executions kept on it); the last run is pytest's own call."""
         __tracebackhide__ = True
-        from intentusnet_core.calibration import learn_variance
-
         cassette.frozen_at = self._frozen_at(cassette)
         total = self.settings.repeat
-        runs: list[list[Any]] = []
         for number in range(1, total + 1):
             if number > 1:
                 _set_up_again(item)
@@ -277,7 +263,22 @@ class IntentusSession:
                     item.runtest()
                 else:
                     yield
-            runs.append(list(cassette.records))
+            binding.executions = list(cassette.records)
+            bindings.append(binding)
+
+    def _run_calibrated(self, item: pytest.Item,
+                        cassette: Cassette) -> Generator[None, None, None]:
+        """Run the body N times live (fresh fixtures each time, as repeats do), record the
+        last run as ``--intentus-record=all`` would, and store with it a matcher for every
+        field that varied across the runs. Raises :class:`DriftError` when the runs routed
+        different numbers of executions."""
+        __tracebackhide__ = True
+        from intentusnet_core.calibration import learn_variance
+
+        total = self.settings.repeat
+        bindings: list[CassetteBinding] = []
+        yield from self._run_n_times(item, cassette, bindings)
+        runs = [binding.executions for binding in bindings]
         try:
             cassette.learned = learn_variance(runs)
         except ValueError as exc:

@@ -272,11 +272,8 @@ def _exchange(module: ModuleType, scope: AttemptScope, send: Any, request: Any) 
     if scope.steps is not None:  # step-level replay: the recording answers
         return _served(module, recorder, request)
     started = _clock[0]()
-    token = _inside.set(True)
-    try:
+    with paused():
         response = send()
-    finally:
-        _inside.reset(token)
     recorder.started(response.status_code, response.headers.raw, started)
     return module.Response(response.status_code, headers=response.headers,
                            stream=_tee_sync(module, response, recorder),
@@ -292,11 +289,8 @@ async def _exchange_async(module: ModuleType, scope: AttemptScope, send: Any, tr
     if scope.steps is not None:
         return _served(module, recorder, request)
     started = _clock[0]()
-    token = _inside.set(True)
-    try:
+    with paused():
         response = await send(transport, request)
-    finally:
-        _inside.reset(token)
     recorder.started(response.status_code, response.headers.raw, started)
     return module.Response(response.status_code, headers=response.headers,
                            stream=_tee_async(module, response, recorder),
