@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +57,8 @@ def _learn(values: list[Any]) -> Matcher:
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if len(numbers) == len(values):
         spread = max(numbers) - min(numbers)
-        return within(abs=round(spread * NUMBER_WIDENING, 9))
+        # rounded up, never down: the widest observed difference must itself pass
+        return within(abs=math.ceil(spread * NUMBER_WIDENING * 1e9) / 1e9)
     texts = [v for v in values if isinstance(v, str)]
     distinct = sorted({canonical_json(v) for v in values})
     if len(texts) == len(values):
