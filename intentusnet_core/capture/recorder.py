@@ -93,7 +93,8 @@ class ExchangeRecorder:
 
     # -- shared ---------------------------------------------------------------------------
 
-    def _log(self, response: dict[str, Any], duration_ms: float, *, replayed: bool) -> None:
+    def _log(self, response: dict[str, Any], duration_ms: float, *, replayed: bool,
+             priced: dict[str, Any] | None = None) -> None:
         log = self.scope.log
         if log is None:
             return
@@ -104,7 +105,10 @@ class ExchangeRecorder:
             summary = summarize(self.provider[0], self.provider[1], self.request.get("body"),
                                 response.get("body"), response.get("events"),
                                 response["status"])
-            if response["status"] < 400:
+            if priced is not None:  # replayed: the price recorded with the same response
+                summary.update({key: priced[key] for key in ("costUsd", "costNote")
+                                if key in priced})
+            elif response["status"] < 400:
                 summary.update(price(summary, _now()))
             payload["llm"] = summary
             usage = _usage(summary)
@@ -170,7 +174,9 @@ def served_response(recorder: ExchangeRecorder) -> tuple[int, list[tuple[str, st
     __tracebackhide__ = True
     steps = recorder.scope.steps
     assert steps is not None
-    recorded = steps.serve_step(recorder.kind, recorder.name, recorder.request).get("response")
+    step = steps.serve_step(recorder.kind, recorder.name, recorder.request)
+    recorded = step.get("response")
+    summary = step.get("llm")
     try:
         if not isinstance(recorded, dict):
             raise ValueError("not a recorded HTTP response")
@@ -182,5 +188,6 @@ def served_response(recorder: ExchangeRecorder) -> tuple[int, list[tuple[str, st
             f"the agent made an HTTP call ({recorder.name}) where the recording has a step() "
             "call; the agent changed how it calls its model. Re-record it: "
             "pytest --intentus-record=all") from None
-    recorder._log(recorded, 0.0, replayed=True)
+    recorder._log(recorded, 0.0, replayed=True,
+                  priced=summary if isinstance(summary, dict) else None)
     return status, headers, content
