@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
-__all__ = ["cpu_model", "filesystem_of", "git_revision", "loadavg"]
+__all__ = ["cpu_model", "filesystem_of", "finish", "git_revision", "loadavg"]
 
 
 def cpu_model() -> str:
@@ -54,3 +57,20 @@ def git_revision() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def finish(figures: dict[str, Any], started: float, json_path: str | None, *,
+           with_load: bool = True) -> int:
+    """The end of every bench: total time (and the load at the end) into *figures* and on
+    screen, and *figures* written as JSON to *json_path* when given. Returns 0."""
+    total = time.perf_counter() - started
+    figures["total_elapsed_s"] = round(total, 1)
+    if with_load:
+        figures["machine"]["loadavg_end"] = loadavg()
+        print(f"\n(total {total:.1f} s; loadavg {loadavg()} at end)")
+    else:
+        print(f"\n(total {total:.1f} s)")
+    if json_path:
+        Path(json_path).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        print(f"figures written to {json_path}")
+    return 0

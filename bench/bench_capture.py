@@ -85,7 +85,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _machine import cpu_model, git_revision, loadavg
+from _machine import cpu_model, finish, git_revision, loadavg
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "gpt-4o-mini"
@@ -526,14 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         provider.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    total = time.perf_counter() - started
-    figures["machine"]["loadavg_end"] = loadavg()
-    figures["total_elapsed_s"] = round(total, 1)
-    print(f"\n(total {total:.1f} s; loadavg {loadavg()} at end)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-        print(f"figures written to {args.json}")
-    return 0
+    return finish(figures, started, args.json)
 
 
 if __name__ == "__main__":

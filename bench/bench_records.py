@@ -49,7 +49,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout even when not installed
 
-from _machine import cpu_model, filesystem_of, git_revision, loadavg  # noqa: E402
+from _machine import cpu_model, filesystem_of, finish, git_revision, loadavg  # noqa: E402
 
 from intentusnet_core import (  # noqa: E402
     FileExecutionStore,
@@ -508,13 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_peer:
             print("  no peer figures: ratio SKIPPED")
 
-    total = time.perf_counter() - started
-    figures["total_elapsed_s"] = round(total, 1)
-    print(f"\n(total {total:.1f} s)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-        print(f"figures written to {args.json}")
-    return 0
+    return finish(figures, started, args.json, with_load=False)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ The pytest wall time of each run is reported too. Nothing is asserted about time
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -48,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _machine import cpu_model, git_revision, loadavg
+from _machine import cpu_model, finish, git_revision, loadavg
 
 NS = (1, 100, 1000)
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
@@ -330,14 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(ours {o['replay_us_per_op']:.1f} us vs vcrpy {v['replay_us_per_op']:.1f} us)")
         figures["ratios_vcrpy_over_ours"] = ratios
 
-    total = time.perf_counter() - started
-    figures["machine"]["loadavg_end"] = loadavg()
-    figures["total_elapsed_s"] = round(total, 1)
-    print(f"\n(total {total:.1f} s; loadavg {loadavg()} at end)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-        print(f"figures written to {args.json}")
-    return 0
+    return finish(figures, started, args.json)
 
 
 if __name__ == "__main__":
