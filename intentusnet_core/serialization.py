@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = [
     "check_before_write",
     "check_record_size",
     "max_record_bytes",
+    "read_file_bytes",
     "write_all",
     "write_text_atomic",
 ]
@@ -101,6 +103,83 @@ def write_all(fd: int, data: bytes, *, fsync: bool = False) -> None:
         os.fsync(fd)
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def read_file_bytes(path: str | os.PathLike[str], *, what: str = "file",
+                    limit: int | None = None) -> bytes:
+    """The bytes of the regular file *path*, read without ever blocking or reading past the
+    size cap (*limit*, default :func:`max_record_bytes`) — the one read path for records,
+    cassettes, signatures, keys and journals.
+
+    A missing file raises :class:`FileNotFoundError` (callers say what to do about it). A
+    FIFO, device, socket or directory raises :class:`StoreError` saying what *path* is
+    (it is opened non-blocking, so a FIFO never hangs the reader); a file over the cap
+    raises :class:`RecordTooLargeError` before anything is read into memory; other I/O
+    failures raise :class:`StoreError` naming *path*. *what* names the file in messages
+    ("cassette", "signature file", …).
+    """
+    cap = max_record_bytes() if limit is None else limit
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise StoreError(f"cannot read {what} {path}: it is a directory, not a regular file; "
+                         "point at the file inside it") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {what} {path}: {exc.strerror or exc}; check its "
+                         "permissions, then retry") from exc
+    try:
+        info = os.fstat(fd)
+        for is_kind, kind in _KINDS:
+            if is_kind(info.st_mode):
+                raise StoreError(f"refusing to read {what} {path}: it is {kind}, not a "
+                                 f"regular file; replace it with the real {what}")
+        if info.st_size > cap:
+            raise RecordTooLargeError(
+                f"refusing to read {what} {path}: {info.st_size} bytes is over the "
+                f"{cap}-byte size cap ({MAX_RECORD_BYTES_ENV}); nothing was loaded. "
+                f"If the file is genuine, raise the cap: "
+                f"{MAX_RECORD_BYTES_ENV}={2 * info.st_size}")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, cap + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                raise RecordTooLargeError(
+                    f"refusing to read {what} {path}: it grew over the {cap}-byte size "
+                    f"cap ({MAX_RECORD_BYTES_ENV}) while being read; nothing was loaded")
+        return b"".join(chunks)
+    except OSError as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"cannot read {what} {path}: {exc.strerror or exc}; check the "
+                         "disk, then retry") from exc
+    finally:
+        os.close(fd)
+
+
+def _file_mode() -> int:
+    """0o666 less the process umask: the mode ``open()`` would give a new file."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _write_and_close(fd: int, data: bytes, fsync: bool) -> None:
     try:
         write_all(fd, data, fsync=fsync)
@@ -109,9 +188,9 @@ def _write_and_close(fd: int, data: bytes, fsync: bool) -> None:
 
 
 def append_text(path: str | os.PathLike[str], text: str, *, where: str, fsync: bool,
-                make_parents: bool = False, mode: int = 0o644) -> None:
-    """Append all of *text* to *path* (created with *mode* when missing, its folder too
-    with *make_parents*), fsynced when *fsync*.
+                make_parents: bool = False, mode: int = 0o666) -> None:
+    """Append all of *text* to *path* (created with *mode* less the umask when missing, its
+    folder too with *make_parents*), fsynced when *fsync*.
 
     :func:`check_before_write` runs first, so a refused append touches nothing: it raises
     :class:`RecordTooLargeError` or :class:`SecretLeakError` naming *where*. A failure of
@@ -127,8 +206,9 @@ def append_text(path: str | os.PathLike[str], text: str, *, where: str, fsync: b
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, where: str | None = None,
                       check_leaks: bool = True, overwrite: bool = True,
-                      fsync: bool = True) -> None:
+                      fsync: bool = True, mode: int | None = None) -> None:
     """Write *text* to *path* atomically: temp file in the same folder, fsync, rename.
+    The file gets *mode*, by default ``0o666`` less the umask, as ``open()`` would give it.
 
     A crash or I/O error at any point leaves either the old file or the new one, never a
     mix, and no temporary file. :func:`check_before_write` runs first (unless
@@ -155,6 +235,11 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, where: str | N
         raise StoreError(f"cannot write {target}: {exc}; nothing was written: {advice}") \
             from exc
     try:
+        try:  # mkstemp makes 0600 files; follow the umask like open() does
+            os.fchmod(fd, _file_mode() if mode is None else mode)
+        except BaseException:
+            os.close(fd)
+            raise
         _write_and_close(fd, data, fsync)
         _publish(tmp, target, overwrite)
     except BaseException as exc:
