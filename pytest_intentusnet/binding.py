@@ -5,6 +5,13 @@ While a plugin test's body runs, a :class:`CassetteBinding` is the runtime's amb
 the test — including ones built deep inside application code — records into, replays from,
 or is verified against the test's :class:`~.cassette.Cassette`. Records go to the cassette
 through :class:`CassetteSink`, the binding's store, never to disk here.
+
+Executions belong to their test: every execution id a binding issues knows the run of the
+test body that issued it, and a binding ends with that run. An execution begun under
+another run's execution (an agent thread a timeout abandoned, routing a child intent or
+calling ``route_intent`` after its test ended) is refused, and an execution of an ended
+run that finishes late is dropped; both are counted in :class:`LateExecutions`, never
+recorded into the test that runs now (:mod:`.ownership`).
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, cast
 
+from intentusnet_core.context import current_attempt
 from intentusnet_core.decision import RoutingDecision
 from intentusnet_core.drift import DriftChange, DriftReport, diff_records
-from intentusnet_core.errors import RecordNotFoundError, ReplayMissError
-from intentusnet_core.execution import Playback, Preview, SequentialIds
+from intentusnet_core.errors import CassetteError, RecordNotFoundError, ReplayMissError
+from intentusnet_core.execution import Playback, Preview
 from intentusnet_core.hashing import canonical_json, hash_text
 from intentusnet_core.identity import IDENTITY_KEYS, decision_identity, output_identity
 from intentusnet_core.models import AgentResponse, response_wire
@@ -28,6 +36,7 @@ from intentusnet_core.stores.base import ExecutionStore, check_limit, matches
 from .cassette import Cassette
 from .matching import RecordIndex, UsedUpMiss
 from .modes import Mode
+from .ownership import BodyRun, LateExecutions, RunIds, run_of
 from .playback import AgentPlayer, Player, StepPlayer, VerifyPlayer
 from .report import miss_failure
 
@@ -37,11 +46,19 @@ __all__ = ["CassetteBinding", "CassetteSink"]
 class CassetteSink:
     """The store bound runtimes write to: records go to the cassette's list of this run."""
 
-    def __init__(self, cassette: Cassette) -> None:
+    def __init__(self, cassette: Cassette, run: BodyRun | None = None,
+                 late: LateExecutions | None = None) -> None:
         self.cassette = cassette
+        self.run = run
+        self.late = late if late is not None else LateExecutions()
 
     def save(self, record: ExecutionRecord) -> None:
-        """Append *record* to this run's executions."""
+        """Append *record* to this run's executions; after the run ended, drop and count
+        it instead (an abandoned agent thread finishing late)."""
+        if self.run is not None and self.run.ended:
+            self.late.drop(f"intent {record.intent_name!r} of {self.run.nodeid} finished "
+                           "after the test ended")
+            return
         self.cassette.records.append(record)
 
     def load(self, execution_id: str) -> ExecutionRecord:
@@ -81,13 +98,16 @@ class CassetteBinding:
     serves one run of the test body."""
 
     def __init__(self, cassette: Cassette, *, redactor: Redactor,
-                 clock: Callable[[], datetime] | None) -> None:
+                 clock: Callable[[], datetime] | None,
+                 late: LateExecutions | None = None) -> None:
         self.cassette = cassette
         self.redactor = redactor
         self.clock = clock
         self.index = RecordIndex(cassette.recorded_records)
-        self.store: ExecutionStore = CassetteSink(cassette)
-        self.ids: Callable[[], str] = SequentialIds("exec")
+        self.run = BodyRun(cassette.nodeid)
+        self.late = late if late is not None else LateExecutions()
+        self.store: ExecutionStore = CassetteSink(cassette, self.run, self.late)
+        self.ids: Callable[[], str] = RunIds(self.run)
         self.capture: bool = cassette.settings.capture  # HTTP exchanges become steps
         self.identities: list[dict[str, str]] = []
         self.executions: list[ExecutionRecord] = []  # of a finished run (repeat, calibrate)
@@ -103,6 +123,7 @@ class CassetteBinding:
         (recording and repeat). Raises :class:`ReplayMissError` when no unused recording
         matches."""
         __tracebackhide__ = True
+        self._refuse_late(envelope, parent_execution_id)
         cassette = self.cassette
         if cassette.recording or cassette.mode is Mode.REPEAT:
             return None
@@ -124,6 +145,28 @@ class CassetteBinding:
                     self._check_child_routing(child, preview)
             return AgentPlayer(cassette, recorded)
         return StepPlayer(cassette, recorded)
+
+    def end(self) -> None:
+        """The body run is over: from now on its late executions are dropped."""
+        self.run.ended = True
+
+    def _refuse_late(self, envelope: dict[str, Any], parent_execution_id: str | None) -> None:
+        """Raise :class:`CassetteError` (and count it) when this execution is not this
+        run's: begun under an execution (a child intent) or inside an agent attempt of
+        another body run, or after this run ended. Nothing is recorded for it."""
+        owner = run_of(parent_execution_id)
+        if owner is None:
+            scope = current_attempt()
+            owner = run_of(scope.execution_id) if scope is not None else None
+        if (owner is None or owner is self.run) and not self.run.ended:
+            return
+        intent = str((envelope.get("intent") or {}).get("name", ""))
+        source = owner.nodeid if owner is not None else self.run.nodeid
+        what = f"intent {intent!r} from an agent of {source} after that test ended"
+        self.late.drop(what)
+        raise CassetteError(f"{what}: dropped, not recorded into the cassette of "
+                            f"{self.run.nodeid}. Let agents finish (or stop their threads) "
+                            "before the test ends")
 
     def _check_child_routing(self, child: ExecutionRecord, preview: Preview) -> None:
         """A served child's recorded routing against how today's agents and policy would
@@ -149,8 +192,8 @@ class CassetteBinding:
                decision: RoutingDecision, playback: Playback | None) -> None:
         """Count the sealed execution *record*; a played one is compared with its recording
         and its drift kept in the cassette."""
-        if record is None:
-            return
+        if record is None or self.run.ended:
+            return  # an ended run's late execution: dropped by the sink
         self._identify(record)
         cassette = self.cassette
         counters = cassette.counters
@@ -189,8 +232,8 @@ class CassetteBinding:
         every recorded attempt served, and the same config, decision and output hashes.
         Anything else returns None, and the full record is sealed and diffed."""
         player = cast(Player, playback)  # begin() hands out nothing else
-        if not player.fully_served:
-            return None
+        if not player.fully_served or self.run.ended:
+            return None  # the full path; an ended run's sink drops the record
         recorded = player.recorded
         hashes = recorded.hashes
         key = tuple(map(id, agents))

@@ -20,6 +20,8 @@ import pytest
 from intentusnet_core.errors import IntentusError
 from intentusnet_core.redaction import DEFAULT_REDACTOR, Redactor
 
+from .naming import OUTSIDE_INI
+
 __all__ = ["MARKER_HELP", "REPLAY_LEVELS", "Mode", "RunSettings", "TestSettings",
            "add_options"]
 
@@ -118,6 +120,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("intentus_capture", "record the HTTP calls agents make through httpx2/httpx "
                   "(every OpenAI and Anthropic SDK call) as steps: on (default) or off",
                   default="on")
+    parser.addini(OUTSIDE_INI, "let cassette paths (cassette=, symlinks) resolve outside the "
+                  "cassette directory, for reading and writing (default false)", type="bool",
+                  default=False)
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ class RunSettings:
     redactor: Redactor
     capture: bool = True
     match: tuple[tuple[str, Any], ...] = ()
+    allow_outside: bool = False  # cassette paths may resolve outside cassette_dir
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -195,7 +201,8 @@ class RunSettings:
                    prune=bool(config.getoption("intentus_prune")),
                    ignore=tuple(config.getini("intentus_ignore")), replay=replay,
                    redactor=redactor, capture=capture == "on",
-                   match=_ini_matchers(config.getini("intentus_match")))
+                   match=_ini_matchers(config.getini("intentus_match")),
+                   allow_outside=bool(config.getini(OUTSIDE_INI)))
 
     def for_test(self, nodeid: str, marker: pytest.Mark | None,
                  fixture: Any) -> TestSettings:

@@ -1,4 +1,12 @@
-"""Where a test's cassette lives: ``<cassette dir>/<module path>/<test name>.json``."""
+"""Where a test's cassette lives: ``<cassette dir>/<module path>/<test name>.json``, and the
+rule that keeps every cassette inside the cassette directory.
+
+Two node ids never share a derived name: the test name's ``::`` separators become ``.``
+only before the parameter ids (where Python names hold no ``.``), and a part that had to be
+cleaned carries a hash of its original text. Names given by hand (the marker's or the
+``intentus_config`` fixture's ``cassette=``) can still meet: the session reports those
+collisions (:func:`collision_message`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,15 @@ import hashlib
 import re
 from pathlib import Path
 
-__all__ = ["cassette_path", "safe_name"]
+from intentusnet_core.errors import ConfigurationError
+
+__all__ = ["OUTSIDE_INI", "cassette_path", "collision_message", "confine", "safe_name",
+           "same_file_key"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-]+")
+
+#: The ini key that lets cassette paths resolve outside the cassette directory.
+OUTSIDE_INI = "intentus_allow_outside_cassette_dir"
 
 
 def safe_name(name: str) -> str:
@@ -24,11 +38,49 @@ def safe_name(name: str) -> str:
 
 
 def cassette_path(cassette_dir: Path, nodeid: str) -> Path:
-    """``tests/test_x.py::TestA::test_b[p1]`` -> ``DIR/tests/test_x/TestA.test_b-<hash>.json``."""
+    """``tests/test_x.py::TestA::test_b[p1]`` -> ``DIR/tests/test_x/TestA.test_b-<hash>.json``.
+
+    Only the class and function part (before ``[``) has its ``::`` written as ``.``: the
+    parameter ids keep theirs, so ``test_x[a::b]`` and ``test_x[a.b]`` get two files (and
+    every id without ``::`` inside its brackets keeps the name it always had).
+    """
     module, _, name = nodeid.partition("::")
     module_path = Path(module)
     if module_path.suffix == ".py":
         module_path = module_path.with_suffix("")
     parts = [safe_name(part) for part in module_path.parts if part not in ("", ".", "..")]
-    return cassette_dir.joinpath(*parts, safe_name(name.replace("::", ".") or "module") +
-                                 ".json")
+    head, bracket, params = name.partition("[")
+    test_name = head.replace("::", ".") + bracket + params
+    return cassette_dir.joinpath(*parts, safe_name(test_name or "module") + ".json")
+
+
+def same_file_key(path: Path) -> str:
+    """The key under which two cassette paths are one file: resolved (``..`` and symlinks
+    followed) and case-folded, as on macOS and Windows file systems."""
+    return str(path.resolve()).casefold()
+
+
+def confine(path: Path, cassette_dir: Path, nodeid: str, *, allowed: bool) -> Path:
+    """*path* itself when it resolves inside *cassette_dir* (or *allowed* says any place
+    will do). Raises :class:`ConfigurationError` naming the test, the path, where it
+    resolves and the ini key that allows it: an absolute ``cassette=``, one with ``..``
+    or a symlink leading out would otherwise read, and record over, a file anywhere."""
+    if allowed:
+        return path
+    directory = cassette_dir.resolve()
+    resolved = path.resolve()
+    if resolved == directory or directory not in resolved.parents:
+        raise ConfigurationError(
+            f"{nodeid}: cassette {str(path)!r} resolves to {resolved}, outside the cassette "
+            f"directory {directory}; the plugin reads and writes cassettes only inside it. "
+            f"Name a path inside it, or allow this in the ini file: {OUTSIDE_INI} = true")
+    return path
+
+
+def collision_message(path: Path, nodeids: list[str]) -> str:
+    """Two or more tests resolving to one cassette file: last writer would win."""
+    first, second, *more = sorted(nodeids)
+    others = f" (and {len(more)} more)" if more else ""
+    return (f"{first} and {second}{others} use one cassette file, {path}: each would record "
+            "over the other's. Give each test its own cassette= (marker or intentus_config "
+            "fixture), or drop cassette= to use the file named after the node id")

@@ -4,6 +4,7 @@ the run's :class:`~.session.IntentusSession` (options and ini keys: :mod:`.modes
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,10 +24,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     IntentusSession.start(config)
+    config.pluginmanager.register(_CollectionHooks(IntentusSession.of(config)),
+                                  "intentusnet-collection")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    IntentusSession.of(config).collected(items)
+class _CollectionHooks:
+    """The hooks pytest calls without the config, registered for each run."""
+
+    def __init__(self, session: IntentusSession) -> None:
+        self.session = session
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.session.files.collect_report(report)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.session.files.deselected(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_ignore_collect(collection_path: Path,
+                          config: pytest.Config) -> Generator[None, bool | None, bool | None]:
+    ignored = yield
+    if ignored:
+        IntentusSession.of(config).files.ignored(collection_path)
+    return ignored
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    IntentusSession.of(config).collected(session, items)
 
 
 @pytest.hookimpl(wrapper=True)

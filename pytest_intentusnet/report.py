@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .matching import Miss
 
 __all__ = ["DRIFT_REPORT_FORMAT_VERSION", "Counters", "accept_command",
-           "body_failed_after_drift", "drift_failure", "drift_report", "miss_failure",
+           "body_failed_after_drift", "drift_failure", "drift_report", "late_line",
+           "miss_failure",
            "missing_cassette_failure", "repeat_failure", "routing_drift_failure",
            "step_miss_failure", "summary_lines", "unused_recording_failure"]
 
@@ -218,3 +219,10 @@ def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
     elif unused_files and not pruned:
         lines.append("Next: delete unused cassettes with pytest --intentus-prune")
     return lines
+
+
+def late_line(count: int, first: str | None) -> str:
+    """Executions that tests which had ended tried to record (abandoned agent threads),
+    dropped instead of recorded into the test running then."""
+    return (f"intentusnet: {count} late executions dropped, not recorded into a later test "
+            f"(first: {first}); let agents finish or stop their threads before the test ends")

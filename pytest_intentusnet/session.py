@@ -1,9 +1,10 @@
 """Run-wide state of the plugin, kept in ``config.stash``: the hooks only hand off here.
 
 :class:`IntentusSession` knows the run's settings and totals, prepares each plugin test's
-cassette, runs its body under the cassette's binding and frozen time (once, or N times in
-repeat mode), gives the verdict, and at the end writes the drift report, finds unused
-cassette files, sets the exit status and merges what xdist workers found.
+cassette (confined to the cassette directory, one file per test), runs its body under the
+cassette's binding and frozen time (once, or N times in repeat mode), gives the verdict,
+and at the end writes the drift report, finds unused cassette files (deleting them when
+:mod:`.pruning` allows), sets the exit status and merges what xdist workers found.
 
 The runtime, the cassette and the binding are imported on first use: a suite that never
 uses the plugin never pays for them.
@@ -15,7 +16,6 @@ import contextlib
 import datetime as _dt
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,13 +29,15 @@ from intentusnet_core.errors import (
 from intentusnet_core.hashing import pretty_json
 from intentusnet_core.serialization import write_text_atomic
 
+from .cassette_files import CassetteFiles, uses_plugin
 from .modes import MARKER_HELP, Mode, RunSettings
-from .naming import cassette_path
+from .ownership import LateExecutions
 from .report import (
     Counters,
     body_failed_after_drift,
     drift_failure,
     drift_report,
+    late_line,
     missing_cassette_failure,
     repeat_failure,
     summary_lines,
@@ -50,8 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["IntentusSession"]
 
-_ACTIVATE = "_intentus_activate"
-
 
 @dataclass
 class IntentusSession:
@@ -62,11 +62,14 @@ class IntentusSession:
     totals: Counters = field(default_factory=Counters)
     drift_entries: list[dict[str, Any]] = field(default_factory=list)
     plugin_tests: int = 0
-    expected_paths: set[Path] = field(default_factory=set)
-    unused_files: list[Path] = field(default_factory=list)
+    files: CassetteFiles = field(init=False)
+    late: LateExecutions = field(default_factory=LateExecutions)
     used_up: list[str] = field(default_factory=list)  # a node id per used-up miss
     # calibration: (flip rate, node id, field path) of every learned field
     flip_rates: list[tuple[float, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.files = CassetteFiles(self.config, self.settings)
 
     @classmethod
     def start(cls, config: pytest.Config) -> None:
@@ -87,28 +90,16 @@ class IntentusSession:
 
     # -- collection -------------------------------------------------------------------------
 
-    def collected(self, items: list[pytest.Item]) -> None:
-        """Give every plugin test the activating fixture, and note its cassette path."""
-        for item in items:
-            if not _uses_plugin(item):
-                continue  # its cassette, if one is left, is unused
-            names = getattr(item, "fixturenames", None)
-            if isinstance(names, list) and _ACTIVATE not in names:
-                names.append(_ACTIVATE)  # marker-only tests get the setup too
-            marker = item.get_closest_marker("intentus")
-            custom = marker.kwargs.get("cassette") if marker else None
-            self.expected_paths.add(self._path(item, custom))
-
-    def _path(self, item: pytest.Item, custom: Any) -> Path:
-        if isinstance(custom, str) and custom:
-            return self.settings.cassette_dir / custom
-        return cassette_path(self.settings.cassette_dir, item.nodeid)
+    def collected(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        """Give every plugin test the activating fixture and note its cassette file (see
+        :meth:`CassetteFiles.collected`)."""
+        self.files.collected(session, items)
 
     # -- one test ---------------------------------------------------------------------------
 
     def activate(self, request: pytest.FixtureRequest) -> None:
         """Prepare the cassette of a test that uses the plugin (nothing for others)."""
-        if _uses_plugin(request.node):
+        if uses_plugin(request.node):
             self.prepare(request)
 
     def prepare(self, request: pytest.FixtureRequest) -> Cassette:
@@ -123,8 +114,8 @@ class IntentusSession:
                                           fixture)
         from .cassette import Cassette
 
-        cassette = Cassette.open(self._path(item, settings.cassette), item.nodeid, self.mode,
-                                 settings)
+        cassette = Cassette.open(self.files.open(item, settings.cassette), item.nodeid,
+                                 self.mode, settings)
         item.stash[_CASSETTE] = cassette
         self.plugin_tests += 1
         return cassette
@@ -169,7 +160,8 @@ class IntentusSession:
                 return instant
         from .binding import CassetteBinding
 
-        return CassetteBinding(cassette, redactor=self.settings.redactor, clock=clock)
+        return CassetteBinding(cassette, redactor=self.settings.redactor, clock=clock,
+                               late=self.late)
 
     @staticmethod
     def _frozen_at(cassette: Cassette) -> str:
@@ -196,6 +188,7 @@ class IntentusSession:
 
         previous = set_ambient_binding(binding)
         stack.callback(set_ambient_binding, previous)
+        stack.callback(binding.end)  # first on exit: late executions are dropped from now
         return stack
 
     def _run_once(self, cassette: Cassette) -> Generator[None, None, None]:
@@ -293,18 +286,19 @@ class IntentusSession:
 
     def finish(self, session: pytest.Session) -> None:
         """End of the run. On the controller (or without xdist): write the drift report,
-        find (and with ``--intentus-prune`` delete) unused cassette files, and fail the run
-        for them with ``--intentus-fail-unused``. On an xdist worker: only gw0 looks for
-        unused files, and everything found goes to the controller."""
+        find unused cassette files (deleting them with ``--intentus-prune`` when allowed),
+        and fail the run for tests that opened one file, and for unused files with
+        ``--intentus-fail-unused``. An xdist worker sends what it saw to the controller."""
         workerinput = getattr(self.config, "workerinput", None)
         if workerinput is not None:
-            if workerinput.get("workerid") == "gw0":
-                self._check_files()
             self.config.workeroutput["intentusnet"] = self._worker_output()  # type: ignore[attr-defined]
             return
         self._write_drift_report()
-        self._check_files()
-        if self.settings.fail_unused and self.unused_files and session.exitstatus == 0:
+        files = self.files
+        files.check(session)
+        self.totals.unused += len(files.unused)
+        if session.exitstatus == 0 and (files.coverage.collisions or (
+                self.settings.fail_unused and files.unused)):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _write_drift_report(self) -> None:
@@ -313,33 +307,20 @@ class IntentusSession:
             write_text_atomic(path, pretty_json(drift_report(self.mode, self.totals,
                                                              self.drift_entries)))
 
-    def _check_files(self) -> None:
-        settings = self.settings
-        if not (settings.fail_unused or settings.prune) or not self.expected_paths:
-            return
-        directory = settings.cassette_dir
-        present = sorted(directory.rglob("*.json")) if directory.is_dir() else []
-        self.unused_files = [p for p in present if p not in self.expected_paths]
-        self.totals.unused += len(self.unused_files)
-        if settings.prune and self._full_run():
-            for path in self.unused_files:
-                path.unlink()
-
-    def _full_run(self) -> bool:
-        option = self.config.option
-        explicit_paths = self.config.args_source == pytest.Config.ArgsSource.ARGS and \
-            [Path(arg).resolve() for arg in self.config.args] != [self.config.rootpath]
-        return not getattr(option, "keyword", "") and not getattr(option, "markexpr", "") \
-            and not getattr(option, "lf", False) and not explicit_paths
-
     def write_summary(self, terminalreporter: Any) -> None:
         """The summary lines, on the controller, after a run that used the plugin."""
         if getattr(self.config, "workerinput", None) is not None:
             return
-        if self.plugin_tests or self.totals.recorded or self.unused_files:
-            for line in summary_lines(self.totals, self.unused_files, self.settings.prune,
-                                      self.used_up, self.flip_rates):
-                terminalreporter.write_line(line)
+        files = self.files
+        lines = []
+        if self.plugin_tests or self.totals.recorded or files.unused:
+            lines = summary_lines(self.totals, files.unused, files.pruned, self.used_up,
+                                  self.flip_rates)
+        lines.extend(files.summary_lines())
+        if self.late.count:
+            lines.append(late_line(self.late.count, self.late.first))
+        for line in lines:
+            terminalreporter.write_line(line)
 
     # -- xdist ------------------------------------------------------------------------------
 
@@ -347,20 +328,23 @@ class IntentusSession:
         """Add what a finished xdist worker *node* sent (see :meth:`finish`)."""
         data = getattr(node, "workeroutput", {}).get("intentusnet")
         if not data:
+            self.files.coverage.workers_missing += 1
             return
         self.totals.add(Counters(**data.get("counters", {})))
         self.drift_entries.extend(data.get("drifts", []))
         self.plugin_tests += int(data.get("plugin_tests", 0))
-        self.unused_files.extend(Path(p) for p in data.get("unused_files", []))
         self.used_up.extend(data.get("used_up", []))
         self.flip_rates.extend((float(rate), str(nodeid), str(path))
                                for rate, nodeid, path in data.get("flip_rates", []))
+        self.files.coverage.merge(data.get("coverage", {}))
+        self.late.add(int(data.get("late", 0)), data.get("late_first"))
 
     def _worker_output(self) -> dict[str, Any]:
         return {"counters": self.totals.to_dict(), "drifts": self.drift_entries,
                 "plugin_tests": self.plugin_tests, "used_up": self.used_up,
                 "flip_rates": [list(entry) for entry in self.flip_rates],
-                "unused_files": [str(p) for p in self.unused_files]}
+                "coverage": self.files.coverage.to_dict(), "late": self.late.count,
+                "late_first": self.late.first}
 
 
 def _set_up_again(item: pytest.Item) -> None:
@@ -374,12 +358,6 @@ def _set_up_again(item: pytest.Item) -> None:
     state.teardown_exact(item.parent)  # type: ignore[arg-type]
     item._initrequest()
     state.setup(item)
-
-
-def _uses_plugin(item: pytest.Item) -> bool:
-    names = getattr(item, "fixturenames", ())
-    return item.get_closest_marker("intentus") is not None or \
-        "intentus_runtime" in names or "intentus_cassette" in names
 
 
 _SESSION = pytest.StashKey[IntentusSession]()
