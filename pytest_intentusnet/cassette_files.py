@@ -100,8 +100,10 @@ class CassetteFiles:
         """The cassette file of a test about to run: inside the cassette directory (unless
         the ini allows otherwise) and no other test's. Raises :class:`ConfigurationError`
         naming the test(s) and the path."""
+        __tracebackhide__ = True
         path = confine(self.path(item, custom), self.settings.cassette_dir, item.nodeid,
-                       allowed=self.settings.allow_outside)
+                       allowed=self.settings.allow_outside,
+                       given=custom if isinstance(custom, str) and custom else None)
         key = same_file_key(path)
         coverage = self.coverage
         other = coverage.opened.get(key)

@@ -55,23 +55,26 @@ def cassette_path(cassette_dir: Path, nodeid: str) -> Path:
 
 
 def same_file_key(path: Path) -> str:
-    """The key under which two cassette paths are one file: resolved (``..`` and symlinks
-    followed) and case-folded, as on macOS and Windows file systems."""
-    return str(path.resolve()).casefold()
+    """The key under which two cassette paths are one file: the absolute path with ``..``
+    and symlinks resolved."""
+    return str(path.resolve())
 
 
-def confine(path: Path, cassette_dir: Path, nodeid: str, *, allowed: bool) -> Path:
+def confine(path: Path, cassette_dir: Path, nodeid: str, *, allowed: bool,
+            given: str | None = None) -> Path:
     """*path* itself when it resolves inside *cassette_dir* (or *allowed* says any place
-    will do). Raises :class:`ConfigurationError` naming the test, the path, where it
-    resolves and the ini key that allows it: an absolute ``cassette=``, one with ``..``
-    or a symlink leading out would otherwise read, and record over, a file anywhere."""
+    will do). Raises :class:`ConfigurationError` naming the test, the path (*given*, the
+    ``cassette=`` setting it came from, when there is one), where it resolves and the ini
+    key that allows it: an absolute ``cassette=``, one with ``..`` or a symlink leading out
+    would otherwise read, and record over, a file anywhere."""
+    __tracebackhide__ = True
     if allowed:
         return path
     directory = cassette_dir.resolve()
     resolved = path.resolve()
     if resolved == directory or directory not in resolved.parents:
         raise ConfigurationError(
-            f"{nodeid}: cassette {str(path)!r} resolves to {resolved}, outside the cassette "
+            f"{nodeid}: cassette {given or str(path)!r} resolves to {resolved}, outside the cassette "
             f"directory {directory}; the plugin reads and writes cassettes only inside it. "
             f"Name a path inside it, or allow this in the ini file: {OUTSIDE_INI} = true")
     return path

@@ -1,17 +1,18 @@
 """Executions belong to the run of the test body that began them.
 
-Every execution id a cassette binding issues is a :class:`RunExecutionId`: equal to the
-plain ``exec-000001`` string, but knowing the :class:`BodyRun` that issued it. The attempt
-scope of that execution, and any child execution routed from it, carry the id along, so an
-execution begun in an agent thread that a timeout abandoned is recognised as its old
-test's, however late it comes. :class:`LateExecutions` counts what was dropped.
+Every execution id a cassette binding issues (a plain ``exec-000001`` string) is registered,
+by object identity, as issued by its :class:`BodyRun`. The attempt scope of that execution,
+and every child execution routed from it, carry that very object along, so an execution
+begun in an agent thread that a timeout abandoned is recognised as its old test's, however
+late it comes. :class:`LateExecutions` counts what was dropped. Ids stay plain strings, so
+records, drift reports and xdist messages never see the difference.
 """
 
 from __future__ import annotations
 
 import threading
 
-__all__ = ["BodyRun", "LateExecutions", "RunExecutionId", "RunIds", "run_of"]
+__all__ = ["BodyRun", "LateExecutions", "RunIds", "run_of"]
 
 
 class LateExecutions:
@@ -48,15 +49,8 @@ class BodyRun:
         self.ended = False
 
 
-class RunExecutionId(str):
-    """An execution id (equal to the plain string) that knows the body run that issued it:
-    the attempt scopes and child executions of that execution carry it along."""
-
-    run: BodyRun
-
-
 class RunIds:
-    """``exec-000001``, ``exec-000002`` … of one body run, each knowing the run."""
+    """``exec-000001``, ``exec-000002`` … of one body run, each registered as the run's."""
 
     def __init__(self, run: BodyRun) -> None:
         from intentusnet_core.execution import SequentialIds
@@ -65,12 +59,20 @@ class RunIds:
         self._run = run
 
     def __call__(self) -> str:
-        value = RunExecutionId(self._ids())
-        value.run = self._run
+        value = self._ids()
+        with _LOCK:
+            _OWNERS[id(value)] = (value, self._run)
         return value
 
 
 def run_of(execution_id: str | None) -> BodyRun | None:
-    """The body run that issued *execution_id*, or None for an id issued elsewhere."""
-    run = getattr(execution_id, "run", None)
-    return run if isinstance(run, BodyRun) else None
+    """The body run that issued this very id object, or None for one issued elsewhere
+    (or a copy: unknown ids are never refused)."""
+    entry = _OWNERS.get(id(execution_id))
+    return entry[1] if entry is not None and entry[0] is execution_id else None
+
+
+# id(string) -> (the string, kept alive so its id is never reused, and its run): a few
+# dozen bytes per execution of the session
+_OWNERS: dict[int, tuple[str, BodyRun]] = {}
+_LOCK = threading.Lock()

@@ -79,6 +79,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
 def _intentus_activate(request: pytest.FixtureRequest) -> None:
     """Prepares the cassette of a test that uses the marker or a plugin fixture; added to
     those tests only, at collection (other tests never see it)."""
+    __tracebackhide__ = True
     IntentusSession.of(request.config).activate(request)
 
 

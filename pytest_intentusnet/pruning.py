@@ -24,7 +24,7 @@ import pytest
 
 from .naming import same_file_key
 
-__all__ = ["Coverage", "ignored_tests", "orphans", "prune_refusal", "refusal_line"]
+__all__ = ["Coverage", "delete", "ignored_tests", "orphans", "prune_refusal", "refusal_line"]
 
 
 @dataclass

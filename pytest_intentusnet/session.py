@@ -99,12 +99,15 @@ class IntentusSession:
 
     def activate(self, request: pytest.FixtureRequest) -> None:
         """Prepare the cassette of a test that uses the plugin (nothing for others)."""
+        __tracebackhide__ = True
         if uses_plugin(request.node):
             self.prepare(request)
 
     def prepare(self, request: pytest.FixtureRequest) -> Cassette:
         """This test's cassette, loaded once. Raises :class:`pytest.UsageError` for invalid
-        marker or fixture settings, and the cassette file's load errors."""
+        marker or fixture settings, :class:`ConfigurationError` for a cassette path outside
+        the cassette directory or another test's, and the cassette file's load errors."""
+        __tracebackhide__ = True
         item = request.node
         prepared: Cassette | None = item.stash.get(_CASSETTE, None)
         if prepared is not None:
