@@ -84,8 +84,8 @@ class CassetteFiles:
     def deselected(self, items: list[pytest.Item]) -> None:
         """Tests were deselected (``-k``, ``-m``, ``--deselect``, ``--lf``, a plugin)."""
         if items:
-            self.coverage.block(f"{len(items)} tests were deselected ({items[0].nodeid} "
-                                "first)")
+            count = "1 test was" if len(items) == 1 else f"{len(items)} tests were"
+            self.coverage.block(f"{count} deselected ({items[0].nodeid} first)")
 
     # -- one test ---------------------------------------------------------------------------
 

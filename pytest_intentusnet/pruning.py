@@ -174,14 +174,17 @@ def ignored_tests(path: Path, config: pytest.Config) -> str | None:
     if path.name == "__pycache__":
         return None
     patterns: list[str] = config.getini("python_files")
+    found: Path | None = path
     if path.is_dir():
         if _never_collected(path, config):
             return None
         found = _first_test_file(path, patterns, config)
-        return None if found is None else f"{found} was not collected (ignored)"
-    if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
-        return f"{path} was not collected (ignored)"
-    return None
+    elif not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
+        found = None
+    if found is None:
+        return None
+    shown = found.relative_to(config.rootpath) if config.rootpath in found.parents else found
+    return f"{shown} was left out of collection (--ignore, collect_ignore or a hook)"
 
 
 def _never_collected(directory: Path, config: pytest.Config) -> bool:

@@ -73,6 +73,8 @@ PROJECT = {
             route("marker")
     ''',
     "test_fixture.py": '''
+        import os
+
         import pytest
 
         from app_echo import route
@@ -84,6 +86,7 @@ PROJECT = {
 
 
         @pytest.mark.intentus
+        @pytest.mark.skipif(bool(os.environ.get("SKIP_FIXTURE")), reason="not here")
         def test_fixture_name():
             route("fixture")
     ''',
@@ -146,18 +149,21 @@ def test_prune_deletes_no_used_cassette(pytester: pytest.Pytester,
 
     # each way of running less than the whole suite refuses and deletes nothing
     partial_runs = {
-        "-k": ["-k", "fixture"], "-m": ["-m", "not slow"],
+        "-k": ["-k", "fixture"], "-m": ["-m", "intentus"],
         "--deselect": ["--deselect", "test_marker.py::test_marker_path"],
         "--ignore": ["--ignore", "legacy"], "--ignore-glob": ["--ignore-glob", "*legacy*"],
         "a file": ["test_plain.py"], "a node id": ["test_fixture.py::test_fixture_name"],
         "a directory": ["legacy"], "skipped module": [], "collect_ignore": [],
         "collection error": [], "failing test": [], "-x stop": ["-x"],
+        "fixture-named test skipped": [],
     }
     refused = 0
     for case, args in partial_runs.items():
         env = {}
         if case == "skipped module":
             env["SKIP_OPTIONAL"] = "1"
+        if case == "fixture-named test skipped":
+            env["SKIP_FIXTURE"] = "1"
         with monkeypatch.context() as patch:
             for key, value in env.items():
                 patch.setenv(key, value)
@@ -169,24 +175,24 @@ def test_prune_deletes_no_used_cassette(pytester: pytest.Pytester,
             if case in ("failing test", "-x stop"):
                 extra.append(pytester.makepyfile(test_fails="def test_fails():\n    "
                                                             "assert False\n"))
-            result = pytester.runpytest_subprocess("--intentus-prune", *args)
+            result = pytester.runpytest_inprocess("--intentus-prune", *args)
             for path in extra:
                 path.unlink()
         lines = summary(result)
-        assert any(line.startswith("intentusnet: prune refused, nothing deleted:")
-                   for line in lines), (case, result.outlines[-15:])
+        refusal = [line for line in lines if line.startswith("intentusnet: prune refused")]
+        assert refusal, (case, result.outlines[-15:])
         assert cassettes(pytester) == used | {"gone/test_deleted.json"}, case
         refused += 1
 
     # a full green run deletes the orphan only
-    full = pytester.runpytest_subprocess("--intentus-prune")
+    full = pytester.runpytest_inprocess("--intentus-prune")
     full.assert_outcomes(passed=8)
     assert cassettes(pytester) == used
     assert f"intentusnet: deleted cassette {orphan}" in summary(full)
     # and so does the same run under xdist, where workers report and the controller decides
     orphan.write_bytes((pytester.path / "cassettes" / "by_marker.json").read_bytes())
     pytester.runpytest_subprocess("-n", "2", "--intentus-prune",
-                                  "-k", "fixture").assert_outcomes(passed=1, deselected=7)
+                                  "-k", "fixture").assert_outcomes(passed=1)
     assert orphan.is_file()
     pytester.runpytest_subprocess("-n", "2", "--intentus-prune").assert_outcomes(passed=8)
     assert cassettes(pytester) == used
