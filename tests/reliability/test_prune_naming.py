@@ -293,10 +293,20 @@ def child(envelope):
     return {"origin": envelope.payload["origin"]}
 
 
+@agent("waiting", intents=["WaitIntent"])
+def waiting(envelope):
+    b_started.wait(60)  # begun in test A, finishes while test B runs
+    return {"origin": "late finish of A"}
+
+
 @agent("slow", intents=["SlowIntent"], timeout_ms=200)
 def slow(envelope):
     slow_started.set()
-    b_started.wait(60)  # the router gave up after 200 ms: this thread runs on, abandoned
+    # the router gives up after 200 ms: this thread runs on, abandoned
+    try:
+        late["finish"] = emit_intent("WaitIntent", {}).status
+    except Exception as exc:
+        late["finish"] = type(exc).__name__
     try:
         for name, late_call in (
                 ("child", lambda: emit_intent("ChildIntent", {"origin": "late child of A"})),
@@ -318,7 +328,7 @@ def quick(envelope):
 
 def runtime():
     runtime = IntentusRuntime(store="memory://")
-    runtime.register_agents(slow, child, quick)
+    runtime.register_agents(slow, child, waiting, quick)
     return runtime
 
 
@@ -349,9 +359,9 @@ def test_an_abandoned_agent_never_records_into_the_next_test(pytester: pytest.Py
     assert [r["envelope"]["intent"]["name"] for r in b["records"]] == ["QuickIntent"]
     assert [r["executionId"] for r in b["records"]] == ["exec-000001"]
     assert "of A" not in json.dumps(b)
-    assert any(line.startswith("intentusnet: 2 late executions dropped") and
+    assert any(line.startswith("intentusnet: 3 late executions dropped") and
                "test_late.py::test_a_abandons_an_agent" in line for line in summary(recorded))
     pytester.runpytest_subprocess().assert_outcomes(passed=2)  # replay: B still matches
-    figures.note("late executions: a child intent from an agent thread abandoned by its "
-                 "timeout and a root intent routed from it, 0 recorded into the next test's cassette, "
-                 "2 counted")
+    figures.note("late executions: from an agent thread abandoned by its timeout, a child "
+                 "execution finishing late, a child intent and a root intent begun late: 0 "
+                 "recorded into the next test's cassette, 3 counted")
