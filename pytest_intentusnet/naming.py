@@ -74,9 +74,10 @@ def confine(path: Path, cassette_dir: Path, nodeid: str, *, allowed: bool,
     resolved = path.resolve()
     if resolved == directory or directory not in resolved.parents:
         raise ConfigurationError(
-            f"{nodeid}: cassette {given or str(path)!r} resolves to {resolved}, outside the cassette "
-            f"directory {directory}; the plugin reads and writes cassettes only inside it. "
-            f"Name a path inside it, or allow this in the ini file: {OUTSIDE_INI} = true")
+            f"{nodeid}: cassette {given or str(path)!r} resolves to {resolved}, outside the "
+            f"cassette directory {directory}; the plugin reads and writes cassettes only "
+            f"inside it. Name a path inside it, or allow this in the ini file: {OUTSIDE_INI} "
+            "= true")
     return path
 
 
