@@ -32,7 +32,7 @@ PINNED_CORE = {
     "FileExecutionStore", "FunctionAgent", "InMemoryExecutionStore", "InMemoryTraceSink",
     "IntentEnvelope", "IntentRef", "IntentusError", "IntentusRuntime", "InvalidStrategyError",
     "JsonLogFormatter", "JsonlTraceSink", "MissingCassetteError", "NotReplayableError",
-    "PayloadError", "PolicyEngine", "PolicyRule", "PolicyVerdict", "RecordError", "RecordEvent",
+    "OpenTelemetryTraceSink", "PayloadError", "PolicyEngine", "PolicyRule", "PolicyVerdict", "RecordError", "RecordEvent",
     "RecordFormatError", "RecordIntegrityError", "RecordNotFoundError", "RecordTooLargeError",
     "Redactor", "ReplayMissError", "Router", "RoutingDecision", "RoutingOptions",
     "RoutingStrategy", "SQLiteExecutionStore", "SecretLeakError", "SequentialIds",
