@@ -189,7 +189,7 @@ def _model_call(payload: dict[str, Any], llm: dict[str, Any],
     error = _http(payload, attributes)
     failure = _dict(llm.get("error"))
     if failure:
-        attributes["error.type"] = str(failure.get("type") or failure.get("code")
+        attributes["error.type"] = str(failure.get("code") or failure.get("type")
                                        or attributes.get("error.type") or "error")
         error = str(failure.get("message") or error or "model call failed")
     span_name = f"{operation} {model}" if isinstance(model, str) and model else operation
