@@ -379,3 +379,30 @@ def test_importing_the_package_does_not_import_opentelemetry() -> None:
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_a_record_loaded_again_gives_the_same_spans_but_for_otel_ids(
+        fake: FakeProvider, sink: OpenTelemetryTraceSink,
+        exporter: InMemorySpanExporter) -> None:
+    """Names, links, attributes and times come from the record alone, so exporting a
+    record read back from its JSON later (from a store, say) gives what the live run gave."""
+    @agent("moderator", intents=["Moderate"])
+    def moderator(envelope: IntentEnvelope) -> dict[str, Any]:
+        with openai.OpenAI(base_url=fake.url, api_key="sk-test-1", max_retries=0) as client:
+            answer = client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        return {"decision": answer.choices[0].message.content}
+
+    record = _route(sink, moderator, intent="Moderate")
+    live = exporter.get_finished_spans()
+    exporter.clear()
+    sink.export_record(ExecutionRecord.from_json(json.dumps(record.to_wire())))
+    again = exporter.get_finished_spans()
+
+    def shape(spans: tuple[ReadableSpan, ...]) -> list[Any]:
+        names = {_span_id(span): span.name for span in spans}
+        return [(span.name, names.get(_parent_of(span) or 0), span.kind, dict(span.attributes),
+                 span.start_time, span.end_time, span.status.status_code) for span in spans]
+
+    assert shape(again) == shape(live)
+    assert {_span_id(span) for span in again}.isdisjoint({_span_id(span) for span in live})
