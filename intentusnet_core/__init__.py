@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
         RoutingOptions,
         RoutingStrategy,
     )
+    from .otel import OpenTelemetryTraceSink
     from .policy import PolicyEngine, PolicyRule, PolicyVerdict
     from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent
     from .redaction import Redactor
@@ -133,6 +134,7 @@ _LAZY: dict[str, str] = {
     "JsonlTraceSink": ".tracing",
     "Span": ".tracing",
     "TraceSink": ".tracing",
+    "OpenTelemetryTraceSink": ".otel",  # imports OpenTelemetry only when one is created
 }
 
 
@@ -175,6 +177,7 @@ __all__ = [
     "JsonlTraceSink",
     "MissingCassetteError",
     "NotReplayableError",
+    "OpenTelemetryTraceSink",
     "PayloadError",
     "PolicyEngine",
     "PolicyRule",
