@@ -154,9 +154,12 @@ class GoldenSet:
         where = str(source)
         advice = golden_advice(source)
         _check_shape(data, where, advice)
-        records = [ExecutionRecord.from_wire(item, source=f"{where} records[{index}]",
-                                             verify=True, advice=advice)
-                   for index, item in enumerate(data["records"])]
+        try:
+            records = [ExecutionRecord.from_wire(item, source=f"{where} records[{index}]",
+                                                 verify=True, advice=advice)
+                       for index, item in enumerate(data["records"])]
+        except RecordIntegrityError as exc:  # says what was altered; add what to do
+            raise RecordIntegrityError(f"{exc}. {advice}") from None
         golden = cls(cases=list(data["cases"]), records=records,
                      selection=dict(data["selection"]), path=Path(source))
         _check_binding(golden, data["hashes"], where, advice)
