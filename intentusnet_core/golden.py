@@ -94,7 +94,8 @@ class GoldenSet:
     cases: list[str]
     records: list[ExecutionRecord]
     selection: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(_FILTERS))
-    path: Path | None = None
+    #: where it was loaded from or saved to (not part of its content: equality ignores it)
+    path: Path | None = field(default=None, compare=False)
     #: executions the filters matched that cannot be replayed (interrupted): left out of
     #: an export, never written
     skipped: list[ExecutionRecord] = field(default_factory=list, compare=False)
