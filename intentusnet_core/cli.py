@@ -105,7 +105,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def _verify_one(path: Path, public_key: str | None, require_signature: bool) -> str:
     data = parse_json(path.read_bytes(), str(path))
-    if isinstance(data, dict) and "nodeId" in data:
+    if isinstance(data, dict) and "kind" in data and "nodeId" not in data:
+        from .golden import GoldenSet
+
+        golden = GoldenSet.from_wire(data, source=path)
+        what = f"golden set, {len(golden.cases)} cases, {len(golden.records)} records"
+    elif isinstance(data, dict) and "nodeId" in data:
         cassette = CassetteFile.from_wire(data, source=path)
         what = f"cassette, {len(cassette.records)} records"
     else:
@@ -215,6 +220,23 @@ def cmd_cassettes_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_golden_export(args: argparse.Namespace) -> int:
+    from .golden import export_golden
+
+    # a path or URL: opened without creating it, closed after, named in errors as typed
+    golden = export_golden(args.store, args.out, intent=args.intent, agent=args.agent,
+                           status=args.status, since=args.since, until=args.until,
+                           limit=args.limit)
+    print(f"exported {len(golden.cases)} executions ({len(golden.records)} records with "
+          f"their children) to {args.out}")
+    if golden.skipped:
+        print(f"left out {len(golden.skipped)} executions that cannot be replayed "
+              "(interrupted)")
+    print(f"Next: mark a test @pytest.mark.intentus_golden({str(args.out)!r}) and route "
+          f"intentus_golden.envelope; sign the file: intentusnet sign {args.out} --key KEY")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -305,6 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "prune":
             sub.add_argument("--dry-run", action="store_true")
         sub.set_defaults(func=func)
+
+    golden = commands.add_parser("golden", help="golden suites from recorded executions")
+    golden_sub = golden.add_subparsers(dest="golden_command", metavar="ACTION")
+    golden_sub.required = True
+    export = golden_sub.add_parser("export", parents=stored,
+                                   help="write the selected executions as a golden-set file")
+    export.add_argument("--intent", help="only top-level executions of this intent")
+    export.add_argument("--agent", help="only executions answered by this agent")
+    export.add_argument("--status", choices=["completed", "interrupted"])
+    export.add_argument("--since", metavar="ISO", help="created at or after this instant")
+    export.add_argument("--until", metavar="ISO", help="created before this instant")
+    export.add_argument("--limit", type=int, help="at most LIMIT executions, oldest first")
+    export.add_argument("--out", required=True, metavar="PATH", help="golden-set file")
+    export.set_defaults(func=cmd_golden_export)
 
     demo = commands.add_parser("demo", help="run the whole story: record, replay, model swap, "
                                             "drift report, bless")

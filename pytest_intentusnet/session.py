@@ -123,8 +123,13 @@ class IntentusSession:
                                           fixture)
         from .cassette import Cassette
 
-        cassette = Cassette.open(self._path(item, settings.cassette), item.nodeid, self.mode,
-                                 settings)
+        if item.get_closest_marker("intentus_golden") is not None:
+            from .golden_cassette import golden_cassette
+
+            cassette = golden_cassette(item, self.mode, settings)
+        else:
+            cassette = Cassette.open(self._path(item, settings.cassette), item.nodeid,
+                                     self.mode, settings)
         item.stash[_CASSETTE] = cassette
         self.plugin_tests += 1
         return cassette
@@ -379,7 +384,8 @@ def _set_up_again(item: pytest.Item) -> None:
 def _uses_plugin(item: pytest.Item) -> bool:
     names = getattr(item, "fixturenames", ())
     return item.get_closest_marker("intentus") is not None or \
-        "intentus_runtime" in names or "intentus_cassette" in names
+        "intentus_runtime" in names or "intentus_cassette" in names or \
+        "intentus_golden" in names
 
 
 _SESSION = pytest.StashKey[IntentusSession]()

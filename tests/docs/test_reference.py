@@ -193,7 +193,8 @@ def test_every_fixture_is_documented(pytester: pytest.Pytester) -> None:
             names.append(line.split(" ", 1)[0])
     section = _section(_page("plugin.md"), "## Fixtures")
 
-    assert sorted(names) == ["intentus_cassette", "intentus_config", "intentus_runtime"]
+    assert sorted(names) == ["intentus_cassette", "intentus_config", "intentus_golden",
+                             "intentus_runtime"]
     assert [name for name in names if f"| `{name}` |" not in section] == []
 
 
