@@ -1,7 +1,7 @@
 """SQLite store: the embedded default, indexed by intent, agent, status and time.
 
 Every write first goes to this store's *journal* (:mod:`.journal`), an append-only file of
-canonical JSON lines beside the database (``records.db.pending/<pid>-<n>.jsonl``): the
+canonical JSON lines beside the database (``records.db.pending/<random>.jsonl``): the
 write-ahead entry of an execution (its start, then each attempt) and, when it finishes,
 the sealed record. One ``write()`` per entry, so an entry is in the operating system's
 hands — it survives a SIGKILL of the process — before the agent runs or ``route_intent``
@@ -9,7 +9,8 @@ returns. Finished records are then moved into SQLite (WAL mode) in batches: one
 transaction per ``batch_size`` records, and at once before this store reads, on
 ``close()`` and at interpreter exit. Readers see a finished record at once: they read the
 database and the finished records still waiting in the journals of other live stores.
-Journals left by processes that died are taken over by the next reader.
+A journal is owned through a lock its store holds while it lives, never by process id
+(:mod:`.ownership`): journals whose writer died are taken over by the next reader.
 
 ``synchronous="NORMAL"`` (the default) survives the crash of the process, as SQLite's own
 ``NORMAL`` does in WAL mode; ``"FULL"`` also fsyncs each journal entry and each SQLite
@@ -34,8 +35,9 @@ from ..errors import ConfigurationError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json, text_of
 from ..records import ExecutionRecord
 from ..serialization import check_before_write
-from .base import check_limit, matches, record_text
-from .journal import JournalWriter, keep_only, locked_if_dead, read_journal, recovered_record
+from .base import check_limit, matches, record_order, record_text, time_order_key
+from .journal import JournalWriter, keep_only, read_journal, recovered_record
+from .ownership import claim, remove_abandoned
 
 __all__ = ["SQLiteExecutionStore"]
 
@@ -119,6 +121,7 @@ class SQLiteExecutionStore:
                 conn.execute("pragma journal_mode=WAL")
                 conn.execute(f"pragma synchronous={self.synchronous}")
                 conn.executescript(_SCHEMA)
+                conn.create_function("intentusnet_time", 1, time_order_key, deterministic=True)
             except sqlite3.Error as exc:
                 conn.close()
                 raise StoreError(f"{self.path}: cannot open the SQLite store: {exc}; is it "
@@ -140,7 +143,7 @@ class SQLiteExecutionStore:
         header_text = canonical_json(header)
         check_before_write(header_text, f"{self.path} (write-ahead of {execution_id})")
         line = (f'{{"attempt":{text_of(agent)},"begin":{header_text},'
-                f'"id":{text_of(execution_id)},"pid":{os.getpid()}}}\n')
+                f'"id":{text_of(execution_id)}}}\n')
         with self._lock:
             self._append(line)
             self._journal.in_flight[execution_id] = [line]
@@ -300,7 +303,7 @@ class SQLiteExecutionStore:
         sql = "select execution_id, body from records"
         if clauses:
             sql += " where " + " and ".join(clauses)
-        sql += " order by created_at, execution_id"
+        sql += " order by intentusnet_time(created_at), execution_id"  # as instants
         if limit is not None:
             sql += f" limit {int(limit)}"
         found = [self._decode(eid, body) for eid, body in self._query(sql, tuple(args))]
@@ -309,7 +312,7 @@ class SQLiteExecutionStore:
         if not waiting:
             return found
         found.extend(waiting)
-        found.sort(key=lambda record: (record.created_at, record.execution_id))
+        found.sort(key=record_order)
         return found[:limit] if limit is not None else found
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
@@ -344,10 +347,10 @@ class SQLiteExecutionStore:
                                  force: bool = False) -> builtins.list[ExecutionRecord]:
         """Insert the finished records of journals whose process died; with *interrupted*,
         also turn their unfinished executions into ``interrupted`` records. Returns those.
-        A journal still locked by a live process is left alone unless *force*."""
+        A journal whose writer is alive (its lock is held) is left alone unless *force*."""
         recovered: builtins.list[ExecutionRecord] = []
         for path in self._journal.others():
-            with locked_if_dead(path, force=force) as dead:
+            with claim(path, what="journal", force=force) as dead:
                 if not dead:
                     continue
                 journal = read_journal(path)
@@ -381,9 +384,10 @@ class SQLiteExecutionStore:
     def recover(self, *, force: bool = False) -> builtins.list[ExecutionRecord]:
         """Turn unfinished executions into ``interrupted`` records and return them.
 
-        Journals of processes that are still alive (this one included) are left alone
-        unless ``force=True``.
+        Journals whose writer is alive (this store's own included), in any process or PID
+        namespace, are left alone unless ``force=True``.
         """
+        remove_abandoned(self.journal_dir)
         recovered = self._take_over_dead_journals(interrupted=True, force=force)
         if force:
             with self._lock:
