@@ -306,8 +306,8 @@ def test_file_store_recover_next_to_live_writers_never_fails(tmp_path: Path,
             assert writer.stdout is not None
             assert writer.stdout.readline() == "started\n", writer.communicate()[1]
         # at least 300 calls, and until the writers finished 300 executions between them
-        while iterations < 300 or (iterations % 50 or len(list(folder.glob("*.json"))) < 300
-                                   ) and iterations < 20_000:
+        while iterations < 300 or (iterations < 20_000 and (
+                iterations % 50 or len(list(folder.glob("*.json"))) < 300)):
             iterations += 1
             try:
                 recovered += [record.execution_id for record in store.recover()]
@@ -326,3 +326,56 @@ def test_file_store_recover_next_to_live_writers_never_fails(tmp_path: Path,
     stored = {record.execution_id: record.status for record in store.list()}
     assert [eid for eid in done if stored.get(eid) != "completed"] == []
     assert list((folder / ".wal").glob("*")) == []
+
+
+# -- a forked child does not keep its parent's files alive ------------------------------------
+
+FORKED = textwrap.dedent(
+    """
+    import os, sys, time
+    from intentusnet_core import IntentEnvelope, open_store
+
+    store = open_store(sys.argv[1])
+    store.begin("parent-1", {"executionId": "parent-1", "parentExecutionId": None,
+                             "createdAt": "2026-01-01T00:00:00Z",
+                             "envelope": IntentEnvelope.create("Work").to_wire()}, "slow")
+    if os.fork() == 0:
+        os.write(1, f"child {os.getpid()}\\n".encode())  # one write: never interleaved
+        null = os.open(os.devnull, os.O_RDWR)
+        for std in (0, 1, 2):  # let the test's pipes close with the parent
+            os.dup2(null, std)
+        time.sleep(600)  # lives on (the test kills it), holding nothing of the parent's
+        os._exit(0)
+    os.write(1, b"parent\\n")
+    sys.stdin.readline()
+    """
+)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_forked_child_does_not_keep_its_dead_parents_execution_alive(
+        kind: str, tmp_path: Path) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", FORKED, spec_of(kind, tmp_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=ENV)
+    child = 0
+    store = open_kind(kind, tmp_path)
+    try:
+        with reaped(parent):
+            assert parent.stdout is not None
+            lines = sorted([parent.stdout.readline(), parent.stdout.readline()])
+            assert lines[0].startswith("child "), lines
+            assert lines[1] == "parent\n", lines
+            child = int(lines[0].split()[1])
+            assert store.recover() == []  # the parent is alive
+            parent.kill()  # SIGKILL; its forked child lives on
+        os.kill(child, 0)  # still alive
+        assert Path(f"/proc/{child}/status").read_text().count("State:\tS") == 1
+        assert [(r.execution_id, r.status) for r in store.recover()] == [
+            ("parent-1", "interrupted")]
+    finally:
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        if isinstance(store, SQLiteExecutionStore):
+            store.close()
