@@ -117,11 +117,13 @@ class OwnedFile:
 
 
 def _try_lock(fd: int) -> bool:
+    """Lock *fd* without waiting: False when another open file holds the lock. Raises
+    the :class:`OSError` of a file system without locks."""
     if fcntl is None:  # pragma: no cover - not POSIX
         return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # held by a live owner (or locks unsupported: count it as live)
+    except BlockingIOError:  # held: its owner is alive
         return False
     return True
 
@@ -158,8 +160,12 @@ def claim(path: Path, *, what: str, force: bool = False) -> Iterator[bool]:
         if kind is not None:
             raise StoreError(f"refusing to read {what} {path}: it is {kind}, not a "
                              "regular file; remove it, then retry")
-        if not _try_lock(fd):
-            yield force  # its writer is alive
+        try:
+            alive = fcntl is None or not _try_lock(fd)
+        except OSError:  # a file system without locks: nobody can tell, so alive
+            alive = True
+        if alive:
+            yield force
             return
         try:
             same = os.path.samestat(os.stat(path), os.fstat(fd))

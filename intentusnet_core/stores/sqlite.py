@@ -35,32 +35,14 @@ from ..errors import ConfigurationError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json, text_of
 from ..records import ExecutionRecord
 from ..serialization import check_before_write
-from .base import check_limit, matches, record_order, record_text, time_order_key
+from .base import check_limit, matches, record_order, record_text
 from .journal import JournalWriter, keep_only, read_journal, recovered_record
 from .ownership import claim, remove_abandoned
+from .sqlite_schema import BODY, INSERT, Row, connect, row_of
 
 __all__ = ["SQLiteExecutionStore"]
 
-_SCHEMA = """
-create table if not exists records (
-    execution_id text primary key,
-    parent_execution_id text,
-    created_at text not null,
-    intent text not null,
-    agent text,
-    status text not null,
-    body text not null
-);
-create index if not exists records_intent on records(intent, created_at);
-create index if not exists records_agent on records(agent, created_at);
-create index if not exists records_status on records(status, created_at);
-create index if not exists records_time on records(created_at, execution_id);
-"""
-_INSERT = "insert into records values (?, ?, ?, ?, ?, ?, ?)"
-_BODY = "select body from records where execution_id = ?"
 _open_stores: weakref.WeakSet[SQLiteExecutionStore] = weakref.WeakSet()
-
-_Row = tuple[str, "str | None", str, str, "str | None", str, str]
 
 
 class SQLiteExecutionStore:
@@ -88,7 +70,7 @@ class SQLiteExecutionStore:
 
     def _reset_journal_state(self) -> None:
         self._journal = JournalWriter(self.journal_dir, fsync=self.synchronous == "FULL")
-        self._buffer: list[_Row] = []
+        self._buffer: list[Row] = []
         self._buffered_ids: set[str] = set()
         self._flush_error: StoreError | None = None
 
@@ -107,25 +89,7 @@ class SQLiteExecutionStore:
     def _db(self) -> sqlite3.Connection:
         self._check_process()
         if self._conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, isolation_level=None,
-                                       check_same_thread=False, timeout=30.0)
-            except (sqlite3.DatabaseError, OSError, ValueError) as exc:
-                raise StoreError(f"{self.path}: cannot open the SQLite store: {exc}; check "
-                                 "the path and its permissions") from exc
-            try:
-                # 16 KiB pages hold several records each (a record is a few KiB): fewer
-                # overflow pages per insert. Only takes effect when the file is created.
-                conn.execute("pragma page_size=16384")
-                conn.execute("pragma journal_mode=WAL")
-                conn.execute(f"pragma synchronous={self.synchronous}")
-                conn.executescript(_SCHEMA)
-                conn.create_function("intentusnet_time", 1, time_order_key, deterministic=True)
-            except sqlite3.Error as exc:
-                conn.close()
-                raise StoreError(f"{self.path}: cannot open the SQLite store: {exc}; is it "
-                                 "an intentusnet database?") from exc
+            conn = connect(self.path, self.synchronous)
             self._conn = conn
         return self._conn
 
@@ -160,8 +124,7 @@ class SQLiteExecutionStore:
     def save(self, record: ExecutionRecord) -> None:
         where = f"{self.path} (execution {record.execution_id})"
         body = record_text(record, where, pretty=False)
-        row: _Row = (record.execution_id, record.parent_execution_id, record.created_at,
-                     record.intent_name, record.agent, record.status, body)
+        row = row_of(record, body)
         with self._lock:
             self._raise_flush_error()
             # A record sealed just now has a fresh id from the runtime's id factory: an id
@@ -211,7 +174,7 @@ class SQLiteExecutionStore:
                 self._flush_error = error
             raise error
 
-    def _insert(self, rows: builtins.list[_Row], *,
+    def _insert(self, rows: builtins.list[Row], *,
                 ignore_existing: bool = False) -> builtins.list[str]:
         """Insert *rows* in one transaction; returns the ids refused as already stored."""
         db = self._db()
@@ -220,20 +183,20 @@ class SQLiteExecutionStore:
             try:
                 db.execute("begin immediate")
                 if ignore_existing:
-                    db.executemany(_INSERT.replace("insert", "insert or ignore", 1), rows)
+                    db.executemany(INSERT.replace("insert", "insert or ignore", 1), rows)
                 else:
                     try:
-                        db.executemany(_INSERT, rows)
+                        db.executemany(INSERT, rows)
                     except sqlite3.IntegrityError:  # rare: find the rows, keep the others
                         db.execute("rollback")
                         db.execute("begin immediate")
                         for row in rows:
                             try:
-                                db.execute(_INSERT, row)
+                                db.execute(INSERT, row)
                             except sqlite3.IntegrityError:
                                 # the same record stored by an earlier flush whose commit
                                 # was reported as failed is not a duplicate
-                                stored = db.execute(_BODY, (row[0],)).fetchone()
+                                stored = db.execute(BODY, (row[0],)).fetchone()
                                 if stored is None or stored[0] != row[6]:
                                     duplicates.append(row[0])
                 db.execute("commit")
@@ -277,10 +240,10 @@ class SQLiteExecutionStore:
                 raise StoreError(f"{self.path}: read failed: {exc}") from exc
 
     def load(self, execution_id: str) -> ExecutionRecord:
-        rows = self._query(_BODY, (execution_id,))
+        rows = self._query(BODY, (execution_id,))
         if not rows:
             self._take_over_dead_journals()
-            rows = self._query(_BODY, (execution_id,))
+            rows = self._query(BODY, (execution_id,))
         if not rows:
             for record in self._live_journal_records():
                 if record.execution_id == execution_id:
@@ -303,7 +266,7 @@ class SQLiteExecutionStore:
         sql = "select execution_id, body from records"
         if clauses:
             sql += " where " + " and ".join(clauses)
-        sql += " order by intentusnet_time(created_at), execution_id"  # as instants
+        sql += " order by created_at, execution_id"  # the time order key: by instant
         if limit is not None:
             sql += f" limit {int(limit)}"
         found = [self._decode(eid, body) for eid, body in self._query(sql, tuple(args))]
@@ -354,13 +317,13 @@ class SQLiteExecutionStore:
                 if not dead:
                     continue
                 journal = read_journal(path)
-                rows = [_row(record) for record in journal.records]
+                rows = [row_of(record) for record in journal.records]
                 unfinished = self._not_stored(journal.unfinished())
                 if interrupted:
                     for execution_id in unfinished:
                         header, attempts = journal.begins[execution_id]
                         record = recovered_record(header, attempts, path, own_file=False)
-                        rows.append(_row(record))
+                        rows.append(row_of(record))
                         recovered.append(record)
                 with self._lock:
                     if rows:
@@ -394,7 +357,7 @@ class SQLiteExecutionStore:
                 self._flush_locked()
                 own = self._journal.interrupted()
                 if own:
-                    self._insert([_row(record) for record in own], ignore_existing=True)
+                    self._insert([row_of(record) for record in own], ignore_existing=True)
             recovered.extend(own)
         return recovered
 
@@ -403,11 +366,6 @@ def _duplicate(path: Path, ids: builtins.list[str]) -> StoreError:
     return StoreError(f"{path}: execution {', '.join(ids)} is already stored; records are "
                       "immutable (execution ids must be unique), so the copy saved again "
                       "was not written")
-
-
-def _row(record: ExecutionRecord) -> _Row:
-    return (record.execution_id, record.parent_execution_id, record.created_at,
-            record.intent_name, record.agent, record.status, record.canonical_text())
 
 
 @atexit.register

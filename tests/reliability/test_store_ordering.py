@@ -208,3 +208,27 @@ def test_a_fifo_or_folder_in_a_store_is_a_typed_error_never_a_hang(
             store.close()
     figures.note(f"hostile store files[{kind}, {entry}]: typed error, slowest "
                  f"{slowest * 1000:.0f} ms")
+
+
+def test_a_sqlite_store_written_by_an_earlier_version_lists_by_instant(tmp_path: Path) -> None:
+    """Earlier versions kept ``createdAt``'s text in the ``created_at`` column (text order);
+    opening such a database moves it to the time order key once."""
+    import sqlite3
+
+    path = tmp_path / "records.db"
+    store = SQLiteExecutionStore(path, synchronous="OFF")
+    store.save(record_at("half", "2026-01-01T00:00:00.500000Z"))
+    store.save(record_at("whole", "2026-01-01T00:00:00Z"))
+    store.close()
+    db = sqlite3.connect(path)  # as an earlier version left it
+    with db:
+        db.execute("update records set created_at = case execution_id when 'half' then "
+                   "'2026-01-01T00:00:00.500000Z' else '2026-01-01T00:00:00Z' end")
+        db.execute("pragma user_version = 0")
+    db.close()
+    reopened = SQLiteExecutionStore(path, synchronous="OFF")
+    try:
+        assert [r.execution_id for r in reopened.list()] == ["whole", "half"]
+        assert [r.execution_id for r in reopened.list(limit=1)] == ["whole"]
+    finally:
+        reopened.close()
