@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -261,8 +262,7 @@ class PostgresExecutionStore:
                                          verify=True)
 
     def _rows(self, sql: str, args: tuple[Any, ...]) -> builtins.list[tuple[Any, ...]]:
-        return self._run("read failed", lambda conn, _: conn.execute(
-            sql, args).fetchall())  # type: ignore[arg-type]  # built from fixed parts
+        return self._run("read failed", lambda conn, _: conn.execute(sql, args).fetchall())
 
     def load(self, execution_id: str) -> ExecutionRecord:
         rows = self._rows(_BODY, (execution_id,))
@@ -312,12 +312,12 @@ class PostgresExecutionStore:
         recovered: builtins.list[ExecutionRecord] = []
         for writer in writers:
             recovered.extend(self._run(f"cannot recover the executions of writer {writer}",
-                                       lambda conn, _, w=writer: self._recover_writer(
-                                           conn, w, force)))
+                                       functools.partial(self._recover_writer, writer=writer,
+                                                         force=force)))
         return recovered
 
-    def _recover_writer(self, conn: Connection[tuple[Any, ...]], writer: int,
-                        force: bool) -> builtins.list[ExecutionRecord]:
+    def _recover_writer(self, conn: Connection[tuple[Any, ...]], retried: bool, *,
+                        writer: int, force: bool) -> builtins.list[ExecutionRecord]:
         recovered: builtins.list[ExecutionRecord] = []
         with conn.transaction():
             held = conn.execute("select pg_try_advisory_xact_lock(%s, %s)",

@@ -158,7 +158,7 @@ def apply_migrations(conn: Connection[tuple[Any, ...]], shown: str, *, create: b
                 "'pytest-intentusnet[postgres]'")
         for version, description, statements in MIGRATIONS:
             if version > current:
-                conn.execute(statements)  # type: ignore[arg-type]  # static text
+                conn.execute(statements)
                 conn.execute("insert into intentusnet_schema values (%s, %s)",
                              (version, description))
 
