@@ -60,16 +60,24 @@ _DEFAULTS = {"connect_timeout": "5", "application_name": "intentusnet",
              "keepalives_count": "3"}
 
 
+_psycopg: Any = None
+
+
 def psycopg_module() -> Any:
-    """psycopg 3, imported now. Raises :class:`ConfigurationError` saying what to install
-    when it is missing."""
-    try:
-        import psycopg
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"the PostgreSQL store needs psycopg 3, which is not installed ({exc}); install "
-            "it with: pip install 'pytest-intentusnet[postgres]'") from None
-    return psycopg
+    """psycopg 3, imported on the first call. Raises :class:`ConfigurationError` saying
+    what to install when it is missing."""
+    global _psycopg
+    if _psycopg is None:
+        # kept here: a harness that drops modules from sys.modules (pytester) would make a
+        # second copy whose error classes are not the ones its C extension raises
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the PostgreSQL store needs psycopg 3, which is not installed ({exc}); "
+                "install it with: pip install 'pytest-intentusnet[postgres]'") from None
+        _psycopg = psycopg
+    return _psycopg
 
 
 class ConnectionSettings:
