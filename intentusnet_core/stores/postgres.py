@@ -21,6 +21,7 @@ statements (no prepared statements, no ``SET``), so a pooler in transaction mode
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import contextlib
 import functools
@@ -161,20 +162,22 @@ class PostgresExecutionStore:
                           "and execution_id = any(%s)", (writer, lost, ids)))
         return writer
 
-    @staticmethod
-    def _take_writer_lock(live: Connection[tuple[Any, ...]]) -> int:
+    def _take_writer_lock(self, live: Connection[tuple[Any, ...]]) -> int:
         for _ in range(64):
             writer = secrets.randbelow(2**31 - 2) + 1  # a lock token, never hashed
-            # the transaction stays open for the store's life: the lock goes with it
+            # the transaction stays open for the store's life: the lock goes with it. It
+            # reads no table, so it holds no lock that would block a later migration.
             live.execute("set local idle_in_transaction_session_timeout = 0")
             row = live.execute("select pg_try_advisory_xact_lock(%s, %s)",
                                (WRITER_LOCK, writer)).fetchone()
-            if row and row[0] and live.execute(
-                    "select 1 from intentusnet_in_flight where writer = %s limit 1",
-                    (writer,)).fetchone() is None:
+            if row and row[0] and not self._has_rows(writer):
                 return writer
             live.rollback()  # taken, or left by a dead writer not yet recovered
-        raise StoreError("no free writer id after 64 tries")  # pragma: no cover
+        raise StoreError(f"{self.url}: no free writer id after 64 tries")  # pragma: no cover
+
+    def _has_rows(self, writer: int) -> bool:
+        return bool(self._rows(
+            "select 1 from intentusnet_in_flight where writer = %s limit 1", (writer,)))
 
     def close(self) -> None:
         """Close the connections. The liveness lock goes with them: executions begun by
@@ -356,6 +359,12 @@ class PostgresExecutionStore:
         except (AttributeError, TypeError, ValueError, RecursionError) as exc:
             raise RecordFormatError(f"{source}: cannot be recovered ({exc}). {advice}") \
                 from None
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for store in builtins.list(_open_stores):
+        store.close()
 
 
 def _after_fork_in_child() -> None:

@@ -147,7 +147,9 @@ def start_server(*, durable: bool = False, max_connections: int = 100,
     :class:`ServerStartError` with the server's own words when it cannot start."""
     bin_dir = find_bin_dir()
     user = _server_user()
-    base = Path(tempfile.mkdtemp(prefix="intentus-pg-"))
+    # as another user: in /tmp, which that user can traverse (a TMPDIR may not be)
+    shared = user is not None and os.path.isdir("/tmp")
+    base = Path(tempfile.mkdtemp(prefix="intentus-pg-", dir="/tmp" if shared else None))
     try:
         if user is not None:
             entry = pwd.getpwnam(user)

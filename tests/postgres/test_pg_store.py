@@ -351,3 +351,29 @@ def test_runtime_accepts_a_postgres_url(pg_url: str) -> None:
     assert isinstance(store, PostgresExecutionStore)
     assert store.load(response.metadata["execution_id"]).agent == "echo"
     store.close()
+
+
+def test_a_lost_liveness_connection_is_replaced_before_the_next_execution(
+        pg_store: PostgresExecutionStore, pg_url: str) -> None:
+    other = PostgresExecutionStore(pg_url)
+    seen: list[list[ExecutionRecord]] = []
+    runtime = IntentusRuntime(store=pg_store, id_factory=SequentialIds("relock"))
+
+    @agent("worker", ["Work"])
+    def worker(envelope: IntentEnvelope) -> dict[str, Any]:
+        seen.append(other.recover())
+        return {"ok": True}
+
+    runtime.register_agent(worker)
+    try:
+        runtime.route_intent("Work", {})
+        live = pg_store._live
+        assert live is not None
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # a server restart, a cut
+            admin.execute("select pg_terminate_backend(%s)", (live.info.backend_pid,))
+        response = runtime.route_intent("Work", {})
+    finally:
+        other.close()
+    assert seen == [[], []]
+    assert response.status == "success"
+    assert pg_store.load("relock-000002").status == "completed"
