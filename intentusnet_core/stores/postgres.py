@@ -153,6 +153,9 @@ class PostgresExecutionStore:
         except psycopg.Error as exc:
             live.close()
             raise self._error("cannot take the liveness lock", exc) from None
+        except BaseException:
+            live.close()
+            raise
         self._live, self._writer = live, writer
         if lost is not None and self._in_flight:
             ids = sorted(self._in_flight)
