@@ -19,11 +19,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PASSWORD", "PASSWORD_ROLE", "SERVER_USER", "SUPERUSER", "PostgresServer",
-           "ServerStartError", "find_bin_dir", "free_port", "start_server"]
+__all__ = ["PASSWORD", "PASSWORD_ROLE", "SERVER_USER", "SUPERUSER", "Pooler", "PostgresServer",
+           "ServerStartError", "find_bin_dir", "find_pgbouncer", "free_port", "start_pooler",
+           "start_server"]
 
 SERVER_USER = "intentus-pg"
 SUPERUSER = "intentus"
@@ -186,3 +189,84 @@ def start_server(*, durable: bool = False, max_connections: int = 100,
                             "immediate"], timeout=60)
         shutil.rmtree(base, ignore_errors=True)
         raise
+
+
+@dataclass
+class Pooler:
+    """A running PgBouncer in front of a :class:`PostgresServer`; :meth:`stop` ends it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    base: Path
+
+    def url(self, database: str) -> str:
+        """The superuser URL of *database* through the pooler."""
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        """Stop the pooler and remove its files. Idempotent."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def find_pgbouncer() -> str:
+    """The ``pgbouncer`` program. Raises :class:`ServerStartError` when it is missing."""
+    found = shutil.which("pgbouncer") or next(
+        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.path.exists(p)), None)
+    if found is None:
+        raise ServerStartError("PgBouncer is not installed; install it: "
+                               "apt-get install -y pgbouncer")
+    return found
+
+
+def start_pooler(server: PostgresServer, *, pool_mode: str = "transaction") -> Pooler:
+    """PgBouncer on a free loopback port in front of *server* (every database, the
+    superuser trusted), in *pool_mode*. Raises :class:`ServerStartError` when it does not
+    come up within a minute."""
+    program = find_pgbouncer()
+    base = Path(tempfile.mkdtemp(prefix="intentus-pgbouncer-",
+                                 dir="/tmp" if server.user and os.path.isdir("/tmp") else None))
+    if server.user is not None:
+        entry = pwd.getpwnam(server.user)
+        os.chown(base, entry.pw_uid, entry.pw_gid)
+    port = free_port()
+    (base / "users.txt").write_text(f'"{SUPERUSER}" ""\n', encoding="utf-8")
+    (base / "pgbouncer.ini").write_text(textwrap.dedent(f"""\
+        [databases]
+        * = host=127.0.0.1 port={server.port}
+        [pgbouncer]
+        listen_addr = 127.0.0.1
+        listen_port = {port}
+        unix_socket_dir =
+        auth_type = trust
+        auth_file = {base / "users.txt"}
+        pool_mode = {pool_mode}
+        max_client_conn = 200
+        default_pool_size = 20
+        logfile = {base / "pgbouncer.log"}
+        """), encoding="utf-8")
+    argv = [program, str(base / "pgbouncer.ini")]
+    if server.user is not None:
+        argv = ["runuser", "-u", server.user, "--", *argv]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               cwd="/")
+    pooler = Pooler(process, port, base)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = base / "pgbouncer.log"
+            text = log.read_text(errors="replace") if log.exists() else ""
+            pooler.stop()
+            raise ServerStartError(f"pgbouncer stopped: {text.strip()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return pooler
+        time.sleep(0.05)
+    pooler.stop()
+    raise ServerStartError("pgbouncer did not listen within 60 s")
