@@ -110,7 +110,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def _verify_one(path: Path, args: argparse.Namespace) -> str:
     try:
-        data = parse_json(read_file_bytes(path, what="file to verify"), str(path))
+        data = parse_json(read_file_bytes(path, what="cassette or record"), str(path))
     except FileNotFoundError:
         raise RecordFormatError(f"{path}: no such file; check the path") from None
     if isinstance(data, dict) and "nodeId" in data:
