@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,7 +66,7 @@ def cmd_records_list(args: argparse.Namespace) -> int:
         _print_json([_summary(r) for r in records])
         return 0
     if not records:
-        print(f"no records in {args.store}; route an intent with recording on first")
+        print(f"no records in {_shown(args.store)}; route an intent with recording on first")
         return 0
     for r in records:
         s = _summary(r)
@@ -106,6 +107,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         print(report.render())
     return 1 if report.has_drift else 0
+
+
+def _shown(store: str) -> str:
+    """*store* as it may be printed: a password in a URL (``scheme://user:PASS@host``)
+    becomes ``***``."""
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", store)
 
 
 def _verify_one(path: Path, args: argparse.Namespace) -> str:
@@ -168,7 +175,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     recovered = store.recover()
     for record in recovered:
         print(f"interrupted {record.execution_id}: {record.replayable_reason}")
-    print(f"{len(recovered)} unfinished executions marked interrupted in {args.store}")
+    print(f"{len(recovered)} unfinished executions marked interrupted in {_shown(args.store)}")
     return 0
 
 

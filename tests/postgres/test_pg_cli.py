@@ -149,6 +149,19 @@ def test_wrong_password_is_one_line_naming_the_host(postgres_server: PostgresSer
     assert "wrong-horse-battery" not in error
 
 
+def test_the_cli_never_prints_the_password_of_the_store_url(postgres_server: PostgresServer,
+                                                           populated: str) -> None:
+    database = populated.rpartition("/")[2]
+    postgres_server.psql("grant all on all tables in schema public to intentus_pw", database)
+    url = postgres_server.url(database, password=True)
+    recovered = intentusnet("recover", "--store", url)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "unfinished executions marked interrupted in postgresql://intentus_pw:***@" \
+        in recovered.stdout
+    for done in (recovered, intentusnet("records", "list", "--store", url)):
+        assert PASSWORD not in done.stdout + done.stderr
+
+
 def test_closed_port_is_one_line_naming_the_host() -> None:
     url = f"postgresql://intentus:hunter2@127.0.0.1:{free_port()}/x"
     error = _one_line_error(intentusnet("records", "list", "--store", url))
