@@ -37,7 +37,8 @@ from typing import Any
 from .errors import SecretLeakError
 
 __all__ = ["MIN_SECRET_LENGTH", "LiveSecret", "guard_against_leaks", "hide_live_secrets",
-           "is_secret_variable", "live_secret_values", "live_secrets"]
+           "is_secret_variable", "leaked_secret", "live_secret_values",
+           "live_secrets"]
 
 MIN_SECRET_LENGTH = 6
 _SECRET_ENV = re.compile(r"(?:^|_)(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|PASS|PAT|"
@@ -80,7 +81,7 @@ def _repr_escaped(value: str) -> set[str]:
 
 
 def _base64_cores(raw: bytes) -> set[str]:
-    cores = set()
+    cores: set[str] = set()
     for offset in range(3):
         # the base64 characters that encode the secret's bits alone, wherever it starts in
         # a longer encoded text (HTTP Basic "user:secret", a token inside a JSON blob)
@@ -98,7 +99,7 @@ def _secret(name: str, value: str) -> LiveSecret:
     literal = {value, *_json_escaped(value), *_repr_escaped(value), *encoded}
     folded = {raw.hex(), *(form.lower() for form in encoded if "%" in form)}
     forms = tuple(sorted(f for f in literal if len(f) >= MIN_SECRET_LENGTH))
-    anchors = set()
+    anchors: set[str] = set()
     always = False
     for form in (value, *sorted(encoded)):
         runs = _ALNUM_RUN.findall(form)

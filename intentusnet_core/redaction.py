@@ -299,12 +299,13 @@ class Redactor:
 DEFAULT_REDACTOR = Redactor()
 
 
-def display_value(value: Any, redactor: Redactor | None = None) -> Any:
+def display_value(value: Any, redactor: Redactor | None = None, *, rules: bool = True) -> Any:
     """*value* as it may be shown to a person: redacted by *redactor* (default
-    :data:`DEFAULT_REDACTOR`), then every live secret hidden in its strings and keys. Never
-    raises: a value that cannot be redacted is shown as a placeholder."""
+    :data:`DEFAULT_REDACTOR`; not at all with ``rules=False``), then every live secret
+    hidden in its strings and keys. Never raises: a value that cannot be redacted is shown
+    as a placeholder."""
     try:
-        return _hide((redactor or DEFAULT_REDACTOR).redact(value))
+        return _hide((redactor or DEFAULT_REDACTOR).redact(value) if rules else value)
     except Exception:
         return "<value withheld: it could not be redacted>"
 
