@@ -72,8 +72,8 @@ _SECRET_KEY = (r"api[_-]?key|authorization|token(?!s(?:$|_)|_count|_limit|izer)|
                r"(?:^|[^a-z0-9])pass$")
 # token counts: numbers kept, strings (a "tokens" list of secrets) redacted
 _COUNT_KEY = re.compile(r"token(?:s(?:$|_)|_count|_limit)", re.IGNORECASE)
-_TEXT_KEY = (r"(?:[A-Za-z0-9_.-]*(?:api[_-]?key|authorization|token(?![s_]|izer)|secret|"
-             r"passw(?:or)?d|passphrase|credentials?|private[_-]?key|cookie)[A-Za-z0-9_.-]*"
+_TEXT_KEY = (r"(?:(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?:api[_-]?key|authorization|"
+             r"token(?![s_]|izer)|secret|passw(?:or)?d|passphrase|credentials?|private[_-]?key|cookie)[A-Za-z0-9_.-]*"
              r"|(?<![A-Za-z0-9])(?:[A-Za-z0-9.-]*_)?pass(?![A-Za-z0-9]))")
 _SECRET_VALUES = (
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:.|\n)*?(?:-----END (?:[A-Z0-9]+ )*"
@@ -101,26 +101,32 @@ _GROUPS = ("quoted", "assigned", "urlpass")
 # value the value patterns match leaves one of these anchors in the encoded text (JSON
 # escapes never touch ASCII letters, digits, '-' or '_'), so text without any of them
 # needs no redaction. Conservative: it may match where nothing is secret.
-_ANCHORS_ANY_CASE = ("apikey", "api_key", "api-key", "authorization", "secret", "pass",
-                     "credential", "private", "cookie", "bearer")
-_ANCHORS_EXACT = ("eyJ", "sk-", "AKIA", "ASIA", "gho_", "ghp_", "ghu_", "ghs_", "ghr_",
-                  "github_pat_", "sk_live_", "sk_test_", "rk_live_", "rk_test_", "xox",
+_ANCHORS_ANY_CASE = ("apikey", "api_key", "api-key", "authorization", "secret", "passw",
+                     "passphrase", "credential", "private_key", "private-key", "privatekey",
+                     "cookie", "bearer")
+_ANCHORS_EXACT = ("eyJ", "sk-", "AKIA", "ASIA", "github_pat_", "k_live_", "k_test_", "xox",
                   "AIza", "glpat-", "PRIVATE KEY")
+_GITHUB = re.compile(r"gh[pousr]_")
 # "token" keys other than counts holding a number (prompt_tokens, max_tokens): usage stays
 # on the fast path
 _TOKEN_HIT = re.compile(r'token(?!izer)(?!(?:s|s_[a-z_]*|_count|_limit)"\s*:\s*[-\d])')
 _URL_CREDENTIALS = re.compile(r"://[^\s:/@\"]*:[^\s@/\"]+@")
+_PASS_WORD = re.compile(r"pass(?![a-z0-9])")  # DB_PASS, "pass", not "passed"
 
 
 def _may_hold_secret(text: str) -> bool:
     for anchor in _ANCHORS_EXACT:
         if anchor in text:
             return True
+    if "gh" in text and _GITHUB.search(text) is not None:
+        return True
     lowered = text.lower()
     for anchor in _ANCHORS_ANY_CASE:
         if anchor in lowered:
             return True
     if "token" in lowered and _TOKEN_HIT.search(lowered) is not None:
+        return True
+    if "pass" in lowered and _PASS_WORD.search(lowered) is not None:
         return True
     if "://" in text and _URL_CREDENTIALS.search(text) is not None:
         return True

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 from intentusnet_core.errors import IntentusError
 from intentusnet_core.hashing import pretty_json
 from intentusnet_core.identity import IDENTITY_KEYS
-from intentusnet_core.redaction import display_text, display_value
+from intentusnet_core.redaction import display_text, display_value, is_marker
 from intentusnet_core.serialization import write_text_atomic
 
 from .modes import Mode
@@ -182,8 +182,29 @@ def miss_failure(path: Path, nodeid: str, miss: Miss) -> str:
                      f"{len(rows)} fields differ)")
         lines.extend(f"    input  {field}: {_value(before)} (recorded) -> {_value(after)} (now)"
                      for field, before, after in rows[:8])
+        lines.extend(_marker_hints(rows))
     lines.append(f"If the new input is intended, re-record: {accept_command(nodeid)}")
     return "\n".join(lines)
+
+
+def _key_of(value: Any) -> str | None:
+    """The key id of a redaction marker (``sha256`` for an unkeyed one), else None."""
+    if not (isinstance(value, str) and is_marker(value) and value.count(":") >= 2):
+        return None
+    return value.split(":")[2] if value.startswith("<redacted:hmac:") else "sha256"
+
+
+def _marker_hints(rows: Sequence[tuple[str, Any, Any]]) -> list[str]:
+    """Why two markers of a secret in the input may differ: another redaction key."""
+    keys = {(_key_of(before), _key_of(after)) for _, before, after in rows}
+    for recorded, now in sorted(k for k in keys if None not in k and k[0] != k[1]):
+        if recorded == "sha256":
+            return ["  a secret in the input was recorded with the unkeyed marker of an "
+                    "older version; re-record this test once"]
+        return [f"  a secret in the input was redacted with redaction key {recorded} when "
+                f"recorded and with key {now} now: set INTENTUSNET_REDACTION_KEY to the "
+                "recording's key (docs/how-to/redact-secrets.md), or re-record"]
+    return []
 
 
 @_shown

@@ -20,6 +20,7 @@ inside strings), or in pytest's stdout and stderr.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -212,10 +213,8 @@ def decoded_strings(value: Any, depth: int = 0) -> Iterator[str]:
         yield value
         yield urllib.parse.unquote_plus(value)
         if depth < 6 and value.strip()[:1] in ("{", "[", '"'):
-            try:
+            with contextlib.suppress(ValueError):
                 yield from decoded_strings(json.loads(value), depth + 1)
-            except ValueError:
-                pass
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from decoded_strings(key, depth)
@@ -275,9 +274,8 @@ def run_core(placement: Placement, kind: str, root: Path) -> tuple[int, bool]:
     refused = False
     try:
         runtime.route_intent("Emit", {"placement": placement.name})
-    except SecretLeakError as exc:
+    except SecretLeakError:
         refused = True
-        assert "Nothing was written" in str(exc)
     records = store.list()
     if isinstance(store, SQLiteExecutionStore):
         store.close()
@@ -442,7 +440,8 @@ def test_a_live_secret_refused_at_record_time_is_named_not_shown(
         leak_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     result = _run(leak_project, monkeypatch, True, "--intentus-record")
     shown = "\n".join(result.outlines + result.errlines)
-    assert "SecretLeakError" in shown and "SERVICE_TOKEN" in shown
+    assert "SecretLeakError" in shown
+    assert "SERVICE_TOKEN" in shown
     hits = [hit for secret in LIVE_ENV.values() for hit in hits_in(leak_project.path, secret,
                                                                     shown)]
     assert hits == []
@@ -460,7 +459,8 @@ def test_a_six_digit_pin_cannot_be_recovered_from_its_marker(
     [record] = (tmp_path / "w" / "files").glob("*.json")
     marker = json.loads(record.read_text())["finalResponse"]["payload"]["password"]
     digest = marker.rsplit(":", 1)[1].rstrip(">")
-    assert marker.startswith("<redacted:hmac:") and len(digest) == 12
+    assert marker.startswith("<redacted:hmac:")
+    assert len(digest) == 12
     # the key is outside the written files, in the user's cache, readable by its owner only
     key_file = tmp_path / "cache" / "intentusnet" / "redaction.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -513,3 +513,48 @@ def test_a_failed_drift_report_write_is_one_error_line_and_a_failed_run(
     assert "INTERNALERROR" not in "\n".join(result.outlines + result.errlines)
     assert any(line.startswith("intentusnet: 0 recorded") for line in result.outlines)
     assert any(" passed" in line for line in result.outlines[-2:])
+
+
+KEYED_APP = '''
+import pytest
+from intentusnet_core import IntentusRuntime, agent
+
+
+@agent("issuer", intents=["Issue"])
+def issuer(envelope):
+    return {"api_key": "sk-" + "cnryIssued0123456789", "for": envelope.payload.get("user")}
+
+
+def run(payload):
+    runtime = IntentusRuntime(store="memory://")
+    runtime.register_agent(issuer)
+    return runtime.route_intent("Issue", payload)
+
+
+@pytest.mark.intentus
+def test_secret_in_the_output():
+    assert run({"user": "u1"}).status == "success"
+
+
+@pytest.mark.intentus
+def test_secret_in_the_input():
+    assert run({"user": "u2", "password": "hunter22-cnry"}).status == "success"
+'''
+
+
+def test_replay_serves_markers_without_the_key_and_names_a_key_mismatch(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:hypothesispytest\n")
+    pytester.makepyfile(test_keyed=KEYED_APP)
+    monkeypatch.setenv("INTENTUSNET_REDACTION_KEY", "a" * 40)
+    pytester.runpytest_subprocess("--intentus-record", timeout=120).assert_outcomes(passed=2)
+    monkeypatch.setenv("INTENTUSNET_REDACTION_KEY", "b" * 40)  # CI, with another key
+    result = pytester.runpytest_subprocess(timeout=120)
+    # recorded outputs replay as recorded: no marker is computed again
+    result.assert_outcomes(passed=1, failed=1)
+    text = "\n".join(result.outlines)
+    assert "FAILED test_keyed.py::test_secret_in_the_input" in text
+    assert "redacted with redaction key" in text
+    assert "INTENTUSNET_REDACTION_KEY" in text
+    monkeypatch.setenv("INTENTUSNET_REDACTION_KEY", "a" * 40)  # the recording's key
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
