@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from intentusnet_core import (
     FileExecutionStore,
@@ -45,6 +47,8 @@ from intentusnet_core import (
     step,
 )
 from intentusnet_core.cassettes import CassetteFile
+from intentusnet_core.hashing import canonical_json, pretty_json
+from intentusnet_core.leak_guard import guard_against_leaks, hide_live_secrets
 
 from .figures import Figures
 
@@ -558,3 +562,38 @@ def test_replay_serves_markers_without_the_key_and_names_a_key_mismatch(
     assert "INTENTUSNET_REDACTION_KEY" in text
     monkeypatch.setenv("INTENTUSNET_REDACTION_KEY", "a" * 40)  # the recording's key
     pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
+
+
+# -- always: any secret, any JSON encoding a writer here or elsewhere would produce ---------
+
+_ENCODINGS: dict[str, Callable[[str], str]] = {
+    "canonical": lambda s: canonical_json({"v": s}),
+    "pretty": lambda s: pretty_json({"v": s}),
+    "ascii": lambda s: json.dumps({"v": s}),
+    "twice": lambda s: canonical_json({"v": json.dumps({"inner": s})}),
+    "twice-ascii": lambda s: json.dumps({"v": json.dumps({"inner": s})}),
+    "key": lambda s: canonical_json({s: 1}),
+    "jsonl": lambda s: json.dumps({"a": 1}) + "\n" + json.dumps({"v": [s]}) + "\n",
+}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(secret=st.text(min_size=6, max_size=40).filter(lambda s: s.strip() == s and
+                                                      len(s.strip()) >= 6),
+       encoding=st.sampled_from(sorted(_ENCODINGS)))
+def test_the_guard_refuses_a_live_secret_in_any_json_encoding(secret: str,
+                                                               encoding: str) -> None:
+    text = _ENCODINGS[encoding](secret)
+    with pytest.raises(SecretLeakError, match="HYPO_TOKEN"):
+        guard_against_leaks(text, "property", environ={"HYPO_TOKEN": secret})
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(secret=st.text(min_size=6, max_size=40).filter(lambda s: len(s.strip()) >= 6),
+       wrap=st.sampled_from(["raw", "repr", "json"]))
+def test_shown_text_never_holds_a_live_secret(secret: str, wrap: str) -> None:
+    shown = {"raw": f"got {secret} back", "repr": f"got {secret!r} -> {[secret]!r}",
+             "json": json.dumps({"v": secret})}[wrap]
+    hidden = hide_live_secrets(shown, environ={"HYPO_TOKEN": secret})
+    assert secret not in hidden
+    assert repr(secret)[1:-1] not in hidden
