@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import ConfigurationError, RecordTooLargeError, StoreError
-from .redaction import guard_against_leaks
+from .leak_guard import guard_against_leaks
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",

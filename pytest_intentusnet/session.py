@@ -26,8 +26,6 @@ from intentusnet_core.errors import (
     MissingCassetteError,
     UnusedRecordingError,
 )
-from intentusnet_core.hashing import pretty_json
-from intentusnet_core.serialization import write_text_atomic
 
 from .modes import MARKER_HELP, Mode, RunSettings
 from .naming import cassette_path
@@ -35,11 +33,11 @@ from .report import (
     Counters,
     body_failed_after_drift,
     drift_failure,
-    drift_report,
     missing_cassette_failure,
     repeat_failure,
     summary_lines,
     unused_recording_failure,
+    write_drift_report,
 )
 
 if TYPE_CHECKING:
@@ -67,6 +65,7 @@ class IntentusSession:
     used_up: list[str] = field(default_factory=list)  # a node id per used-up miss
     # calibration: (flip rate, node id, field path) of every learned field
     flip_rates: list[tuple[float, str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # end-of-run failures: summary lines
 
     @classmethod
     def start(cls, config: pytest.Config) -> None:
@@ -309,14 +308,16 @@ class IntentusSession:
             return
         self._write_drift_report()
         self._check_files()
-        if self.settings.fail_unused and self.unused_files and session.exitstatus == 0:
+        failed = self.errors or (self.settings.fail_unused and self.unused_files)
+        if failed and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _write_drift_report(self) -> None:
         path = self.settings.drift_report
         if path is not None:
-            write_text_atomic(path, pretty_json(drift_report(self.mode, self.totals,
-                                                             self.drift_entries)))
+            error = write_drift_report(path, self.mode, self.totals, self.drift_entries)
+            if error is not None:
+                self.errors.append(error)
 
     def _check_files(self) -> None:
         settings = self.settings
@@ -341,6 +342,8 @@ class IntentusSession:
         """The summary lines, on the controller, after a run that used the plugin."""
         if getattr(self.config, "workerinput", None) is not None:
             return
+        for line in self.errors:
+            terminalreporter.write_line(line, red=True, bold=True)
         if self.plugin_tests or self.totals.recorded or self.unused_files:
             for line in summary_lines(self.totals, self.unused_files, self.settings.prune,
                                       self.used_up, self.flip_rates):
