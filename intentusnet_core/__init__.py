@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
         UnusedRecordingError,
     )
     from .execution import SequentialIds
+    from .golden import GoldenSet, export_golden, load_golden
     from .models import (
         AgentDefinition,
         AgentResponse,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
         RoutingOptions,
         RoutingStrategy,
     )
+    from .otel import OpenTelemetryTraceSink
     from .policy import PolicyEngine, PolicyRule, PolicyVerdict
     from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent
     from .redaction import Redactor
@@ -117,6 +119,9 @@ _LAZY: dict[str, str] = {
     "RoutingDecision": ".decision",
     "IntentusRuntime": ".runtime",
     "SequentialIds": ".execution",
+    "GoldenSet": ".golden",
+    "export_golden": ".golden",
+    "load_golden": ".golden",
     "Redactor": ".redaction",
     "generate_keys": ".signing",
     "sign_file": ".signing",
@@ -133,6 +138,7 @@ _LAZY: dict[str, str] = {
     "JsonlTraceSink": ".tracing",
     "Span": ".tracing",
     "TraceSink": ".tracing",
+    "OpenTelemetryTraceSink": ".otel",  # imports OpenTelemetry only when one is created
 }
 
 
@@ -164,6 +170,7 @@ __all__ = [
     "ExecutionStore",
     "FileExecutionStore",
     "FunctionAgent",
+    "GoldenSet",
     "InMemoryExecutionStore",
     "InMemoryTraceSink",
     "IntentEnvelope",
@@ -175,6 +182,7 @@ __all__ = [
     "JsonlTraceSink",
     "MissingCassetteError",
     "NotReplayableError",
+    "OpenTelemetryTraceSink",
     "PayloadError",
     "PolicyEngine",
     "PolicyRule",
@@ -204,7 +212,9 @@ __all__ = [
     "diff_records",
     "emit_intent",
     "emit_intent_async",
+    "export_golden",
     "generate_keys",
+    "load_golden",
     "open_store",
     "recorded",
     "replay",

@@ -44,7 +44,7 @@ from .errors import (
 )
 from .hashing import pretty_json, stable_hash
 from .records import ExecutionRecord
-from .serialization import write_text_atomic
+from .serialization import read_file_bytes, write_text_atomic
 from .strict_json import parse_json
 from .wire_format import CASSETTE_FORMAT_VERSION, cassette_advice, check_cassette
 
@@ -118,15 +118,16 @@ class CassetteFile:
         """Read and validate a cassette; every record is hash-verified unless ``verify=False``.
 
         Raises :class:`MissingCassetteError`, :class:`RecordFormatError` or
-        :class:`RecordIntegrityError`, each naming the file (and record / field).
+        :class:`RecordIntegrityError`, each naming the file (and record / field), and
+        :class:`StoreError` (a FIFO, device or directory, which is never opened blocking)
+        or :class:`RecordTooLargeError` (over ``INTENTUSNET_MAX_RECORD_BYTES``) from
+        :func:`~intentusnet_core.serialization.read_file_bytes`.
         """
         source = Path(path)
         try:
-            raw = source.read_bytes()
+            raw = read_file_bytes(source, what="cassette")
         except FileNotFoundError:
             raise MissingCassetteError(f"{source}: no such cassette") from None
-        except OSError as exc:
-            raise RecordFormatError(f"{source}: cannot read cassette: {exc}") from None
         data = parse_json(raw, str(source))
         return cls.from_wire(data, source=source, verify=verify)
 

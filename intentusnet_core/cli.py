@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .cassette_tree import cassette_tree
 from .cassettes import CassetteFile
 from .drift import diff_records
 from .errors import IntentusError, RecordFormatError
 from .records import ExecutionRecord
 from .replaying import replay
+from .serialization import read_file_bytes
 from .signing import SIGNATURE_SUFFIX, generate_keys, sign_file, verify_file
 from .stores import ExecutionStore, open_store
 from .strict_json import parse_json
@@ -62,7 +66,7 @@ def cmd_records_list(args: argparse.Namespace) -> int:
         _print_json([_summary(r) for r in records])
         return 0
     if not records:
-        print(f"no records in {args.store}; route an intent with recording on first")
+        print(f"no records in {_shown(args.store)}; route an intent with recording on first")
         return 0
     for r in records:
         s = _summary(r)
@@ -88,8 +92,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _load_record(ref: str, args: argparse.Namespace) -> ExecutionRecord:
     path = Path(ref)
-    if path.suffix == ".json" and path.is_file():
-        return ExecutionRecord.from_json(path.read_bytes(), source=str(path), verify=True)
+    if path.suffix == ".json" and os.path.lexists(path):
+        # read_file_bytes refuses a FIFO, device or directory (never hangs) in plain words
+        return ExecutionRecord.from_json(read_file_bytes(path, what="record file"),
+                                         source=str(path), verify=True)
     return _store(args).load(ref)
 
 
@@ -103,42 +109,56 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if report.has_drift else 0
 
 
-def _verify_one(path: Path, public_key: str | None, require_signature: bool) -> str:
-    data = parse_json(path.read_bytes(), str(path))
-    if isinstance(data, dict) and "nodeId" in data:
+def _shown(store: str) -> str:
+    """*store* as it may be printed: a password in a URL (``scheme://user:PASS@host``)
+    becomes ``***``."""
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", store)
+
+
+def _verify_one(path: Path, args: argparse.Namespace) -> str:
+    try:
+        data = parse_json(read_file_bytes(path, what="cassette or record"), str(path))
+    except FileNotFoundError:
+        raise RecordFormatError(f"{path}: no such file; check the path") from None
+    if isinstance(data, dict) and "kind" in data and "nodeId" not in data:
+        from .golden import GoldenSet
+
+        golden = GoldenSet.from_wire(data, source=path)
+        what = f"golden set, {len(golden.cases)} cases, {len(golden.records)} records"
+    elif isinstance(data, dict) and "nodeId" in data:
         cassette = CassetteFile.from_wire(data, source=path)
         what = f"cassette, {len(cassette.records)} records"
     else:
         record = ExecutionRecord.from_wire(data, source=str(path), verify=True)
         what = f"record {record.execution_id}"
-    signed = path.with_name(path.name + SIGNATURE_SUFFIX).exists()
-    if signed or public_key or require_signature:
-        signer = verify_file(path, public_key)
+    signed = os.path.lexists(path.with_name(path.name + SIGNATURE_SUFFIX))
+    if signed or args.pub or args.require_signature:
+        signer = verify_file(path, args.pub, root=args.root)
         what += f", signed by {signer}"
     return what
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    failures = 0
+def cmd_verify(args: argparse.Namespace, refused: Sequence[str] = ()) -> int:
+    failures = len(refused)
+    for line in refused:
+        print(f"FAIL  {line}")
     for name in args.paths:
         path = Path(name)
         try:
-            if not path.is_file():
-                raise RecordFormatError(f"{path}: no such file")
-            print(f"ok    {path} ({_verify_one(path, args.pub, args.require_signature)})")
+            print(f"ok    {path} ({_verify_one(path, args)})")
         except IntentusError as exc:
             failures += 1
             print(f"FAIL  {exc}")
     if failures:
-        print(f"{failures} of {len(args.paths)} files failed verification. Restore them from "
-              "version control or re-record them.", file=sys.stderr)
+        print(f"{failures} of {len(args.paths) + len(refused)} files failed verification. "
+              "Restore them from version control or re-record them.", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
     for name in args.paths:
-        print(f"signed {name} -> {sign_file(name, args.key)}")
+        print(f"signed {name} -> {sign_file(name, args.key, root=args.root)}")
     print("Next: intentusnet verify PATH --pub PUBLIC_KEY")
     return 0
 
@@ -155,7 +175,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     recovered = store.recover()
     for record in recovered:
         print(f"interrupted {record.execution_id}: {record.replayable_reason}")
-    print(f"{len(recovered)} unfinished executions marked interrupted in {args.store}")
+    print(f"{len(recovered)} unfinished executions marked interrupted in {_shown(args.store)}")
     return 0
 
 
@@ -174,12 +194,29 @@ def cmd_cassettes_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cassettes_verify(args: argparse.Namespace) -> int:
-    args.paths = [str(p) for p in _cassette_files(Path(args.dir))]
-    args.pub = getattr(args, "pub", None)
-    if not args.paths:
+    files, refused = cassette_tree(args.dir)
+    args.paths, args.root = [str(p) for p in files], args.dir
+    if not files and not refused:
         print(f"no cassettes in {args.dir}")
         return 0
-    return cmd_verify(args)
+    return cmd_verify(args, refused)
+
+
+def cmd_cassettes_sign(args: argparse.Namespace) -> int:
+    files, refused = cassette_tree(args.dir)
+    failed = list(refused)
+    for path in files:
+        try:
+            print(f"signed {path} -> {sign_file(path, args.key, root=args.dir)}")
+        except IntentusError as exc:
+            failed.append(str(exc))
+    for line in failed:
+        print(f"FAIL  {line}")
+    print(f"{len(files) + len(refused) - len(failed)} files signed in {args.dir}"
+          + (f", {len(failed)} refused" if failed else "")
+          + f". Next: intentusnet cassettes verify --dir {args.dir} --pub PUBLIC_KEY "
+            "--require-signature")
+    return 1 if failed else 0
 
 
 def _collected_node_ids() -> set[str] | None:
@@ -212,6 +249,23 @@ def cmd_cassettes_prune(args: argparse.Namespace) -> int:
         print(f"{'would delete' if args.dry_run else 'deleted'} {path}")
     print(f"{len(orphans)} of {len(files)} cassettes belong to no collected test"
           + (". Next: intentusnet cassettes prune" if args.dry_run and orphans else ""))
+    return 0
+
+
+def cmd_golden_export(args: argparse.Namespace) -> int:
+    from .golden import export_golden
+
+    # a path or URL: opened without creating it, closed after, named in errors as typed
+    golden = export_golden(args.store, args.out, intent=args.intent, agent=args.agent,
+                           status=args.status, since=args.since, until=args.until,
+                           limit=args.limit)
+    print(f"exported {len(golden.cases)} executions ({len(golden.records)} records with "
+          f"their children) to {args.out}")
+    if golden.skipped:
+        print(f"left out {len(golden.skipped)} executions that cannot be replayed "
+              "(interrupted)")
+    print(f"Next: mark a test @pytest.mark.intentus_golden({str(args.out)!r}) and route "
+          f"intentus_golden.envelope; sign the file: intentusnet sign {args.out} --key KEY")
     return 0
 
 
@@ -267,16 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="field path to ignore (wildcards *), repeatable")
     diff.set_defaults(func=cmd_diff)
 
+    root_help = ("cassette directory a signature binds paths relative to (default: the "
+                 "nearest folder named 'cassettes' above the file, else its folder)")
     verify = commands.add_parser("verify", help="check hashes (and signatures) of files")
     verify.add_argument("paths", nargs="+", metavar="PATH")
     verify.add_argument("--pub", help="public key the files must be signed with")
     verify.add_argument("--require-signature", action="store_true",
                         help="fail unsigned files")
+    verify.add_argument("--root", metavar="DIR", help=root_help)
     verify.set_defaults(func=cmd_verify)
 
     sign = commands.add_parser("sign", help="sign files with an Ed25519 key (writes PATH.sig)")
     sign.add_argument("paths", nargs="+", metavar="PATH")
     sign.add_argument("--key", required=True, help="private key file")
+    sign.add_argument("--root", metavar="DIR", help=root_help)
     sign.set_defaults(func=cmd_sign)
 
     keys = commands.add_parser("keys", help="manage signing keys")
@@ -290,11 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="mark executions that never finished as interrupted")
     recover.set_defaults(func=cmd_recover)
 
-    cassettes = commands.add_parser("cassettes", help="list, verify or prune cassettes")
+    cassettes = commands.add_parser("cassettes", help="list, verify, sign or prune cassettes")
     cassettes_sub = cassettes.add_subparsers(dest="cassettes_command", metavar="ACTION")
     cassettes_sub.required = True
     for name, func, text in (("list", cmd_cassettes_list, "list cassettes"),
                              ("verify", cmd_cassettes_verify, "verify every cassette"),
+                             ("sign", cmd_cassettes_sign,
+                              "sign every cassette for its path and test"),
                              ("prune", cmd_cassettes_prune,
                               "delete cassettes of tests that no longer exist")):
         sub = cassettes_sub.add_parser(name, help=text)
@@ -302,9 +362,25 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "verify":
             sub.add_argument("--pub", help="public key the cassettes must be signed with")
             sub.add_argument("--require-signature", action="store_true")
+        if name == "sign":
+            sub.add_argument("--key", required=True, help="private key file")
         if name == "prune":
             sub.add_argument("--dry-run", action="store_true")
         sub.set_defaults(func=func)
+
+    golden = commands.add_parser("golden", help="golden suites from recorded executions")
+    golden_sub = golden.add_subparsers(dest="golden_command", metavar="ACTION")
+    golden_sub.required = True
+    export = golden_sub.add_parser("export", parents=stored,
+                                   help="write the selected executions as a golden-set file")
+    export.add_argument("--intent", help="only top-level executions of this intent")
+    export.add_argument("--agent", help="only executions answered by this agent")
+    export.add_argument("--status", choices=["completed", "interrupted"])
+    export.add_argument("--since", metavar="ISO", help="created at or after this instant")
+    export.add_argument("--until", metavar="ISO", help="created before this instant")
+    export.add_argument("--limit", type=int, help="at most LIMIT executions, oldest first")
+    export.add_argument("--out", required=True, metavar="PATH", help="golden-set file")
+    export.set_defaults(func=cmd_golden_export)
 
     demo = commands.add_parser("demo", help="run the whole story: record, replay, model swap, "
                                             "drift report, bless")

@@ -30,6 +30,7 @@ from .judging import Judged, judge_views
 from .matcher_base import ABSENT, Matcher
 from .matcher_paths import compile_path
 from .records import ExecutionRecord
+from .redaction import display_text, display_value
 
 __all__ = ["CATEGORIES", "DriftChange", "DriftReport", "diff_records", "dotted_path",
            "is_absent"]
@@ -142,7 +143,9 @@ class DriftReport:
         }
 
     def render(self, *, limit: int = 40) -> str:
-        """Readable text: the categories, the agents, then each change before → after."""
+        """Readable text: the categories, the agents, then each change before → after —
+        values redacted and live secrets hidden, as everything shown to a person is
+        (:func:`~intentusnet_core.redaction.display_text`). Never raises for any value."""
         if not self.has_drift:
             return "no drift"
         routing = (f"routing drift: {self.agent_before} -> {self.agent_after}"
@@ -156,7 +159,7 @@ class DriftReport:
             where = f"  [{self.step_labels[int(step.group(1))]}]" \
                 if step and change.category == "model" \
                 and int(step.group(1)) in self.step_labels else ""
-            judged = f"  ({change.measure})" if change.matcher != "exact()" else ""
+            judged = f"  ({display_value(change.measure)})" if change.matcher != "exact()" else ""
             lines.append(f"  {change.category:<{width}}  {change.path}: "
                          f"{_show(change.before)} -> {_show(change.after)}{where}{judged}")
         if len(self.changes) > limit:
@@ -164,9 +167,9 @@ class DriftReport:
         if self.tolerated:
             lines.append(f"  tolerated (within their matchers, not drift): "
                          f"{len(self.tolerated)} fields")
-            lines.extend(f"    {change.path}: {change.measure}"
+            lines.extend(f"    {change.path}: {display_value(change.measure)}"
                          for change in self.tolerated[:5])
-        return "\n".join(lines)
+        return display_text("\n".join(lines))
 
 
 def _json_side(value: Any) -> Any:
@@ -174,9 +177,13 @@ def _json_side(value: Any) -> Any:
 
 
 def _show(value: Any) -> str:
+    # redacted before it is cut: a cut never leaves half a secret behind
     if value is _MISSING:
         return "(absent)"
-    text = repr(value)
+    try:
+        text = repr(display_value(value))
+    except Exception:  # a repr that raises
+        return f"<{type(value).__name__} that cannot be shown>"
     return text if len(text) <= 120 else text[:117] + "..."
 
 

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import ConfigurationError, RecordTooLargeError, StoreError
-from .redaction import guard_against_leaks
+from .leak_guard import guard_against_leaks
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
@@ -163,7 +163,8 @@ def read_file_bytes(path: str | os.PathLike[str], *, what: str = "file",
         raise StoreError(f"cannot read {what} {path}: {exc.strerror or exc}; check the "
                          "disk, then retry") from exc
     finally:
-        os.close(fd)
+        with contextlib.suppress(OSError):  # read-only: a failed close loses nothing
+            os.close(fd)
 
 
 def _file_mode() -> int:

@@ -2,8 +2,10 @@
 
 Span ids are hashes of the execution id and the span's position, so the same record always
 yields the same trace; no randomness, no clock. Sinks: :class:`InMemoryTraceSink`,
-:class:`JsonlTraceSink`. Logging goes through ``logging`` under ``intentusnet.*``;
-:class:`JsonLogFormatter` renders records as one JSON object per line.
+:class:`JsonlTraceSink`, and ``OpenTelemetryTraceSink`` in :mod:`intentusnet_core.otel`,
+which reads the whole record from :attr:`RecordSpans.record`. Logging goes through
+``logging`` under ``intentusnet.*``; :class:`JsonLogFormatter` renders records as one JSON
+object per line.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 from .records import ExecutionRecord
 from .serialization import append_text
 
-__all__ = ["InMemoryTraceSink", "JsonLogFormatter", "JsonlTraceSink", "Span", "TraceSink",
-           "spans_for_record"]
+__all__ = ["InMemoryTraceSink", "JsonLogFormatter", "JsonlTraceSink", "RecordSpans", "Span",
+           "TraceSink", "spans_for_record"]
 
 logger = logging.getLogger("intentusnet.runtime")
 
@@ -40,6 +42,15 @@ class Span:
         return asdict(self)
 
 
+class RecordSpans(list[Span]):
+    """The spans of one record, in order, with the record they were made from (``record``),
+    for sinks that need more than the spans (timings, captured model calls)."""
+
+    def __init__(self, spans: list[Span], record: ExecutionRecord) -> None:
+        super().__init__(spans)
+        self.record = record
+
+
 @runtime_checkable
 class TraceSink(Protocol):
     """Where spans go: :meth:`export` is called with the spans of each finished execution
@@ -54,8 +65,9 @@ def _id(*parts: str, length: int) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:length]
 
 
-def spans_for_record(record: ExecutionRecord) -> list[Span]:
-    """The spans of one record: its execution, each attempt, each step inside it."""
+def spans_for_record(record: ExecutionRecord) -> RecordSpans:
+    """The spans of one record: its execution, each attempt, each step inside it (a list,
+    which also holds the *record* as ``.record``)."""
     first = record.events[0].payload if record.events else {}
     root = str(first.get("rootExecutionId") or record.parent_execution_id
                or record.execution_id)
@@ -85,7 +97,7 @@ def spans_for_record(record: ExecutionRecord) -> list[Span]:
     logger.debug("execution recorded", extra={"execution_id": record.execution_id,
                                               "intent": record.intent_name,
                                               "agent": record.agent})
-    return spans
+    return RecordSpans(spans, record)
 
 
 class InMemoryTraceSink:

@@ -15,13 +15,16 @@ if TYPE_CHECKING:
     from intentusnet_core.testing import assert_routing_deterministic
 
     from .cassette import Cassette
+    from .golden import GoldenCase
     from .modes import Mode, TestSettings
     from .report import Counters
 
-__all__ = ["Cassette", "Counters", "Mode", "TestSettings", "assert_routing_deterministic"]
+__all__ = ["Cassette", "Counters", "GoldenCase", "Mode", "TestSettings",
+           "assert_routing_deterministic"]
 
 # assert_routing_deterministic lives in the runtime's test kit (it needs no pytest)
-_LAZY = {"Cassette": ".cassette", "Counters": ".report", "Mode": ".modes",
+_LAZY = {"Cassette": ".cassette", "Counters": ".report", "GoldenCase": ".golden",
+         "Mode": ".modes",
          "TestSettings": ".modes", "assert_routing_deterministic": "intentusnet_core.testing"}
 
 

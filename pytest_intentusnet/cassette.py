@@ -18,13 +18,14 @@ from typing import Any
 
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.drift import DriftReport
-from intentusnet_core.errors import IntentusError
+from intentusnet_core.errors import IntentusError, SignatureError
 from intentusnet_core.hashing import canonical_json
 from intentusnet_core.identity import decision_identity
 from intentusnet_core.records import ExecutionRecord
+from intentusnet_core.signing import verify_file
 from intentusnet_core.stores.base import check_limit
 
-from .modes import Mode, TestSettings
+from .modes import Mode, RequiredSignature, TestSettings
 from .report import Counters
 
 __all__ = ["Cassette"]
@@ -54,7 +55,11 @@ class Cassette:
         """The cassette at *path* for this run: its file loaded when the mode reads it
         (re-recording keeps its ``frozenAt`` instant, and its records to compare with;
         repeat reads nothing). Raises ``RecordFormatError`` or ``RecordIntegrityError``
-        for a file that does not load, except when re-recording, which replaces it."""
+        for a file that does not load (``StoreError`` for a FIFO, device or directory,
+        ``RecordTooLargeError`` over the size cap), except when re-recording, which
+        replaces it; with ``intentus_require_signature`` a file that is replayed or
+        verified raises :class:`SignatureError` unless its signature holds for this path
+        and test."""
         cassette = cls(path=path, nodeid=nodeid, mode=mode, settings=settings)
         if mode is Mode.REPEAT or not path.exists():
             return cassette
@@ -67,6 +72,8 @@ class Cassette:
                 with contextlib.suppress(IntentusError):
                     cassette.frozen_at = CassetteFile.load(path, verify=False).frozen_at
         else:
+            if settings.signature is not None:
+                _check_signature(path, nodeid, settings.signature)
             cassette.existing = CassetteFile.load(path)
         return cassette
 
@@ -124,6 +131,18 @@ class Cassette:
             return False  # same test, instant and records: the file already holds them
         cassette.save(self.path)
         return True
+
+
+def _check_signature(path: Path, nodeid: str, required: RequiredSignature) -> None:
+    """Raise :class:`SignatureError` unless *path*'s ``.sig`` verifies with the required
+    key, for *path* relative to the cassette directory and for the test *nodeid*."""
+    try:
+        verify_file(path, required.key, root=required.root, node_id=nodeid)
+    except SignatureError as exc:
+        raise SignatureError(
+            f"{exc} [ini intentus_require_signature = true: replay and verify use signed "
+            f"cassettes only; sign them with `intentusnet cassettes sign --dir "
+            f"{required.root} --key PRIVATE_KEY`]") from None
 
 
 def _unchanged_except_durations(old: ExecutionRecord, new: ExecutionRecord) -> bool:

@@ -22,8 +22,8 @@ from intentusnet_core.redaction import DEFAULT_REDACTOR, Redactor
 
 from .naming import OUTSIDE_INI
 
-__all__ = ["MARKER_HELP", "REPLAY_LEVELS", "Mode", "RunSettings", "TestSettings",
-           "add_options"]
+__all__ = ["MARKER_HELP", "REPLAY_LEVELS", "Mode", "RequiredSignature", "RunSettings",
+           "TestSettings", "add_options"]
 
 REPLAY_LEVELS = ("agent", "step")
 _MARKER_KEYS = ("cassette", "ignore", "tolerance", "match", "replay", "freeze_time",
@@ -59,6 +59,16 @@ class TestSettings:
     replay: str = "agent"
     freeze_time: bool = True
     capture: bool = True  # HTTP exchanges inside agents (httpx2/httpx) become steps
+    signature: RequiredSignature | None = None  # ini intentus_require_signature
+
+
+@dataclass(frozen=True)
+class RequiredSignature:
+    """``intentus_require_signature = true``: a cassette is replayed or verified only when
+    its ``.sig`` verifies with *key* for its path relative to *root* and its test."""
+
+    key: Path
+    root: Path
 
 
 _RECORD_ALL = "--intentus-record=all"
@@ -123,6 +133,12 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(OUTSIDE_INI, "let cassette paths (cassette=, symlinks) resolve outside the "
                   "cassette directory, for reading and writing (default false)", type="bool",
                   default=False)
+    parser.addini("intentus_require_signature", "replay and verify only cassettes whose .sig "
+                  "verifies with intentus_signature_key for their path and test",
+                  type="bool", default=False)
+    parser.addini("intentus_signature_key", "public key the cassettes are signed with "
+                  f"(default {_DEFAULT_KEY}, as `intentusnet keys generate keys` writes it)",
+                  default=_DEFAULT_KEY)
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,7 @@ class RunSettings:
     capture: bool = True
     match: tuple[tuple[str, Any], ...] = ()
     allow_outside: bool = False  # cassette paths may resolve outside cassette_dir
+    signature: RequiredSignature | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -202,7 +219,8 @@ class RunSettings:
                    ignore=tuple(config.getini("intentus_ignore")), replay=replay,
                    redactor=redactor, capture=capture == "on",
                    match=_ini_matchers(config.getini("intentus_match")),
-                   allow_outside=bool(config.getini(OUTSIDE_INI)))
+                   allow_outside=bool(config.getini(OUTSIDE_INI)),
+                   signature=_required_signature(config, Path(config.rootpath, directory)))
 
     def for_test(self, nodeid: str, marker: pytest.Mark | None,
                  fixture: Any) -> TestSettings:
@@ -210,7 +228,8 @@ class RunSettings:
         ``intentus_config`` fixture returned. Raises :class:`pytest.UsageError` for an
         unknown setting, a value of the wrong type or a positional marker argument."""
         merged: dict[str, Any] = {"ignore": self.ignore, "replay": self.replay,
-                                  "capture": self.capture, "match": dict(self.match)}
+                                  "capture": self.capture, "match": dict(self.match),
+                                  "signature": self.signature}
         if marker is not None:
             _layer(marker.kwargs, "@pytest.mark.intentus", merged)
         if fixture:
@@ -223,6 +242,23 @@ class RunSettings:
                                     "only (cassette=, ignore=, tolerance=, replay=, "
                                     "freeze_time=, capture=)")
         return TestSettings(**merged)
+
+
+_DEFAULT_KEY = "keys/intentusnet.pub"
+
+
+def _required_signature(config: pytest.Config, root: Path) -> RequiredSignature | None:
+    """``intentus_require_signature`` with its key, checked once. Raises
+    :class:`pytest.UsageError` when the public key file is missing."""
+    if not config.getini("intentus_require_signature"):
+        return None
+    key = Path(config.rootpath, config.getini("intentus_signature_key") or _DEFAULT_KEY)
+    if not key.is_file():
+        raise pytest.UsageError(
+            f"ini intentus_require_signature = true, but the public key {key} is not a "
+            "file; set intentus_signature_key = PATH (the intentusnet.pub written by "
+            "`intentusnet keys generate DIR`)")
+    return RequiredSignature(key=key, root=root)
 
 
 def _repeat_conflict(repeat: int, mode: Mode) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .golden import GOLDEN_MARKER_HELP, golden_case, parametrize_golden
 from .modes import add_options
 from .session import IntentusSession
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # imported on first use: a suite that never uses the plugin n
     from intentusnet_core.runtime import IntentusRuntime
 
     from .cassette import Cassette
+    from .golden import GoldenCase
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,6 +28,11 @@ def pytest_configure(config: pytest.Config) -> None:
     IntentusSession.start(config)
     config.pluginmanager.register(_CollectionHooks(IntentusSession.of(config)),
                                   "intentusnet-collection")
+    config.addinivalue_line("markers", GOLDEN_MARKER_HELP)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_golden(metafunc)
 
 
 class _CollectionHooks:
@@ -101,3 +108,10 @@ def intentus_runtime(request: pytest.FixtureRequest,
                      intentus_cassette: Cassette) -> IntentusRuntime:
     """An :class:`IntentusRuntime` bound to this test's cassette."""
     return IntentusSession.of(request.config).runtime()
+
+
+@pytest.fixture
+def intentus_golden(request: pytest.FixtureRequest) -> GoldenCase:
+    """One execution of the golden set of ``@pytest.mark.intentus_golden(PATH)``: route
+    its ``.envelope`` through the test's runtime; ``.record`` is the production record."""
+    return golden_case(request)

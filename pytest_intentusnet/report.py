@@ -4,16 +4,25 @@ message and the terminal summary.
 Everything here takes plain data (paths, node ids, records, drift reports, counters), never
 a session or a cassette, and every message ends with the command to run next. The command
 that accepts new behaviour is built by :func:`accept_command` alone.
+
+Everything shown passes :func:`~intentusnet_core.redaction.display_text` (live secrets
+hidden, in every form) and the values in it :func:`~intentusnet_core.redaction.display_value`
+(redacted as records are): a CI log never shows a secret the cassette would not hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
+from intentusnet_core.errors import IntentusError
+from intentusnet_core.hashing import pretty_json
 from intentusnet_core.identity import IDENTITY_KEYS
+from intentusnet_core.redaction import display_text, display_value, is_marker
+from intentusnet_core.serialization import write_text_atomic
 
 from .modes import Mode
 
@@ -27,11 +36,33 @@ __all__ = ["DRIFT_REPORT_FORMAT_VERSION", "Counters", "accept_command",
            "body_failed_after_drift", "drift_failure", "drift_report", "late_line",
            "miss_failure",
            "missing_cassette_failure", "repeat_failure", "routing_drift_failure",
-           "step_miss_failure", "summary_lines", "unused_recording_failure"]
+           "step_miss_failure", "summary_lines", "unused_recording_failure",
+           "write_drift_report"]
 
 #: The ``formatVersion`` of the drift report file (``--intentus-drift-report``); raised
 #: when a key changes meaning or goes away, not when one is added.
 DRIFT_REPORT_FORMAT_VERSION = 1
+
+_P = ParamSpec("_P")
+
+
+def _shown(build: Callable[_P, str]) -> Callable[_P, str]:
+    """*build*, its text passed through :func:`display_text` (never raises)."""
+    @functools.wraps(build)
+    def shown(*args: _P.args, **kwargs: _P.kwargs) -> str:
+        try:
+            text = build(*args, **kwargs)
+        except Exception as exc:  # a value whose repr raises: say so, never crash the run
+            return (f"intentusnet: the {build.__name__.replace('_', ' ')} message could not "
+                    f"be built ({type(exc).__name__}); re-run with -p no:intentusnet to see "
+                    "the test's own failure")
+        return display_text(text)
+    return shown
+
+
+def _value(value: Any) -> str:
+    """The ``repr`` of *value* as it may be shown (redacted, live secrets hidden)."""
+    return repr(display_value(value))
 
 
 @dataclass
@@ -72,12 +103,14 @@ def _times(count: int) -> str:
 
 # -- one test's failures ------------------------------------------------------------------------
 
+@_shown
 def missing_cassette_failure(nodeid: str, path: Path, mode: Mode) -> str:
     """A test that needs its cassette and has none."""
     return (f"no cassette for {nodeid} at {path} ({mode.value} mode needs one; agents are "
             f"never called without it).\nRecord it: pytest --intentus-record=new '{nodeid}'")
 
 
+@_shown
 def drift_failure(path: Path, nodeid: str, mode: Mode,
                   drifts: Sequence[DriftReport]) -> str:
     """All drift of one test: categories, each changed field before -> after, next command."""
@@ -89,13 +122,18 @@ def drift_failure(path: Path, nodeid: str, mode: Mode,
     return "\n".join(lines)
 
 
+@_shown
 def body_failed_after_drift(drift_text: str, exc: BaseException) -> str:
     """The drift of a test whose body then failed too (its own assertion on an agent that
     now errors, say): the drift first, then what the body raised."""
-    return (f"{drift_text}\nThe test body then failed: {type(exc).__name__}: {exc}"
-            .rstrip())
+    try:
+        message = display_text(str(exc), values=True)
+    except Exception:  # an exception whose __str__ raises: its type still tells something
+        message = "<its message could not be read>"
+    return f"{drift_text}\nThe test body then failed: {type(exc).__name__}: {message}".rstrip()
 
 
+@_shown
 def routing_drift_failure(path: Path, nodeid: str, recorded: ExecutionRecord, index: int,
                           expected: str | None, agent: str, order: Sequence[str]) -> str:
     """Attempt *index* (from 0) of *recorded* went to *agent*, where the recording has
@@ -113,6 +151,7 @@ def routing_drift_failure(path: Path, nodeid: str, recorded: ExecutionRecord, in
             f"accept it: {accept_command(nodeid)}")
 
 
+@_shown
 def step_miss_failure(path: Path, nodeid: str, agent: str, number: int, kind: str, name: str,
                       recorded_steps: int, execution_id: str) -> str:
     """*agent* made step *number* (from 1) where its recorded attempt has fewer steps."""
@@ -121,6 +160,7 @@ def step_miss_failure(path: Path, nodeid: str, agent: str, number: int, kind: st
             f"Re-record with {accept_command(nodeid)}")
 
 
+@_shown
 def miss_failure(path: Path, nodeid: str, miss: Miss) -> str:
     """No unused recorded execution matches a live one: either its recordings were all used
     by earlier calls (the call is made more often than recorded), or its input changed, shown
@@ -141,12 +181,34 @@ def miss_failure(path: Path, nodeid: str, miss: Miss) -> str:
     for record, rows in miss.candidates:
         lines.append(f"  closest recorded: {record.execution_id} ({record.intent_name}, "
                      f"{len(rows)} fields differ)")
-        lines.extend(f"    input  {field}: {before!r} (recorded) -> {after!r} (now)"
+        lines.extend(f"    input  {field}: {_value(before)} (recorded) -> {_value(after)} (now)"
                      for field, before, after in rows[:8])
+        lines.extend(_marker_hints(rows))
     lines.append(f"If the new input is intended, re-record: {accept_command(nodeid)}")
     return "\n".join(lines)
 
 
+def _key_of(value: Any) -> str | None:
+    """The key id of a redaction marker (``sha256`` for an unkeyed one), else None."""
+    if not (isinstance(value, str) and is_marker(value) and value.count(":") >= 2):
+        return None
+    return value.split(":")[2] if value.startswith("<redacted:hmac:") else "sha256"
+
+
+def _marker_hints(rows: Sequence[tuple[str, Any, Any]]) -> list[str]:
+    """Why two markers of a secret in the input may differ: another redaction key."""
+    keys = {(_key_of(before), _key_of(after)) for _, before, after in rows}
+    for recorded, now in sorted(k for k in keys if None not in k and k[0] != k[1]):
+        if recorded == "sha256":
+            return ["  a secret in the input was recorded with the unkeyed marker of an "
+                    "older version; re-record this test once"]
+        return [f"  a secret in the input was redacted with redaction key {recorded} when "
+                f"recorded and with key {now} now: set INTENTUSNET_REDACTION_KEY to the "
+                "recording's key (docs/how-to/redact-secrets.md), or re-record"]
+    return []
+
+
+@_shown
 def unused_recording_failure(path: Path, nodeid: str,
                              unused: Sequence[ExecutionRecord]) -> str:
     """Recorded executions that the test no longer performed (the first ten listed)."""
@@ -157,6 +219,7 @@ def unused_recording_failure(path: Path, nodeid: str,
             f"{accept_command(nodeid)}")
 
 
+@_shown
 def repeat_failure(nodeid: str, first: Sequence[dict[str, str]],
                    other: Sequence[dict[str, str]], number: int, total: int) -> str:
     """Run *number* of *total* gave other identity hashes than run 1."""
@@ -181,7 +244,39 @@ def drift_report(mode: Mode, totals: Counters,
     node id."""
     return {"formatVersion": DRIFT_REPORT_FORMAT_VERSION, "mode": mode.value,
             "counters": totals.to_dict(),
-            "tests": sorted(tests, key=lambda entry: entry["nodeid"])}
+            "tests": [_shown_entry(entry)
+                      for entry in sorted(tests, key=lambda entry: entry["nodeid"])]}
+
+
+def write_drift_report(path: Path, mode: Mode, totals: Counters,
+                       tests: Sequence[dict[str, Any]]) -> str | None:
+    """Write the drift report file (:func:`drift_report`) to *path*; None when it was
+    written, else the one error line for the terminal summary (the leak guard refused it,
+    the disk is full or read-only, ...). Never raises for a failed write."""
+    try:
+        write_text_atomic(path, pretty_json(drift_report(mode, totals, tests)),
+                          where=f"drift report {path}")
+    except (IntentusError, OSError, ValueError) as exc:
+        return display_text(f"intentusnet: ERROR: the drift report {path} was not written: "
+                            f"{exc}")
+    return None
+
+
+def _shown_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A drift report entry with the values of its changes redacted and live secrets
+    hidden (the report is written, and read in CI logs)."""
+    drifts = []
+    for drift in entry.get("drifts", []):
+        drift = dict(drift)
+        for side in ("changes", "tolerated"):
+            drift[side] = [{**change, **{key: display_value(change[key])
+                                          for key in ("before", "after", "measure")
+                                          if key in change}}
+                           for change in drift.get(side, [])]
+        drifts.append(drift)
+    # node ids, paths and ids are not values: only live secrets are hidden in them
+    shown: dict[str, Any] = display_value({**entry, "drifts": drifts}, rules=False)
+    return shown
 
 
 def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
@@ -218,7 +313,7 @@ def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
                      accept_command())
     elif unused_files and not pruned:
         lines.append("Next: delete unused cassettes with pytest --intentus-prune")
-    return lines
+    return [display_text(line) for line in lines]
 
 
 def late_line(count: int, first: str | None) -> str:

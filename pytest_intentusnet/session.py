@@ -26,8 +26,6 @@ from intentusnet_core.errors import (
     MissingCassetteError,
     UnusedRecordingError,
 )
-from intentusnet_core.hashing import pretty_json
-from intentusnet_core.serialization import write_text_atomic
 
 from .cassette_files import CassetteFiles, uses_plugin
 from .modes import MARKER_HELP, Mode, RunSettings
@@ -36,12 +34,12 @@ from .report import (
     Counters,
     body_failed_after_drift,
     drift_failure,
-    drift_report,
     late_line,
     missing_cassette_failure,
     repeat_failure,
     summary_lines,
     unused_recording_failure,
+    write_drift_report,
 )
 
 if TYPE_CHECKING:
@@ -67,6 +65,7 @@ class IntentusSession:
     used_up: list[str] = field(default_factory=list)  # a node id per used-up miss
     # calibration: (flip rate, node id, field path) of every learned field
     flip_rates: list[tuple[float, str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # end-of-run failures: summary lines
 
     def __post_init__(self) -> None:
         self.files = CassetteFiles(self.config, self.settings)
@@ -117,8 +116,13 @@ class IntentusSession:
                                           fixture)
         from .cassette import Cassette
 
-        cassette = Cassette.open(self.files.open(item, settings.cassette), item.nodeid,
-                                 self.mode, settings)
+        if item.get_closest_marker("intentus_golden") is not None:
+            from .golden_cassette import golden_cassette
+
+            cassette = golden_cassette(item, self.mode, settings)
+        else:
+            cassette = Cassette.open(self.files.open(item, settings.cassette), item.nodeid,
+                                     self.mode, settings)
         item.stash[_CASSETTE] = cassette
         self.plugin_tests += 1
         return cassette
@@ -300,20 +304,24 @@ class IntentusSession:
         files = self.files
         files.check(session)
         self.totals.unused += len(files.unused)
-        if session.exitstatus == 0 and (files.coverage.collisions or (
-                self.settings.fail_unused and files.unused)):
+        failed = self.errors or files.coverage.collisions or (
+            self.settings.fail_unused and files.unused)
+        if failed and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _write_drift_report(self) -> None:
         path = self.settings.drift_report
         if path is not None:
-            write_text_atomic(path, pretty_json(drift_report(self.mode, self.totals,
-                                                             self.drift_entries)))
+            error = write_drift_report(path, self.mode, self.totals, self.drift_entries)
+            if error is not None:
+                self.errors.append(error)
 
     def write_summary(self, terminalreporter: Any) -> None:
         """The summary lines, on the controller, after a run that used the plugin."""
         if getattr(self.config, "workerinput", None) is not None:
             return
+        for line in self.errors:
+            terminalreporter.write_line(line, red=True, bold=True)
         files = self.files
         lines = []
         if self.plugin_tests or self.totals.recorded or files.unused:

@@ -1,4 +1,5 @@
-"""Execution stores: in memory, one file per record, SQLite (the embedded default)."""
+"""Execution stores: in memory, one file per record, SQLite (the embedded default) and
+PostgreSQL (many processes and machines; psycopg imported only when used)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from ..errors import ConfigurationError, StoreError
 from .base import ExecutionStore
 from .file import FileExecutionStore
 from .memory import InMemoryExecutionStore
+from .postgres import PostgresExecutionStore
 from .sqlite import SQLiteExecutionStore
 
 __all__ = ["ExecutionStore", "FileExecutionStore", "InMemoryExecutionStore",
-           "SQLiteExecutionStore", "open_store"]
+           "PostgresExecutionStore", "SQLiteExecutionStore", "open_store"]
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -20,31 +22,39 @@ _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 def open_store(spec: ExecutionStore | str | os.PathLike[str], *,
                create: bool = True) -> ExecutionStore:
     """A store from a URL or path: ``sqlite:///x.db``, ``file://dir``, ``memory://``,
-    ``x.db`` (SQLite by suffix), or a directory (one file per record).
+    ``postgresql://user@host/db`` (or ``postgres://``), ``x.db`` (SQLite by suffix), or a
+    directory (one file per record). Schemes and the SQLite suffixes are matched whatever
+    their case (``Records.DB``, ``SQLITE:///x.db``).
 
     With ``create=False`` (what read-only commands use) a store that does not exist yet is
-    refused instead of created. Raises :class:`ConfigurationError` for a malformed spec and
-    :class:`StoreError` for a missing store when ``create`` is False.
+    refused instead of created (for PostgreSQL: a database without the schema, found on
+    first use). Raises :class:`ConfigurationError` for a malformed spec (or a PostgreSQL URL
+    without psycopg installed) and :class:`StoreError` for a missing store when ``create``
+    is False.
     """
     if isinstance(spec, ExecutionStore):
         return spec
     text = os.fspath(spec)
     if not isinstance(text, str) or not text:
         raise ConfigurationError(f"store {spec!r}: expected a path or URL")
-    if text.startswith("memory://"):
+    scheme, sep, rest = text.partition("://")
+    scheme = scheme.lower() if sep else ""
+    if scheme == "memory":
         return InMemoryExecutionStore()
-    if text.startswith("sqlite://"):
+    if scheme in ("postgresql", "postgres"):
+        return PostgresExecutionStore(text, create=create)
+    if scheme == "sqlite":
         # sqlite:///relative.db and sqlite:////absolute.db, as in SQLAlchemy
-        path = text.removeprefix("sqlite:///") if text.startswith("sqlite:///") \
-            else text.removeprefix("sqlite://")
+        path = rest.removeprefix("/")
         return SQLiteExecutionStore(_existing(path, text, create, sqlite=True))
-    if text.startswith("file://"):
-        return FileExecutionStore(_existing(text[len("file://"):], text, create))
-    if "://" in text:
+    if scheme == "file":
+        return FileExecutionStore(_existing(rest, text, create))
+    if sep:
         raise ConfigurationError(
-            f"store {text!r}: unknown scheme; use sqlite:///PATH, file://DIR, memory:// or a "
-            "plain path (*.db for SQLite, a directory for one file per record)")
-    if text.endswith(_SQLITE_SUFFIXES):
+            f"store {text!r}: unknown scheme {scheme!r}; use sqlite:///PATH, file://DIR, "
+            "memory://, postgresql://USER@HOST/DATABASE or a plain path (*.db for SQLite, "
+            "a directory for one file per record)")
+    if text.lower().endswith(_SQLITE_SUFFIXES):
         return SQLiteExecutionStore(_existing(text, text, create, sqlite=True))
     return FileExecutionStore(_existing(text, text, create))
 

@@ -5,6 +5,7 @@ store writes and the conversion of unfinished executions into ``interrupted`` re
 from __future__ import annotations
 
 import builtins
+import datetime as _dt
 import re
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
@@ -15,9 +16,11 @@ from ..records import FORMAT_VERSION, ExecutionRecord, RecordEvent
 from ..serialization import check_before_write
 
 __all__ = ["ExecutionStore", "check_execution_id", "check_limit", "interrupted_record",
-           "matches", "record_text"]
+           "matches", "record_order", "record_text", "time_order_key"]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
+_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?)?"
+                   r"(Z|z|[+-]\d\d:?\d\d)?")
 
 
 @runtime_checkable
@@ -57,8 +60,8 @@ class ExecutionStore(Protocol):
              status: str | None = None,
              limit: int | None = None) -> builtins.list[ExecutionRecord]:
         """The stored records matching every filter given (:func:`matches`), each verified,
-        at most *limit* of them; the durable stores order them by ``(createdAt, id)``, the
-        memory store by insertion.
+        at most *limit* of them, ordered by ``createdAt`` as an instant (``...:00Z`` before
+        ``...:00.5Z``, offsets applied; see :func:`time_order_key`), then by id.
 
         Raises :class:`ConfigurationError` for a bad *limit*, and what :meth:`load`
         raises for a stored record that is damaged or unreadable.
@@ -85,8 +88,9 @@ class ExecutionStore(Protocol):
 
     def recover(self) -> builtins.list[ExecutionRecord]:
         """Turn the executions that began and never finished into stored ``interrupted``
-        records, and return them. The durable stores leave alone those of processes still
-        alive (``recover(force=True)`` takes them too).
+        records, and return them. The durable stores leave alone those whose writer is still
+        alive, in any process or PID namespace: they hold its lock (``recover(force=True)``
+        takes them too). A file its writer removes meanwhile is skipped, never an error.
 
         Raises :class:`RecordFormatError` naming the entry when a write-ahead entry is too
         damaged to become a record, and :class:`StoreError` when the store cannot be read
@@ -122,6 +126,37 @@ def check_limit(limit: int | None) -> None:
     :class:`ConfigurationError` otherwise."""
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise ConfigurationError(f"limit={limit!r}: expected a non-negative integer or None")
+
+
+def time_order_key(created_at: str) -> str:
+    """A text whose string order is the time order of *created_at* timestamps: ISO 8601
+    (``T`` or space, ``Z`` or ``+hh:mm`` offsets, any number of fraction digits; no offset
+    reads as UTC) becomes its UTC instant, so ``2026-01-01T00:00:00Z`` (no fraction: the
+    microseconds were 0) sorts before ``2026-01-01T00:00:00.5Z``, and ``01:00+01:00``
+    equals ``00:00Z``. Anything else sorts after every timestamp, by its text. Never
+    raises."""
+    text = created_at if isinstance(created_at, str) else str(created_at)
+    found = _TIME.fullmatch(text.strip())
+    if found is None:
+        return "1" + text
+    year, month, day, hour, minute, second, fraction, zone = found.groups()
+    try:
+        when = _dt.datetime(int(year), int(month), int(day), int(hour or 0),
+                            int(minute or 0), int(second or 0))
+        if zone and zone not in "Zz":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            when -= sign * _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    except (ValueError, OverflowError):  # no such date, or out of range once shifted
+        return "1" + text
+    # fraction digits without trailing zeros compare as decimals do: "" < "49" < "5" < "51"
+    return "0" + when.isoformat() + "." + (fraction or "").rstrip("0")
+
+
+def record_order(record: ExecutionRecord) -> tuple[str, str]:
+    """The key every store's :meth:`~ExecutionStore.list` sorts by: the time of
+    ``createdAt`` (:func:`time_order_key`), then the execution id. Never raises."""
+    return time_order_key(record.created_at), record.execution_id
 
 
 def interrupted_record(header: dict[str, Any], attempts: builtins.list[str]) -> ExecutionRecord:

@@ -2,18 +2,22 @@
 
 Layout::
 
-    DIR/<execution id>.json         sealed records (pretty, canonical key order)
-    DIR/.wal/<execution id>.jsonl   write-ahead entries of executions in progress
+    DIR/<execution id>.json                   sealed records (pretty, canonical key order)
+    DIR/.wal/<execution id>.<random>.jsonl    write-ahead entries of executions in progress
 
-A write-ahead line is appended and fsynced before the agent runs. ``recover()`` turns the
-entries of executions that never finished into ``interrupted`` records.
+A write-ahead file is created new for each execution (never one that exists already) and
+owned through a lock the writing process holds until the record is saved or the process
+dies (:mod:`.ownership`: never by process id). Its lines are appended (and fsynced) before
+the agent runs. ``recover()`` turns the entries of executions whose writer is gone into
+``interrupted`` records, and leaves alone those whose writer is alive, in any process or
+PID namespace.
 """
 
 from __future__ import annotations
 
 import builtins
-import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +25,17 @@ from typing import Any
 from ..errors import RecordNotFoundError, StoreError
 from ..hashing import canonical_json
 from ..records import ExecutionRecord
-from ..serialization import append_text, write_text_atomic
-from .base import check_execution_id, check_limit, matches, record_text
-from .journal import check_write_ahead_header, journal_entries, pid_alive, recovered_record
+from ..serialization import check_before_write, read_file_bytes, write_all, write_text_atomic
+from .base import check_execution_id, check_limit, matches, record_order, record_text
+from .journal import check_write_ahead_header, journal_entries, recovered_record
+from .ownership import OwnedFile, claim, remove_abandoned
 
 __all__ = ["FileExecutionStore"]
+
+# the write-ahead files this process writes, by (folder, execution id): any store object
+# on the folder finds them (a forked child's copies are closed: their fd is None)
+_writing: dict[tuple[str, str], OwnedFile] = {}
+_writing_lock = threading.Lock()
 
 
 class FileExecutionStore:
@@ -35,6 +45,7 @@ class FileExecutionStore:
         self.directory = Path(directory)
         self.fsync = fsync
         self._wal = self.directory / ".wal"
+        self._wal_key = str(self._wal.absolute())
 
     def __repr__(self) -> str:
         return f"FileExecutionStore({str(self.directory)!r})"
@@ -52,22 +63,22 @@ class FileExecutionStore:
         text = record_text(record, str(path), pretty=True)
         write_text_atomic(path, text, check_leaks=False, overwrite=False, fsync=self.fsync)
         # the record is durable; a write-ahead file left behind is removed by recover()
-        with contextlib.suppress(OSError):
-            (self._wal / f"{record.execution_id}.jsonl").unlink()
+        with _writing_lock:
+            owned = _writing.pop((self._wal_key, record.execution_id), None)
+        if owned is not None:
+            owned.close(remove=True)
 
     def load(self, execution_id: str) -> ExecutionRecord:
         path = self._path(execution_id)
         return self._read(path, missing=execution_id)
 
     def _read(self, path: Path, *, missing: str | None = None) -> ExecutionRecord:
-        try:
-            data = path.read_bytes()
+        try:  # a FIFO or folder named like a record is refused at once, never waited on
+            data = read_file_bytes(path, what="record")
         except FileNotFoundError:
             raise RecordNotFoundError(
                 f"{self}: no execution {missing or path.stem!r} ({path} does not exist); "
                 "list the ids with `intentusnet records list`") from None
-        except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc}") from exc
         return ExecutionRecord.from_json(data, source=str(path), verify=True)
 
     def _files(self) -> builtins.list[Path]:
@@ -80,7 +91,7 @@ class FileExecutionStore:
              limit: int | None = None) -> builtins.list[ExecutionRecord]:
         check_limit(limit)
         records = [self._read(path) for path in self._files()]
-        records.sort(key=lambda r: (r.created_at, r.execution_id))
+        records.sort(key=record_order)
         found = [r for r in records if matches(r, intent, agent, status)]
         return found[:limit] if limit is not None else found
 
@@ -89,43 +100,85 @@ class FileExecutionStore:
 
     # -- write-ahead ----------------------------------------------------------------------
 
-    def _append_wal(self, execution_id: str, entry: dict[str, Any]) -> None:
-        path = self._wal / f"{check_execution_id(execution_id, str(self))}.jsonl"
+    def _append_wal(self, execution_id: str, entry: dict[str, Any], *, new: bool) -> None:
+        check_execution_id(execution_id, str(self))
+        text = canonical_json(entry) + "\n"
+        where = f"{self._wal} (write-ahead of {execution_id})"
+        check_before_write(text, where)
+        data = text.encode("utf-8")
+        key = (self._wal_key, execution_id)
         try:
-            append_text(path, canonical_json(entry) + "\n", where=str(path),
-                        fsync=self.fsync, make_parents=True)
+            if new:
+                owned = OwnedFile.create(self._wal, f"{execution_id}.", data,
+                                         fsync=self.fsync)
+                with _writing_lock:
+                    earlier, _writing[key] = _writing.get(key), owned
+                if earlier is not None:  # begun again: the earlier entry is superseded
+                    earlier.close(remove=True)
+                return
+            with _writing_lock:
+                current = _writing.get(key)
+                fd = current.fd if current is not None else None
+            if fd is None:  # never begun here (or begun by the parent of this fork)
+                raise StoreError(f"{where}: no write-ahead entry of {execution_id!r} was "
+                                 "begun by this process; call begin() first")
+            write_all(fd, data, fsync=self.fsync)
+        except StoreError:
+            raise
         except OSError as exc:
-            raise StoreError(f"cannot write the write-ahead entry {path}: {exc}") from exc
+            raise StoreError(f"cannot write the write-ahead entry in {where}: {exc}; "
+                             "the agent was not run") from exc
 
     def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
-        self._append_wal(execution_id, {"begin": header, "attempt": agent, "pid": os.getpid()})
+        self._append_wal(execution_id, {"begin": header, "attempt": agent}, new=True)
 
     def attempt_started(self, execution_id: str, agent: str) -> None:
-        self._append_wal(execution_id, {"attempt": agent})
+        self._append_wal(execution_id, {"attempt": agent}, new=False)
 
     def recover(self, *, force: bool = False) -> builtins.list[ExecutionRecord]:
         """Turn unfinished executions into ``interrupted`` records and return them.
 
-        Entries of processes that are still alive are left alone unless ``force=True``.
+        Entries whose writer is alive (its lock is held), in any process or PID namespace,
+        are left alone unless ``force=True``; a file its writer removes meanwhile is
+        skipped. Raises :class:`StoreError` for a write-ahead path that is not a regular
+        file, and :class:`RecordFormatError` for an entry too damaged to recover.
         """
         recovered: builtins.list[ExecutionRecord] = []
         if not self._wal.is_dir():
             return recovered
+        remove_abandoned(self._wal)
         for wal in sorted(self._wal.glob("*.jsonl")):
-            header, attempts, pid = _read_wal(wal)
-            if header is None:
-                _discard(wal)  # the crash came while the first line was being written
-                continue
-            if not force and pid_alive(pid):
-                continue
-            execution_id = check_write_ahead_header(header, wal)
-            if self._path(execution_id).exists():
-                _discard(wal)  # finished; the crash came between save and cleanup
-                continue
-            record = recovered_record(header, attempts, wal, own_file=True)
-            self.save(record)
-            recovered.append(record)
+            with claim(wal, what="write-ahead file", force=force) as dead:
+                if not dead:
+                    continue  # its writer is alive, or saved the record and removed it
+                record = self._recover_one(wal)
+            if record is not None:
+                recovered.append(record)
         return recovered
+
+    def _recover_one(self, wal: Path) -> ExecutionRecord | None:
+        """The interrupted record of *wal* (claimed), saved; None when there is nothing to
+        recover. The write-ahead file is removed either way."""
+        try:
+            header, attempts = _read_wal(wal)
+        except FileNotFoundError:
+            return None  # taken over by another recover() meanwhile
+        if header is None:
+            _discard(wal)  # the crash came while the first line was being written
+            return None
+        execution_id = check_write_ahead_header(header, wal)
+        record: ExecutionRecord | None = None
+        if not self._path(execution_id).exists():
+            record = recovered_record(header, attempts, wal, own_file=True)
+            try:
+                self.save(record)
+            except StoreError:
+                if not self._path(execution_id).exists():
+                    raise
+                record = None  # its writer saved the real record at the same moment
+        # else finished: the crash came between save and cleanup
+        _discard(wal)
+        return record
 
 
 def _discard(wal: Path) -> None:
@@ -139,20 +192,17 @@ def _discard(wal: Path) -> None:
                          "again") from exc
 
 
-def _read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str], int | None]:
+def _read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str]]:
+    """``(header, attempts)`` of a write-ahead file; a ``"pid"`` (written by earlier
+    versions) is ignored. Raises :class:`FileNotFoundError` when it is gone, and
+    :class:`StoreError` when it cannot be read."""
     header: dict[str, Any] | None = None
     attempts: builtins.list[str] = []
-    pid = None
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise StoreError(f"cannot read the write-ahead file {path}: {exc}") from exc
+    data = read_file_bytes(path, what="write-ahead file")
     # a torn line ends the entries: the crash came mid-append
     for entry in journal_entries(data, str(path), stop_at_damage=True):
         if "begin" in entry and isinstance(entry["begin"], dict):
             header = entry["begin"]
-            pid = entry.get("pid")
         if isinstance(entry.get("attempt"), str):
             attempts.append(entry["attempt"])
-    valid_pid = type(pid) is int and 0 < pid < 2**31  # os.kill() takes a C int
-    return header, attempts, pid if valid_pid else None
+    return header, attempts

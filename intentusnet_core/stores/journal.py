@@ -2,15 +2,17 @@
 turning the executions that never finished into ``interrupted`` records.
 
 A journal is a file of canonical JSON lines. The file store keeps one per execution
-(``DIR/.wal/<id>.jsonl``: ``{"begin": header, "attempt": agent, "pid": n}`` then
-``{"attempt": agent}`` lines); the SQLite store keeps one per process
-(``records.db.pending/<pid>-<n>.jsonl``), whose lines also carry ``"id"`` and whose
+(``DIR/.wal/<id>.<random>.jsonl``: ``{"begin": header, "attempt": agent}`` then
+``{"attempt": agent}`` lines); the SQLite store keeps one per store instance and process
+(``records.db.pending/<random>.jsonl``), whose lines also carry ``"id"`` and whose
 finished executions end in ``{"record": ...}``. A line that is not a JSON object is a torn
-write (a kill in the middle of an append) and is never read as an entry.
+write (a kill in the middle of an append) and is never read as an entry. A ``"pid"`` field
+(written by earlier versions) is ignored.
 
-A per-process journal is locked (``flock``) by its process while it lives. Journals left
-by processes that died are taken over by the next reader: their complete records are
-verified and inserted, and ``recover()`` turns their executions that never finished into
+Every journal is owned through a lock its writer holds while it writes it (see
+:mod:`.ownership`: never by process id). Journals whose lock is free were left by writers
+that died; they are taken over by the next reader: their complete records are verified and
+inserted, and ``recover()`` turns their executions that never finished into
 ``interrupted`` records.
 """
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,62 +28,63 @@ from typing import Any
 from ..errors import IntentusError, RecordFormatError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json
 from ..records import ExecutionRecord
-from ..serialization import write_all, write_text_atomic
+from ..serialization import max_record_bytes, read_file_bytes, write_all, write_text_atomic
 from ..strict_json import parse_json, unencodable_field
 from .base import check_execution_id, interrupted_record
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: journals of dead processes are
-    fcntl = None  # type: ignore[assignment]   # taken over by recover(force=True) only
+from .ownership import OwnedFile
 
 __all__ = ["ROTATE_BYTES", "Journal", "JournalWriter", "check_write_ahead_header",
-           "journal_entries", "keep_only", "locked_if_dead", "pid_alive", "read_journal",
-           "read_lines", "recovered_record"]
+           "journal_entries", "journal_read_cap", "keep_only", "read_journal", "read_lines",
+           "recovered_record"]
 
 ROTATE_BYTES = 4 << 20  # a journal with executions still in flight is rewritten past this
-_journal_numbers = itertools.count(1)
 
 
 # -- writing ----------------------------------------------------------------------------
 
 
 class JournalWriter:
-    """This process's journal in *directory*: created by :meth:`open`, locked (``flock``)
-    while the process lives, appended to one whole entry at a time.
+    """This store's journal in *directory*: a new file made by :meth:`open` (never one
+    that exists already), locked while this store writes it (:mod:`.ownership`), appended
+    to one whole entry at a time.
 
     ``in_flight`` maps the id of each execution started but not finished to its lines:
     they are what survives :meth:`trim`.
     """
 
-    __slots__ = ("directory", "fd", "fsync", "in_flight", "path", "size", "torn")
+    __slots__ = ("directory", "fsync", "in_flight", "owned", "size", "torn")
 
     def __init__(self, directory: Path, *, fsync: bool) -> None:
         self.directory = directory
         self.fsync = fsync
-        self.fd: int | None = None
-        self.path: Path | None = None
+        self.owned: OwnedFile | None = None
         self.size = 0
         self.torn = False
         self.in_flight: dict[str, builtins.list[str]] = {}
 
+    @property
+    def fd(self) -> int | None:
+        """The open journal's descriptor; None before :meth:`open`, after :meth:`close`
+        and in a forked child (the parent's journal is not the child's)."""
+        return self.owned.fd if self.owned is not None else None
+
+    @property
+    def path(self) -> Path | None:
+        """The open journal's file, as :attr:`fd`."""
+        return self.owned.path if self.owned is not None else None
+
     def open(self) -> None:
-        """Create this process's next journal file and lock it. Raises :class:`StoreError`
-        naming the directory when it cannot be created."""
-        self.fd, self.path = self._new_file()
+        """Create and lock a new journal file. Raises :class:`StoreError` naming the
+        directory when it cannot be created."""
+        self.owned = self._new_file()
         self.size = 0
 
-    def _new_file(self) -> tuple[int, Path]:
+    def _new_file(self, first: bytes = b"") -> OwnedFile:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            path = self.directory / f"{os.getpid()}-{next(_journal_numbers)}.jsonl"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            return OwnedFile.create(self.directory, "", first, fsync=self.fsync)
         except OSError as exc:
             raise StoreError(f"cannot create the journal in {self.directory}: {exc}; check "
                              "that the directory is writable") from exc
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives
-        return fd, path
 
     def append(self, line: str) -> None:
         """Append *line* (checked already by the one write path) to the open journal, in
@@ -94,9 +96,10 @@ class JournalWriter:
         # after a failed write the journal may end in a torn line: start on a new one, or
         # this entry would be read as part of the torn one and lost with it
         data = (b"\n" if self.torn else b"") + line.encode("utf-8")
-        assert self.fd is not None, "JournalWriter.open() first"
+        fd = self.fd
+        assert fd is not None, "JournalWriter.open() first"
         try:
-            write_all(self.fd, data, fsync=self.fsync)
+            write_all(fd, data, fsync=self.fsync)
         except OSError as exc:
             self.torn = True
             raise StoreError(f"cannot write the journal {self.path}: {exc}; "
@@ -107,10 +110,9 @@ class JournalWriter:
     def trim(self) -> None:
         """Drop what the database holds now: everything when no execution is in flight;
         past :data:`ROTATE_BYTES`, everything but the in-flight entries, rewritten into a
-        new journal. A failed rewrite keeps the old journal. Raises :class:`StoreError`
-        when the new journal cannot be created."""
+        new journal. A failed rewrite keeps the old journal. Never raises."""
         fd = self.fd
-        if fd is None:
+        if fd is None or self.owned is None:
             return
         if not self.in_flight:
             with contextlib.suppress(OSError):
@@ -119,22 +121,14 @@ class JournalWriter:
             return
         if self.size < ROTATE_BYTES:
             return
-        old_path = self.path
-        new_fd, new_path = self._new_file()
         data = "".join(line for lines in self.in_flight.values() for line in lines)
         encoded = data.encode("utf-8")
-        try:
-            write_all(new_fd, encoded)
-        except OSError:
-            os.close(new_fd)
-            with contextlib.suppress(OSError):
-                new_path.unlink()
+        try:  # the new journal appears with its entries: never a moment without them
+            new = self._new_file(encoded)
+        except StoreError:
             return  # keep appending to the old journal
-        self.fd, self.path, self.size = new_fd, new_path, len(encoded)
-        with contextlib.suppress(OSError):
-            if old_path is not None:
-                old_path.unlink()
-            os.close(fd)
+        old, self.owned, self.size = self.owned, new, len(encoded)
+        old.close(remove=True)
 
     def interrupted(self) -> builtins.list[ExecutionRecord]:
         """The interrupted records of the executions in flight, which are then forgotten.
@@ -147,7 +141,7 @@ class JournalWriter:
     def waiting(self) -> dict[str, ExecutionRecord]:
         """The finished records in the other journals of the directory, by id (the first
         copy read wins): the records other store instances have not moved into the
-        database yet, or moved just now. Never raises."""
+        database yet, or moved just now. Raises what :func:`read_journal` raises."""
         records: dict[str, ExecutionRecord] = {}
         for path in self.others():
             for record in read_journal(path).records:
@@ -159,20 +153,17 @@ class JournalWriter:
         other store instances, live or dead. Never raises."""
         if not self.directory.is_dir():
             return []
-        return [path for path in sorted(self.directory.glob("*.jsonl")) if path != self.path]
+        own = self.path
+        with contextlib.suppress(OSError):
+            return [path for path in sorted(self.directory.glob("*.jsonl")) if path != own]
+        return []
 
     def close(self, *, remove: bool) -> None:
         """Release the journal (and its lock); with *remove*, delete its file first.
         Never raises."""
-        fd, path = self.fd, self.path
-        if fd is None:
-            return
-        if remove and path is not None:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        self.fd = self.path = None
+        if self.owned is not None:
+            self.owned.close(remove=remove)
+        self.owned = None
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -233,13 +224,24 @@ class Journal:
             self.begins[execution_id][1].append(attempt)
 
 
+def journal_read_cap() -> int:
+    """The most bytes a journal is read up to: room for a full batch of records at the
+    record size cap. Raises :class:`ConfigurationError` for a bad cap."""
+    return 64 * max_record_bytes() + ROTATE_BYTES
+
+
 def read_journal(path: Path) -> Journal:
-    """The entries of a per-process journal; a journal that cannot be read (taken over and
-    removed by another reader meanwhile) reads as empty. Never raises."""
+    """The entries of a journal; a journal that is gone (its writer finished, or another
+    reader took it over and removed it meanwhile) reads as empty.
+
+    Raises :class:`StoreError` naming *path* when it is not a regular file (a FIFO planted
+    in the journal folder is refused at once, never waited on) or cannot be read, and
+    :class:`RecordTooLargeError` when it is over :func:`journal_read_cap`.
+    """
     journal = Journal()
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = read_file_bytes(path, what="journal", limit=journal_read_cap())
+    except FileNotFoundError:
         return journal
     for entry in journal_entries(data, str(path), stop_at_damage=False):
         journal.add(entry, str(path))
@@ -272,44 +274,6 @@ def keep_only(path: Path, journal: Journal, unfinished: builtins.list[str]) -> N
     with contextlib.suppress(StoreError):
         write_text_atomic(path, "".join(line + "\n" for line in lines), check_leaks=False,
                           fsync=False)
-
-
-@contextlib.contextmanager
-def locked_if_dead(path: Path, *, force: bool) -> Iterator[bool]:
-    """Yields True while *path* is locked by us because its process is gone (or *force*)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        yield False
-        return
-    try:
-        if fcntl is None:
-            yield force
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield force  # its process is alive
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether process *pid* may still be running its executions (this process counts as
-    alive; a process we may not signal is alive). Never raises."""
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True  # our own executions may still be running
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- recovery -----------------------------------------------------------------------------

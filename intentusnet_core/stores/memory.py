@@ -9,16 +9,18 @@ from typing import Any
 
 from ..errors import RecordNotFoundError, StoreError
 from ..records import ExecutionRecord
-from .base import check_limit, interrupted_record, record_text
+from .base import check_limit, interrupted_record, record_text, time_order_key
 
 __all__ = ["InMemoryExecutionStore"]
 
 
 class InMemoryExecutionStore:
-    """Records in a dict, in insertion order; write-ahead entries kept for ``recover``."""
+    """Records in a dict, listed in time order as every store lists them; write-ahead
+    entries kept for ``recover``."""
 
     def __init__(self) -> None:
-        self._records: dict[str, tuple[str, str, str | None, str]] = {}
+        # id -> (time order key, intent, status, agent, canonical text)
+        self._records: dict[str, tuple[str, str, str, str | None, str]] = {}
         self._pending: dict[str, tuple[dict[str, Any], list[str]]] = {}
         self._lock = threading.Lock()
 
@@ -35,13 +37,14 @@ class InMemoryExecutionStore:
                                  "stored; records are immutable")
             text = record_text(record, f"memory store (execution {record.execution_id})",
                                pretty=False)
-            self._records[record.execution_id] = (record.intent_name, record.status,
+            self._records[record.execution_id] = (time_order_key(record.created_at),
+                                                  record.intent_name, record.status,
                                                   record.agent, text)
             self._pending.pop(record.execution_id, None)
 
     def load(self, execution_id: str) -> ExecutionRecord:
         try:
-            text = self._records[execution_id][3]
+            text = self._records[execution_id][4]
         except KeyError:
             raise RecordNotFoundError(
                 f"memory store: no execution {execution_id!r}; list the ids with "
@@ -52,11 +55,13 @@ class InMemoryExecutionStore:
              status: str | None = None,
              limit: int | None = None) -> builtins.list[ExecutionRecord]:
         check_limit(limit)
-        found = [_decode(execution_id, text) for execution_id, (i, s, a, text)
-                 in builtins.list(self._records.items())
-                 if (intent is None or i == intent) and (status is None or s == status)
-                 and (agent is None or a == agent)]
-        return found[:limit] if limit is not None else found
+        rows = sorted((when, execution_id, text) for execution_id, (when, i, s, a, text)
+                      in builtins.list(self._records.items())
+                      if (intent is None or i == intent) and (status is None or s == status)
+                      and (agent is None or a == agent))
+        if limit is not None:
+            rows = rows[:limit]
+        return [_decode(execution_id, text) for _, execution_id, text in rows]
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
         return iter(self.list())

@@ -1,7 +1,7 @@
 """SQLite store: the embedded default, indexed by intent, agent, status and time.
 
 Every write first goes to this store's *journal* (:mod:`.journal`), an append-only file of
-canonical JSON lines beside the database (``records.db.pending/<pid>-<n>.jsonl``): the
+canonical JSON lines beside the database (``records.db.pending/<random>.jsonl``): the
 write-ahead entry of an execution (its start, then each attempt) and, when it finishes,
 the sealed record. One ``write()`` per entry, so an entry is in the operating system's
 hands — it survives a SIGKILL of the process — before the agent runs or ``route_intent``
@@ -9,7 +9,8 @@ returns. Finished records are then moved into SQLite (WAL mode) in batches: one
 transaction per ``batch_size`` records, and at once before this store reads, on
 ``close()`` and at interpreter exit. Readers see a finished record at once: they read the
 database and the finished records still waiting in the journals of other live stores.
-Journals left by processes that died are taken over by the next reader.
+A journal is owned through a lock its store holds while it lives, never by process id
+(:mod:`.ownership`): journals whose writer died are taken over by the next reader.
 
 ``synchronous="NORMAL"`` (the default) survives the crash of the process, as SQLite's own
 ``NORMAL`` does in WAL mode; ``"FULL"`` also fsyncs each journal entry and each SQLite
@@ -34,31 +35,14 @@ from ..errors import ConfigurationError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json, text_of
 from ..records import ExecutionRecord
 from ..serialization import check_before_write
-from .base import check_limit, matches, record_text
-from .journal import JournalWriter, keep_only, locked_if_dead, read_journal, recovered_record
+from .base import check_limit, matches, record_order, record_text
+from .journal import JournalWriter, keep_only, read_journal, recovered_record
+from .ownership import claim, remove_abandoned
+from .sqlite_schema import BODY, INSERT, Row, connect, row_of
 
 __all__ = ["SQLiteExecutionStore"]
 
-_SCHEMA = """
-create table if not exists records (
-    execution_id text primary key,
-    parent_execution_id text,
-    created_at text not null,
-    intent text not null,
-    agent text,
-    status text not null,
-    body text not null
-);
-create index if not exists records_intent on records(intent, created_at);
-create index if not exists records_agent on records(agent, created_at);
-create index if not exists records_status on records(status, created_at);
-create index if not exists records_time on records(created_at, execution_id);
-"""
-_INSERT = "insert into records values (?, ?, ?, ?, ?, ?, ?)"
-_BODY = "select body from records where execution_id = ?"
 _open_stores: weakref.WeakSet[SQLiteExecutionStore] = weakref.WeakSet()
-
-_Row = tuple[str, "str | None", str, str, "str | None", str, str]
 
 
 class SQLiteExecutionStore:
@@ -86,7 +70,7 @@ class SQLiteExecutionStore:
 
     def _reset_journal_state(self) -> None:
         self._journal = JournalWriter(self.journal_dir, fsync=self.synchronous == "FULL")
-        self._buffer: list[_Row] = []
+        self._buffer: list[Row] = []
         self._buffered_ids: set[str] = set()
         self._flush_error: StoreError | None = None
 
@@ -105,24 +89,7 @@ class SQLiteExecutionStore:
     def _db(self) -> sqlite3.Connection:
         self._check_process()
         if self._conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, isolation_level=None,
-                                       check_same_thread=False, timeout=30.0)
-            except (sqlite3.DatabaseError, OSError, ValueError) as exc:
-                raise StoreError(f"{self.path}: cannot open the SQLite store: {exc}; check "
-                                 "the path and its permissions") from exc
-            try:
-                # 16 KiB pages hold several records each (a record is a few KiB): fewer
-                # overflow pages per insert. Only takes effect when the file is created.
-                conn.execute("pragma page_size=16384")
-                conn.execute("pragma journal_mode=WAL")
-                conn.execute(f"pragma synchronous={self.synchronous}")
-                conn.executescript(_SCHEMA)
-            except sqlite3.Error as exc:
-                conn.close()
-                raise StoreError(f"{self.path}: cannot open the SQLite store: {exc}; is it "
-                                 "an intentusnet database?") from exc
+            conn = connect(self.path, self.synchronous)
             self._conn = conn
         return self._conn
 
@@ -140,7 +107,7 @@ class SQLiteExecutionStore:
         header_text = canonical_json(header)
         check_before_write(header_text, f"{self.path} (write-ahead of {execution_id})")
         line = (f'{{"attempt":{text_of(agent)},"begin":{header_text},'
-                f'"id":{text_of(execution_id)},"pid":{os.getpid()}}}\n')
+                f'"id":{text_of(execution_id)}}}\n')
         with self._lock:
             self._append(line)
             self._journal.in_flight[execution_id] = [line]
@@ -157,8 +124,7 @@ class SQLiteExecutionStore:
     def save(self, record: ExecutionRecord) -> None:
         where = f"{self.path} (execution {record.execution_id})"
         body = record_text(record, where, pretty=False)
-        row: _Row = (record.execution_id, record.parent_execution_id, record.created_at,
-                     record.intent_name, record.agent, record.status, body)
+        row = row_of(record, body)
         with self._lock:
             self._raise_flush_error()
             # A record sealed just now has a fresh id from the runtime's id factory: an id
@@ -208,7 +174,7 @@ class SQLiteExecutionStore:
                 self._flush_error = error
             raise error
 
-    def _insert(self, rows: builtins.list[_Row], *,
+    def _insert(self, rows: builtins.list[Row], *,
                 ignore_existing: bool = False) -> builtins.list[str]:
         """Insert *rows* in one transaction; returns the ids refused as already stored."""
         db = self._db()
@@ -217,20 +183,20 @@ class SQLiteExecutionStore:
             try:
                 db.execute("begin immediate")
                 if ignore_existing:
-                    db.executemany(_INSERT.replace("insert", "insert or ignore", 1), rows)
+                    db.executemany(INSERT.replace("insert", "insert or ignore", 1), rows)
                 else:
                     try:
-                        db.executemany(_INSERT, rows)
+                        db.executemany(INSERT, rows)
                     except sqlite3.IntegrityError:  # rare: find the rows, keep the others
                         db.execute("rollback")
                         db.execute("begin immediate")
                         for row in rows:
                             try:
-                                db.execute(_INSERT, row)
+                                db.execute(INSERT, row)
                             except sqlite3.IntegrityError:
                                 # the same record stored by an earlier flush whose commit
                                 # was reported as failed is not a duplicate
-                                stored = db.execute(_BODY, (row[0],)).fetchone()
+                                stored = db.execute(BODY, (row[0],)).fetchone()
                                 if stored is None or stored[0] != row[6]:
                                     duplicates.append(row[0])
                 db.execute("commit")
@@ -274,10 +240,10 @@ class SQLiteExecutionStore:
                 raise StoreError(f"{self.path}: read failed: {exc}") from exc
 
     def load(self, execution_id: str) -> ExecutionRecord:
-        rows = self._query(_BODY, (execution_id,))
+        rows = self._query(BODY, (execution_id,))
         if not rows:
             self._take_over_dead_journals()
-            rows = self._query(_BODY, (execution_id,))
+            rows = self._query(BODY, (execution_id,))
         if not rows:
             for record in self._live_journal_records():
                 if record.execution_id == execution_id:
@@ -300,7 +266,7 @@ class SQLiteExecutionStore:
         sql = "select execution_id, body from records"
         if clauses:
             sql += " where " + " and ".join(clauses)
-        sql += " order by created_at, execution_id"
+        sql += " order by created_at, execution_id"  # the time order key: by instant
         if limit is not None:
             sql += f" limit {int(limit)}"
         found = [self._decode(eid, body) for eid, body in self._query(sql, tuple(args))]
@@ -309,7 +275,7 @@ class SQLiteExecutionStore:
         if not waiting:
             return found
         found.extend(waiting)
-        found.sort(key=lambda record: (record.created_at, record.execution_id))
+        found.sort(key=record_order)
         return found[:limit] if limit is not None else found
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
@@ -344,20 +310,20 @@ class SQLiteExecutionStore:
                                  force: bool = False) -> builtins.list[ExecutionRecord]:
         """Insert the finished records of journals whose process died; with *interrupted*,
         also turn their unfinished executions into ``interrupted`` records. Returns those.
-        A journal still locked by a live process is left alone unless *force*."""
+        A journal whose writer is alive (its lock is held) is left alone unless *force*."""
         recovered: builtins.list[ExecutionRecord] = []
         for path in self._journal.others():
-            with locked_if_dead(path, force=force) as dead:
+            with claim(path, what="journal", force=force) as dead:
                 if not dead:
                     continue
                 journal = read_journal(path)
-                rows = [_row(record) for record in journal.records]
+                rows = [row_of(record) for record in journal.records]
                 unfinished = self._not_stored(journal.unfinished())
                 if interrupted:
                     for execution_id in unfinished:
                         header, attempts = journal.begins[execution_id]
                         record = recovered_record(header, attempts, path, own_file=False)
-                        rows.append(_row(record))
+                        rows.append(row_of(record))
                         recovered.append(record)
                 with self._lock:
                     if rows:
@@ -381,16 +347,17 @@ class SQLiteExecutionStore:
     def recover(self, *, force: bool = False) -> builtins.list[ExecutionRecord]:
         """Turn unfinished executions into ``interrupted`` records and return them.
 
-        Journals of processes that are still alive (this one included) are left alone
-        unless ``force=True``.
+        Journals whose writer is alive (this store's own included), in any process or PID
+        namespace, are left alone unless ``force=True``.
         """
+        remove_abandoned(self.journal_dir)
         recovered = self._take_over_dead_journals(interrupted=True, force=force)
         if force:
             with self._lock:
                 self._flush_locked()
                 own = self._journal.interrupted()
                 if own:
-                    self._insert([_row(record) for record in own], ignore_existing=True)
+                    self._insert([row_of(record) for record in own], ignore_existing=True)
             recovered.extend(own)
         return recovered
 
@@ -399,11 +366,6 @@ def _duplicate(path: Path, ids: builtins.list[str]) -> StoreError:
     return StoreError(f"{path}: execution {', '.join(ids)} is already stored; records are "
                       "immutable (execution ids must be unique), so the copy saved again "
                       "was not written")
-
-
-def _row(record: ExecutionRecord) -> _Row:
-    return (record.execution_id, record.parent_execution_id, record.created_at,
-            record.intent_name, record.agent, record.status, record.canonical_text())
 
 
 @atexit.register

@@ -29,7 +29,7 @@ API_KEY = "k3y-0123456789-abcdef"
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
 SECRETS = (BEARER, API_KEY, JWT)
-MARKER = re.compile(r"<redacted:sha256:[0-9a-f]{8}>")
+MARKER = re.compile(r"<redacted:hmac:[0-9a-f]{4}:[0-9a-f]{12}>")
 LIVE_SECRET = "zq9Live-Secret-Value7"  # 21 characters, looks like nothing in particular
 
 

@@ -229,7 +229,9 @@ def pending_entries(kind: str, tmp_path: Path) -> list[str]:
                 if "record" in entry:
                     finished.add(entry["record"]["executionId"])
         return sorted(begun - finished)
-    return sorted(p.stem for p in (tmp_path / "files" / ".wal").glob("*.jsonl"))
+    # one file per execution, named <id>.<random>.jsonl: the id is in its begin entry
+    return sorted(json.loads(p.read_text().splitlines()[0])["begin"]["executionId"]
+                  for p in (tmp_path / "files" / ".wal").glob("*.jsonl"))
 
 
 @durable

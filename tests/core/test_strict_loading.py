@@ -439,7 +439,7 @@ def test_an_interrupted_record_with_a_final_response_is_refused(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(("version", "found"), [
-    (None, "missing"), (2, "2"), (0, "0"), ("1", "'1'"), (True, "True"), (1.0, "1.0")])
+    (None, "missing"), (3, "3"), (0, "0"), ("1", "'1'"), (True, "True"), (1.0, "1.0")])
 def test_a_signature_file_of_another_format_version_is_refused(
         tmp_path: Path, version: Any, found: str) -> None:
     target = tmp_path / "record.json"
@@ -458,7 +458,7 @@ def test_a_signature_file_of_another_format_version_is_refused(
         verify_file(target, public)
     message = str(caught.value)
     assert message.startswith(f"{sig}: field 'formatVersion' is {found}; this version reads "
-                              "signature files of formatVersion 1 only")
+                              "signature files of formatVersion 2 only")
     assert f"`intentusnet sign {target} --key KEY`" in message
     assert "\n" not in message
 

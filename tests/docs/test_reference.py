@@ -165,7 +165,9 @@ def test_every_ini_key_is_documented(registered: _RecordingParser) -> None:
 
 def test_every_marker_argument_is_documented() -> None:
     section = _section(_page("plugin.md"), "## The `intentus` marker")
-    arguments = [field.name for field in dataclasses.fields(TestSettings)]
+    # ``signature`` comes from the ini keys intentus_require_signature/_signature_key only
+    arguments = [field.name for field in dataclasses.fields(TestSettings)
+                 if field.name != "signature"]
 
     assert [name for name in arguments if f"| `{name}` |" not in section] == []
     assert all(f"{name}=" in section for name in arguments)
@@ -193,7 +195,8 @@ def test_every_fixture_is_documented(pytester: pytest.Pytester) -> None:
             names.append(line.split(" ", 1)[0])
     section = _section(_page("plugin.md"), "## Fixtures")
 
-    assert sorted(names) == ["intentus_cassette", "intentus_config", "intentus_runtime"]
+    assert sorted(names) == ["intentus_cassette", "intentus_config", "intentus_golden",
+                             "intentus_runtime"]
     assert [name for name in names if f"| `{name}` |" not in section] == []
 
 

@@ -168,7 +168,7 @@ def test_intentus_redact_adds_a_secret_pattern(project: AgentProject) -> None:
 
     text = project.cassette("test_order", "test_order").read_text("utf-8")
     assert "ACME-4242-7" not in text
-    assert "order <redacted:sha256:" in text
+    assert "order <redacted:hmac:" in text
 
 
 # -- unused cassette files -------------------------------------------------------------------

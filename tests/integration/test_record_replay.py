@@ -51,7 +51,7 @@ def test_record_writes_one_canonical_secret_free_cassette_per_test(
     [record] = data["records"]
     assert record["envelope"]["payload"] == {"content": "hello"}
     assert record["finalResponse"]["payload"]["decision"] == "SAFE"
-    assert record["finalResponse"]["payload"]["api_key"].startswith("<redacted:sha256:")
+    assert record["finalResponse"]["payload"]["api_key"].startswith("<redacted:hmac:")
 
 
 def test_replay_serves_the_cassette_without_calling_agents(project: AgentProject) -> None:

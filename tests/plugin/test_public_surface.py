@@ -29,18 +29,22 @@ PINNED_CORE = {
     "FORMAT_VERSION", "AgentDefinition", "AgentResponse", "AgentRuntimeInfo", "AttemptOutcome",
     "BaseAgent", "Capability", "CassetteError", "ConfigurationError", "DriftChange",
     "DriftError", "DriftReport", "ErrorCode", "ErrorInfo", "ExecutionRecord", "ExecutionStore",
-    "FileExecutionStore", "FunctionAgent", "InMemoryExecutionStore", "InMemoryTraceSink",
+    "FileExecutionStore", "FunctionAgent", "GoldenSet", "InMemoryExecutionStore",
+    "InMemoryTraceSink",
     "IntentEnvelope", "IntentRef", "IntentusError", "IntentusRuntime", "InvalidStrategyError",
     "JsonLogFormatter", "JsonlTraceSink", "MissingCassetteError", "NotReplayableError",
-    "PayloadError", "PolicyEngine", "PolicyRule", "PolicyVerdict", "RecordError", "RecordEvent",
+    "OpenTelemetryTraceSink", "PayloadError", "PolicyEngine", "PolicyRule", "PolicyVerdict",
+    "RecordError", "RecordEvent",
     "RecordFormatError", "RecordIntegrityError", "RecordNotFoundError", "RecordTooLargeError",
     "Redactor", "ReplayMissError", "Router", "RoutingDecision", "RoutingOptions",
     "RoutingStrategy", "SQLiteExecutionStore", "SecretLeakError", "SequentialIds",
     "SignatureError", "Span", "StoreError", "TraceSink", "UnusedRecordingError", "__version__",
-    "agent", "diff_records", "emit_intent", "emit_intent_async", "generate_keys", "open_store",
+    "agent", "diff_records", "emit_intent", "emit_intent_async", "export_golden",
+    "generate_keys", "load_golden", "open_store",
     "recorded", "replay", "sign_file", "step", "verify_file",
 }
-PINNED_PLUGIN = {"Cassette", "Counters", "Mode", "TestSettings", "assert_routing_deterministic"}
+PINNED_PLUGIN = {"Cassette", "Counters", "GoldenCase", "Mode", "TestSettings",
+                 "assert_routing_deterministic"}
 
 
 def test_core_public_names_are_pinned() -> None:

@@ -1,0 +1,92 @@
+"""The SQLite store's table, its rows, and how a connection to it opens.
+
+The ``created_at`` column holds the *time order key* of a record's ``createdAt``
+(:func:`~intentusnet_core.stores.base.time_order_key`), not its text (the text is in the
+record's ``body``): ``order by created_at`` then uses the index and orders by instant, so
+``...:00Z`` (a timestamp whose microseconds were 0) comes before ``...:00.5Z``. Databases
+written before this key are migrated once, when a connection opens them
+(``pragma user_version`` 0 → 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+from ..errors import StoreError
+from ..records import ExecutionRecord
+from .base import time_order_key
+
+__all__ = ["BODY", "INSERT", "Row", "connect", "row_of"]
+
+_SCHEMA = """
+create table if not exists records (
+    execution_id text primary key,
+    parent_execution_id text,
+    created_at text not null,
+    intent text not null,
+    agent text,
+    status text not null,
+    body text not null
+);
+create index if not exists records_intent on records(intent, created_at);
+create index if not exists records_agent on records(agent, created_at);
+create index if not exists records_status on records(status, created_at);
+create index if not exists records_time on records(created_at, execution_id);
+"""
+_VERSION = 1  # created_at holds the time order key
+INSERT = "insert into records values (?, ?, ?, ?, ?, ?, ?)"
+BODY = "select body from records where execution_id = ?"
+
+#: ``(execution_id, parent_execution_id, created_at key, intent, agent, status, body)``
+Row = tuple[str, "str | None", str, str, "str | None", str, str]
+
+
+def row_of(record: ExecutionRecord, body: str | None = None) -> Row:
+    """The row of *record*, with *body* (default: its canonical text). Raises
+    :class:`PayloadError` when the record cannot be encoded."""
+    return (record.execution_id, record.parent_execution_id,
+            time_order_key(record.created_at), record.intent_name, record.agent,
+            record.status, record.canonical_text() if body is None else body)
+
+
+def connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    """A connection to the store at *path* (created with its table when missing, migrated
+    to the time order key when older). Raises :class:`StoreError` naming *path* when it
+    cannot be opened or is not an intentusnet database."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                               timeout=30.0)
+    except (sqlite3.DatabaseError, OSError, ValueError) as exc:
+        raise StoreError(f"{path}: cannot open the SQLite store: {exc}; check the path and "
+                         "its permissions") from exc
+    try:
+        # 16 KiB pages hold several records each (a record is a few KiB): fewer overflow
+        # pages per insert. Only takes effect when the file is created.
+        conn.execute("pragma page_size=16384")
+        conn.execute("pragma journal_mode=WAL")
+        conn.execute(f"pragma synchronous={synchronous}")
+        conn.executescript(_SCHEMA)
+        conn.create_function("intentusnet_time", 1, time_order_key, deterministic=True)
+        _migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"{path}: cannot open the SQLite store: {exc}; is it an "
+                         "intentusnet database?") from exc
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    if conn.execute("pragma user_version").fetchone()[0] >= _VERSION:
+        return
+    try:
+        conn.execute("begin immediate")  # one process migrates; the others see it done
+        if conn.execute("pragma user_version").fetchone()[0] < _VERSION:
+            conn.execute("update records set created_at = intentusnet_time(created_at)")
+            conn.execute(f"pragma user_version = {_VERSION}")
+        conn.execute("commit")
+    except sqlite3.OperationalError:  # read-only: readable still, older rows misordered
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("rollback")
