@@ -219,36 +219,28 @@ def cmd_cassettes_sign(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _collected_node_ids() -> set[str] | None:
-    """Node ids pytest collects here (a subprocess: this package never imports pytest)."""
+def cmd_cassettes_prune(args: argparse.Namespace) -> int:
+    """Delegates to the plugin (``pytest --intentus-prune``, or ``--intentus-fail-unused``
+    for a dry run): only a full, green run of every test may say which cassettes no test
+    could use (fixture and marker names, skipped and ignored modules included); the plugin
+    refuses to delete anything after a partial or failed run."""
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
-                           "-p", "no:cacheprovider"], capture_output=True, text=True,
-                          check=False)
-    if done.returncode not in (0, 5):
-        return None
-    return {line.strip() for line in done.stdout.splitlines() if "::" in line}
-
-
-def cmd_cassettes_prune(args: argparse.Namespace) -> int:
-    files = _cassette_files(Path(args.dir))
-    collected = _collected_node_ids()
-    if collected is None:
-        print("intentusnet: error: pytest could not collect the tests here; fix collection "
-              "first (pytest --collect-only)", file=sys.stderr)
+    flag = "--intentus-fail-unused" if args.dry_run else "--intentus-prune"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", flag,
+               "--intentus-cassette-dir", args.dir]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines()
+             if line.startswith(("intentusnet:", "unused cassette", "deleted", "would delete"))
+             or "unused cassette" in line]
+    print("\n".join(lines) if lines else done.stdout.strip()[-2000:])
+    if any("prune refused" in line for line in lines):
+        return 1
+    if done.returncode not in (0, 1) or (done.returncode == 1 and not args.dry_run):
+        print(f"intentusnet: error: the test run failed (pytest exit {done.returncode}), so "
+              "nothing was pruned; make the suite green first: "
+              f"python -m pytest {flag}", file=sys.stderr)
         return 2
-    orphans = []
-    for path in files:
-        cassette = CassetteFile.load(path, verify=False)
-        if cassette.node_id not in collected:
-            orphans.append(path)
-    for path in orphans:
-        if not args.dry_run:
-            path.unlink()
-        print(f"{'would delete' if args.dry_run else 'deleted'} {path}")
-    print(f"{len(orphans)} of {len(files)} cassettes belong to no collected test"
-          + (". Next: intentusnet cassettes prune" if args.dry_run and orphans else ""))
     return 0
 
 
