@@ -66,6 +66,13 @@ class IntentusRuntime:
         self.router.policy = value
 
     @property
+    def late_results(self) -> int:
+        """How many results, steps and child intents arrived from agent attempts after the
+        router had stopped waiting for them (past their timeout, or PARALLEL losers); each
+        was dropped and none reached a record (see :attr:`Router.late_results`)."""
+        return self.router.late_results
+
+    @property
     def store(self) -> ExecutionStore:
         """The record store, opened on first use. Raises :class:`ConfigurationError` for
         an unknown store URL and :class:`StoreError` when it cannot be opened."""
