@@ -13,6 +13,7 @@ execution's record or binding.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import statistics
 import sys
@@ -29,9 +30,9 @@ from intentusnet_core import (
     AgentResponse,
     ErrorCode,
     ErrorInfo,
+    InMemoryExecutionStore,
     IntentEnvelope,
     IntentusRuntime,
-    InMemoryExecutionStore,
     RoutingOptions,
     agent,
     emit_intent,
@@ -197,7 +198,8 @@ def test_subclasses_with_hostile_methods_are_recorded_as_plain_values() -> None:
     assert response.status == "success", response.error
     assert response.payload == {"key": [3, "text"]}
     key, items = next(iter(dict.items(response.payload)))
-    assert type(key) is str and [type(item) for item in items] == [int, str]
+    assert type(key) is str
+    assert [type(item) for item in items] == [int, str]
     runtime.store.load(response.metadata["execution_id"]).verify()
     assert runtime.store.recover() == []
 
@@ -222,7 +224,8 @@ def test_error_details_naming_code_and_message_in_a_fallback() -> None:
     failure = AgentResponse(status="error", error=ErrorInfo(
         code="MINE", message="m", details={"code": 1, "message": 2}))
     response, runtime = route(returning(failure), strategy="FALLBACK")
-    assert response.error is not None and response.error.code == "MINE"
+    assert response.error is not None
+    assert response.error.code == "MINE"
     assert response.error.details["code"] == 1
     runtime.store.load(response.metadata["execution_id"]).verify()
 
@@ -238,7 +241,8 @@ def test_exception_whose_str_raises() -> None:
     response, runtime = route(raising(_Unspeakable()))
     message = assert_typed(response, runtime, ErrorCode.AGENT_ERROR, "_Unspeakable")
     assert message == "_Unspeakable (its message could not be read: str() raised RuntimeError)"
-    assert response.error is not None and response.error.details["exception"] == "_Unspeakable"
+    assert response.error is not None
+    assert response.error.details["exception"] == "_Unspeakable"
 
 
 def test_exception_message_with_lone_surrogates_or_megabytes() -> None:
@@ -309,7 +313,7 @@ def fuzz_runtime() -> Iterator[tuple[IntentusRuntime, list[Any]]]:
 
     runtime = IntentusRuntime(store=InMemoryExecutionStore())
     runtime.register_agent(hostile)
-    yield runtime, box
+    return runtime, box
 
 
 @_fuzz(400)
@@ -340,10 +344,8 @@ def _swallowing(release: threading.Event) -> Agent:
     async def swallow(envelope: IntentEnvelope) -> dict[str, Any]:
         given_up = time.monotonic() + 2.0
         while not release.is_set() and time.monotonic() < given_up:
-            try:  # ignores every cancellation, for 2 s or until released
+            with contextlib.suppress(asyncio.CancelledError):  # for 2 s or until released
                 await asyncio.sleep(0.05)
-            except asyncio.CancelledError:
-                pass
         return {"finished": "late"}
 
     return swallow
@@ -430,15 +432,16 @@ def test_hung_sync_agents_never_hold_more_threads_than_the_cap(
         # and one after another: each waits for a thread the hung ones hold
         for _ in range(5):
             again = runtime.route_intent("Work", {})
-            assert again.error is not None and again.error.code == ErrorCode.AGENT_TIMEOUT
+            assert again.error is not None
+            assert again.error.code == ErrorCode.AGENT_TIMEOUT
             peak = max(peak, threading.active_count())
     finally:
         release.set()
         _drain()
-    assert response.error is not None and response.error.code == ErrorCode.AGENT_TIMEOUT
+    assert response.error is not None
+    assert response.error.code == ErrorCode.AGENT_TIMEOUT
     assert [a.error_code for a in decision.attempts] == ["AGENT_TIMEOUT"] * 200
-    never_started = [a for a in response.error.details["attempts"]]
-    assert len(never_started) == 200
+    assert len(response.error.details["attempts"]) == 200
     assert peak - baseline <= limit, f"{peak - baseline} agent threads for a cap of {limit}"
     assert len(ran) <= limit
     figures.note(f"200 hung sync agents (PARALLEL, then 5 DIRECT routes), cap {limit}: "
@@ -470,7 +473,8 @@ def test_exhausted_agent_threads_are_a_clear_timeout(monkeypatch: pytest.MonkeyP
                            "did not start within 100 ms", "all 2 agent threads are busy",
                            MAX_AGENT_THREADS_ENV)
     assert message.startswith("agent 'hung' ")
-    assert response.error is not None and response.error.details["agentThreads"] == 2
+    assert response.error is not None
+    assert response.error.details["agentThreads"] == 2
     assert len(ran) == 2
     recovered = runtime.route_intent("Work", {})  # the threads came back
     assert recovered.ok
@@ -560,7 +564,8 @@ def test_a_late_thread_result_never_reaches_the_next_tests_binding(
     assert second.finished[0].parent_execution_id is None
     assert "STEP" not in _kinds(first.finished[0])
     assert "CHILD_INTENT" not in _kinds(first.finished[0])
-    assert len(first.store.list()) == 1 and len(second.store.list()) == 1
+    assert len(first.store.list()) == 1
+    assert len(second.store.list()) == 1
     for record in first.finished + second.finished:
         record.verify()
     assert answers[0].error is not None
@@ -579,10 +584,8 @@ def test_a_late_task_result_never_reaches_the_next_tests_binding(
     async def slow(envelope: IntentEnvelope) -> dict[str, Any]:
         given_up = time.monotonic() + 2.0
         while not release.is_set() and time.monotonic() < given_up:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):  # ignores its deadline
                 await asyncio.sleep(0.01)
-            except asyncio.CancelledError:
-                pass  # ignores its deadline
         answers.append(await emit_intent_async("Child", {"from": "slow"}))
         return {"agent": "slow"}
 
@@ -614,3 +617,28 @@ def test_a_late_task_result_never_reaches_the_next_tests_binding(
     assert answers[0].error is not None
     assert answers[0].error.code == ErrorCode.AGENT_TIMEOUT
     assert runtime.late_results == 2  # the child intent, the result
+
+
+# -- hostile values inside steps ---------------------------------------------------------------
+
+def test_hostile_values_inside_steps_never_reach_the_sealed_record() -> None:
+    def secretive(envelope: IntentEnvelope) -> dict[str, Any]:
+        # a str subclass under a secret key: the redactor hashes it when the record is sealed
+        step("tool", "login", {"user": "u"}, lambda: {"api_key": _HostileStr("sk-live")})
+        return {"ok": True}
+
+    response, runtime = route(secretive)
+    assert response.ok, response.error
+    record = runtime.store.load(response.metadata["execution_id"])
+    record.verify()
+    assert "sk-live" not in canonical_json(record.to_wire())
+
+    for call, usage, words in (
+            (lambda: {"text": "\ud800"}, None, "step 'lookup' response.text"),
+            (lambda: {"n": 1}, {"cost_usd": math.nan}, "step 'lookup' usage.cost_usd")):
+        def hostile(envelope: IntentEnvelope, call: Any = call, usage: Any = usage) -> Any:
+            step("tool", "lookup", {"q": 1}, call, usage=usage)
+            return {"ok": True}
+
+        response, runtime = route(hostile)
+        assert_typed(response, runtime, ErrorCode.AGENT_ERROR, "PayloadError", words)
