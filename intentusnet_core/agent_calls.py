@@ -88,11 +88,17 @@ _Item = tuple["Future[Any]", contextvars.Context, Callable[..., Any], tuple[Any,
 class AgentThreads:
     """At most :func:`max_agent_threads` daemon threads running agents; more work waits in
     line for the next thread to come free. A thread ends when the line is empty, so idle
-    agents hold no thread; a daemon thread never blocks interpreter exit."""
+    agents hold no thread; a daemon thread never blocks interpreter exit.
+
+    Work submitted *from* an agent thread (a child intent's agents, while the parent agent
+    waits for them) never waits in line: the parent's thread is blocked on it, so queueing
+    could deadlock a full pool. Such threads are still counted.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._line: collections.deque[_Item] = collections.deque()
+        self._local = threading.local()
         self.running = 0
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -100,8 +106,9 @@ class AgentThreads:
         is cancelled (never run) by ``future.cancel()`` while it waits in line."""
         item: _Item = (Future(), contextvars.copy_context(), function, args)
         limit = max_agent_threads()
+        nested = getattr(self._local, "agent", False)
         with self._lock:
-            if self.running >= limit:
+            if self.running >= limit and not nested:
                 self._drop_cancelled()
                 self._line.append(item)
                 return item[0]
@@ -123,6 +130,7 @@ class AgentThreads:
             self._line = collections.deque(item for item in line if not item[0].cancelled())
 
     def _work(self, item: _Item | None) -> None:
+        self._local.agent = True
         while item is not None:
             future, context, function, args = item
             if future.set_running_or_notify_cancel():

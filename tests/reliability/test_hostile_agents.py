@@ -480,6 +480,33 @@ def test_exhausted_agent_threads_are_a_clear_timeout(monkeypatch: pytest.MonkeyP
     assert recovered.ok
 
 
+def test_nested_parallel_never_deadlocks_a_full_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard: a child intent's agents, submitted while their parents hold every agent
+    thread, must still run (the parents wait for them; no timeouts anywhere)."""
+    monkeypatch.setenv(MAX_AGENT_THREADS_ENV, "2")
+    parallel = RoutingOptions(strategy="PARALLEL")
+    runtime = IntentusRuntime(enable_recording=False)
+    for index in range(2):
+        @agent(f"parent-{index}", ["Work"], priority=index)
+        def parent(envelope: IntentEnvelope) -> dict[str, Any]:
+            child = emit_intent("Child", {}, routing=parallel)
+            return {"child": child.status}
+
+        @agent(f"child-{index}", ["Child"], priority=index)
+        def child(envelope: IntentEnvelope) -> dict[str, Any]:
+            time.sleep(0.05)  # both children in flight together
+            return {"ok": True}
+
+        runtime.register_agents(parent, child)
+    done: list[AgentResponse] = []
+    worker = threading.Thread(target=lambda: done.append(
+        runtime.route_intent("Work", {}, routing=parallel)), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert done, "nested PARALLEL deadlocked on a full agent-thread pool"
+    assert done[0].payload == {"child": "success"}
+
+
 # -- executions belong to their test ------------------------------------------------------------
 
 class _Binding:
