@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from .errors import InvalidStrategyError, PayloadError
 
 __all__ = [
+    "MAX_NESTING",
     "AgentDefinition",
     "AgentResponse",
     "AgentRuntimeInfo",
