@@ -252,18 +252,23 @@ class AttemptRunner:
     async def _task_attempt(self, scope: AttemptScope, entry: AgentEntry,
                             envelope: IntentEnvelope, timeout_s: float | None) -> AgentResponse:
         """An async agent as a task of the running loop, answered at its deadline whether
-        or not the task honours the cancellation."""
+        or not the task honours the cancellation. (A task that blocks the loop itself, with
+        ``time.sleep`` say, is answered when it lets the loop run again: AGENT_TIMEOUT.)"""
         __tracebackhide__ = True
         token = enter_attempt(scope)
         try:
             task = asyncio.ensure_future(_awaited(entry, envelope))  # runs in this context
         finally:
             leave_attempt(token)
+        clock = asyncio.get_running_loop().time
+        deadline = None if timeout_s is None else clock() + timeout_s
+        ended: list[float] = []
+        task.add_done_callback(lambda _: ended.append(clock()))
         timed_out = False
         try:
             await asyncio.wait((task,), timeout=timeout_s)
-            if not task.done():
-                timed_out = True
+            if not task.done() or (deadline is not None and ended and ended[0] > deadline):
+                timed_out = True  # not done, or done only after blocking the loop past it
                 task.cancel()
                 await asyncio.wait((task,), timeout=CANCEL_GRACE_S)
         except BaseException:  # the caller cancelled us (a PARALLEL winner, or its own)

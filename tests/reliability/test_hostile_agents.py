@@ -397,6 +397,19 @@ def test_async_agent_swallowing_cancellation_under_the_sync_driver() -> None:
     assert statistics.median(timings) < 0.150, timings
 
 
+def test_async_agent_blocking_the_loop_past_its_deadline_is_not_a_success() -> None:
+    @agent("blocking", ["Work"], timeout_ms=100)
+    async def blocking(envelope: IntentEnvelope) -> dict[str, Any]:
+        time.sleep(0.3)  # holds the event loop: no deadline can fire on it meanwhile
+        return {"finished": "late"}
+
+    runtime = IntentusRuntime(store=InMemoryExecutionStore())
+    runtime.register_agent(blocking)
+    response = asyncio.run(runtime.route_intent_async("Work", {}))
+    assert_typed(response, runtime, ErrorCode.AGENT_TIMEOUT, "within 100 ms")
+    assert runtime.late_results == 1  # its answer arrived after the deadline: dropped
+
+
 def _drain(timeout_s: float = 10.0) -> None:
     """Wait until the released agents' threads have ended (cleanup, not an assertion)."""
     deadline = time.monotonic() + timeout_s
