@@ -14,6 +14,7 @@ test's own verdicts, cassette errors, and ``KeyboardInterrupt`` / ``SystemExit``
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from typing import Any
@@ -254,8 +255,11 @@ def _response(result: Any, agent: str) -> AgentResponse:
         metadata["agent"] = agent
         return build_response(status, payload, _error(fields.get("error"), status),
                               metadata)
+    if inspect.iscoroutine(result):
+        result.close()  # never awaited: closed here, not warned about at collection
+        raise PayloadError("a coroutine; declare the agent `async def` so it is awaited")
     raise PayloadError(f"{type_name(type(result))}; return a dict (success payload) or an "
-                     "AgentResponse")
+                       "AgentResponse")
 
 
 def _error(error: Any, status: str) -> ErrorInfo | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import statistics
 import sys
@@ -161,6 +162,15 @@ def test_objects_with_hostile_repr_and_type_name() -> None:
                         ({"x": _Nameless()}, "_Nameless"), ({1: "int key"}, "JSON keys")):
         response, runtime = route(returning(value))
         assert_typed(response, runtime, ErrorCode.INVALID_RESPONSE, name)
+
+
+def test_a_sync_agent_returning_a_coroutine() -> None:
+    async def answer() -> dict[str, Any]:
+        return {}
+
+    response, runtime = route(lambda envelope: answer())
+    assert_typed(response, runtime, ErrorCode.INVALID_RESPONSE, "a coroutine", "async def")
+    gc.collect()  # closed by the router: no "coroutine was never awaited" warning here
 
 
 class _HostileStr(str):
