@@ -162,28 +162,46 @@ def _plain(value: Any, depth: int) -> Any:
                         "convert it to a dict, list, str, number, bool or None first")
 
 
+def _simple(item: Any) -> bool:
+    """Whether *item* is already plain and recordable, judged without a call per item of
+    the common kinds (the hot path: short ASCII text, small ints, booleans, None)."""
+    kind = type(item)
+    return (kind is str and str.isascii(item)) or item is None or kind is bool or \
+        (kind is int and item.bit_length() <= _SAFE_INT_BITS)
+
+
 def _container(value: Any, kind: type, depth: int, *, copy: bool = False) -> Any:
     if depth >= MAX_NESTING:
         raise _Unrecordable(f"nested more than {MAX_NESTING} levels deep (or it contains "
                             "itself); flatten the structure or store a reference to it")
     if kind is dict:
-        items = list(dict.items(value))
-        out: dict[str, Any] = {}
+        items = list(dict.items(value))  # a snapshot: another thread may still change it
+        pairs = []
         for key, item in items:
-            plain_key = _key(key)
-            try:
-                plain = _plain(item, depth + 1)
-            except _Unrecordable as exc:
-                exc.path.append(f".{_shown_key(plain_key)}")
-                raise
-            copy = copy or plain is not item or plain_key is not key
-            out[plain_key] = plain
-        if len(out) != len(items):
+            plain_key = key if type(key) is str and str.isascii(key) else _key(key)
+            if _simple(item):
+                plain = item
+            else:
+                try:
+                    plain = _plain(item, depth + 1)
+                except _Unrecordable as exc:
+                    exc.path.append(f".{_shown_key(plain_key)}")
+                    raise
+                copy = copy or plain is not item
+            copy = copy or plain_key is not key
+            pairs.append((plain_key, plain))
+        if not copy:
+            return value
+        out = dict(pairs)
+        if len(out) != len(pairs):
             raise _Unrecordable("two keys are the same text once read as plain strings")
-        return out if copy else value
+        return out
     elements = list(list.__iter__(value)) if kind is list else list(tuple.__iter__(value))
     cleaned = []
     for index, item in enumerate(elements):
+        if _simple(item):
+            cleaned.append(item)
+            continue
         try:
             plain = _plain(item, depth + 1)
         except _Unrecordable as exc:
@@ -266,16 +284,19 @@ def _error(error: Any, status: str) -> ErrorInfo | None:
     if error is None:
         if status == "error":
             raise PayloadError("an error response without ErrorInfo; use "
-                             "AgentResponse.failure(code, message)")
+                               "AgentResponse.failure(code, message)")
         return None
     if not isinstance(error, ErrorInfo):
         raise PayloadError(f"error of type {type_name(type(error))}; use "
-                         "AgentResponse.failure(code, message)")
+                           "AgentResponse.failure(code, message)")
     fields = object.__getattribute__(error, "__dict__")
     code = recordable(fields.get("code"), "error.code")
     message = recordable(fields.get("message"), "error.message")
     details = recordable(fields.get("details"), "error.details")
     if type(code) is not str or type(message) is not str or type(details) is not dict:
         raise PayloadError("error.code and error.message must be strings and error.details "
-                         "a dict")
+                           "a dict")
+    if type(error) is ErrorInfo and code is fields.get("code") and \
+            message is fields.get("message") and details is fields.get("details"):
+        return error  # already plain: reused (model_construct is the slow part)
     return ErrorInfo.model_construct(code=code, message=message, details=details)
