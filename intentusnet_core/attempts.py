@@ -136,6 +136,7 @@ class _ThreadAttempt:
         """Stop waiting: cancel it if it never started, else count its late result.
         Returns whether it had started."""
         future = self.future
+        close_attempt(self.scope)
         if future.cancel():
             return False
         if self.loop_call is not None:
@@ -143,7 +144,6 @@ class _ThreadAttempt:
         if not future.done():
             late = self.scope.dropped
             future.add_done_callback(lambda _: late())
-        close_attempt(self.scope)
         return True
 
 
