@@ -1,41 +1,45 @@
 """Running agents: one attempt, or a PARALLEL batch.
 
 An :class:`AgentEntry` is a registered agent with what the hot path needs precomputed. The
-:class:`AttemptRunner` invokes entries — inline, in a daemon thread when a timeout applies,
-or awaited — turns what they return into responses (:func:`normalize`) and what they raise
-into error responses through one exception ladder (:func:`failure_response`), shared by the
-sync and async paths. Agent failures never raise; cassette errors always do.
+:class:`AttemptRunner` invokes entries — inline, on an agent thread when a timeout applies
+(:mod:`.agent_calls`), or as a task of the caller's loop — and turns what they return or
+raise into responses through one ladder (:mod:`.agent_output`), shared by the sync and
+async paths. Agent failures never raise; cassette errors always do. The router stops
+waiting for an attempt at its deadline whatever the agent does, and closes its scope:
+nothing the attempt does afterwards reaches a record.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
+from .agent_calls import (
+    AGENT_THREADS,
+    CANCEL_GRACE_S,
+    LateResults,
+    LoopCall,
+    abandon_task,
+    close_attempt,
+    timeout_response,
+)
+from .agent_output import agent_error, normalize
 from .agents import BaseAgent, FunctionAgent
 from .context import AttemptScope, enter_attempt, leave_attempt
 from .decision import AttemptOutcome
-from .errors import CassetteError, ErrorCode, PayloadError
-from .models import (
-    AgentDefinition,
-    AgentResponse,
-    ErrorInfo,
-    IntentEnvelope,
-    build_response,
-    check_json_value,
-)
+from .errors import ConfigurationError, PayloadError
+from .hashing import canonical_json
+from .models import AgentDefinition, AgentResponse, IntentEnvelope
 
 if TYPE_CHECKING:
     from .execution import Execution
     from .recording import AttemptLog
 
-__all__ = ["AgentEntry", "AttemptRunner", "error_response", "failure_response", "normalize"]
+__all__ = ["AgentEntry", "AttemptRunner"]
 
 # Durations and timeouts use the real monotonic clock even while a test freezes time
 # (freezegun patches module attributes that are clock functions, not ones in a tuple).
@@ -46,7 +50,11 @@ AsyncChildRouter = Callable[[IntentEnvelope, AttemptScope], Awaitable[AgentRespo
 
 
 class AgentEntry:
-    """A registered agent with what the hot path needs precomputed."""
+    """A registered agent with what the hot path needs precomputed.
+
+    Raises :class:`ConfigurationError` for a definition a record cannot hold (text with a
+    lone surrogate in its name, model or capabilities).
+    """
 
     __slots__ = ("agent", "call", "definition", "is_async", "name", "sort_key", "timeout_s",
                  "wire")
@@ -61,132 +69,82 @@ class AgentEntry:
         timeout_ms = self.definition.timeout_ms
         self.timeout_s = timeout_ms / 1000.0 if timeout_ms is not None else None
         self.wire = self.definition.to_wire()
-
-
-def error_response(code: ErrorCode, message: str, **details: Any) -> AgentResponse:
-    """An error response with *code* (the router's own failures)."""
-    return AgentResponse.failure(code, message, **details)
-
-
-def normalize(result: Any, agent: str) -> AgentResponse:
-    """Turn what an agent returned into a response; anything unusable is INVALID_RESPONSE."""
-    if type(result) is not dict and isinstance(result, dict):
-        result = dict(result)  # OrderedDict, defaultdict …: record a plain dict
-    if type(result) is dict:
         try:
-            check_json_value(result, "payload")
-        except PayloadError as exc:
-            return error_response(ErrorCode.INVALID_RESPONSE, f"agent {agent!r} returned {exc}",
-                                  agent=agent)
-        return build_response("success", result, None, {"agent": agent})
-    if isinstance(result, AgentResponse):
-        problem = _response_problem(result)
-        if problem is not None:
-            return error_response(ErrorCode.INVALID_RESPONSE,
-                                  f"agent {agent!r} returned {problem}", agent=agent)
-        metadata = dict(result.metadata)
-        metadata["agent"] = agent
-        return build_response(result.status, result.payload, result.error, metadata)
-    return error_response(
-        ErrorCode.INVALID_RESPONSE,
-        f"agent {agent!r} returned {type(result).__name__}; return a dict (success payload) "
-        "or an AgentResponse",
-        agent=agent,
-    )
+            canonical_json(self.wire).encode("utf-8")
+        except (PayloadError, UnicodeEncodeError) as exc:
+            raise ConfigurationError(
+                f"agent definition {self.name.encode('utf-8', 'backslashreplace')!r} cannot "
+                f"be recorded ({type(exc).__name__}); use valid Unicode text in its name, "
+                "model and capabilities") from None
 
 
-def _response_problem(response: AgentResponse) -> str | None:
-    if response.status not in ("success", "error"):
-        return f"status {response.status!r}; expected 'success' or 'error'"
-    if response.status == "error" and not isinstance(response.error, ErrorInfo):
-        return "an error response without ErrorInfo; use AgentResponse.failure(code, message)"
-    try:
-        check_json_value(response.payload, "payload")
-        check_json_value(response.metadata, "metadata")
-        if response.error is not None:
-            check_json_value(response.error.details, "error.details")
-    except PayloadError as exc:
-        return str(exc)
-    return None
-
-
-def _timeout_response(agent: str, timeout_s: float) -> AgentResponse:
-    return error_response(ErrorCode.AGENT_TIMEOUT,
-                          f"agent {agent!r} did not answer within {round(timeout_s * 1000)} ms",
-                          agent=agent, timeoutMs=round(timeout_s * 1000))
-
-
-def _exception_response(exc: BaseException, agent: str) -> AgentResponse:
-    return error_response(ErrorCode.AGENT_ERROR, f"{type(exc).__name__}: {exc}", agent=agent,
-                          exception=type(exc).__name__)
-
-
-def failure_response(exc: Exception, agent: str, timeout_s: float | None,
-                     deadline: tuple[type[BaseException], ...] = ()) -> AgentResponse:
-    """The one exception ladder: what an agent attempt that raised *exc* answers.
-
-    Cassette errors (replay misses, drift) are re-raised: they are the test's verdict, not
-    the agent's failure. An exception of a *deadline* type is the router's own deadline
-    (AGENT_TIMEOUT); anything else the agent raised is AGENT_ERROR.
-    """
+def _call_agent(entry: AgentEntry, envelope: IntentEnvelope,
+                loop_call: LoopCall | None) -> AgentResponse:
+    """Invoke *entry* and turn whatever happens into a response (the one ladder)."""
     __tracebackhide__ = True
-    if isinstance(exc, CassetteError):
-        raise exc
-    if isinstance(exc, _AgentRaised):
-        return _exception_response(exc.error, agent)
-    if deadline and isinstance(exc, deadline):
-        return _timeout_response(agent, timeout_s or 0.0)
-    return _exception_response(exc, agent)
-
-
-class _AgentRaised(Exception):
-    """Carries an async agent's own TimeoutError past ``wait_for``, so only the router's
-    deadline means AGENT_TIMEOUT."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-async def _own_errors(awaitable: Any) -> Any:
     try:
-        return await awaitable
-    except asyncio.TimeoutError as exc:
-        raise _AgentRaised(exc) from exc
-
-
-def _in_daemon_thread(function: Any, *args: Any) -> Future[Any]:
-    """Run *function* in a daemon thread (a hung agent must never block interpreter exit)."""
-    future: Future[Any] = Future()
-    context = contextvars.copy_context()
-
-    def run() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(context.run(function, *args))
-        except BaseException as exc:  # delivered to the waiting router, never lost
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="intentusnet-agent", daemon=True).start()
-    return future
+        if loop_call is not None:
+            result = loop_call.run(entry.call, envelope)
+        else:
+            result = entry.call(envelope)
+    except BaseException as exc:
+        return agent_error(exc, entry.name)
+    return normalize(result, entry.name)
 
 
 def _run_scoped(scope: AttemptScope, entry: AgentEntry, envelope: IntentEnvelope,
-                timeout_s: float | None) -> AgentResponse:
-    """Body of a worker thread: run one agent (sync, or async on a private loop)."""
+                loop_call: LoopCall | None) -> AgentResponse:
+    """Body of an agent thread: one attempt under its scope (async: on a private loop)."""
     token = enter_attempt(scope)
     try:
-        if entry.is_async:
-            result = asyncio.run(asyncio.wait_for(_own_errors(entry.call(envelope)), timeout_s))
-        else:
-            result = entry.call(envelope)
-        return normalize(result, entry.name)
-    except Exception as exc:
-        return failure_response(exc, entry.name, timeout_s,
-                                (asyncio.TimeoutError,) if entry.is_async else ())
+        return _call_agent(entry, envelope, loop_call)
     finally:
         leave_attempt(token)
+
+
+async def _awaited(entry: AgentEntry, envelope: IntentEnvelope) -> Any:
+    call: Callable[[IntentEnvelope], Awaitable[Any]] = entry.call  # type: ignore[assignment]
+    return await call(envelope)
+
+
+class _ThreadAttempt:
+    """An attempt submitted to the agent threads, and how to stop waiting for it."""
+
+    __slots__ = ("future", "loop_call", "scope")
+
+    def __init__(self, scope: AttemptScope, entry: AgentEntry,
+                 envelope: IntentEnvelope) -> None:
+        self.scope = scope
+        self.loop_call = LoopCall() if entry.is_async else None
+        self.future: Future[AgentResponse] = AGENT_THREADS.submit(
+            _run_scoped, scope, entry, envelope, self.loop_call)
+
+    def wait(self, entry: AgentEntry, wait_s: float | None,
+             timeout_s: float | None) -> AgentResponse:
+        """The attempt's response, or AGENT_TIMEOUT after *wait_s* (of *timeout_s*)."""
+        __tracebackhide__ = True
+        try:
+            return self.future.result(wait_s)
+        except FutureTimeout:
+            return timeout_response(entry.name, timeout_s or 0.0, started=self.abandon())
+        except BaseException as exc:  # the OS refused a thread; cassette errors re-raise
+            return agent_error(exc, entry.name)
+        finally:
+            close_attempt(self.scope)
+
+    def abandon(self) -> bool:
+        """Stop waiting: cancel it if it never started, else count its late result.
+        Returns whether it had started."""
+        future = self.future
+        close_attempt(self.scope)
+        if future.cancel():
+            return False
+        if self.loop_call is not None:
+            self.loop_call.cancel()
+        if not future.done():
+            late = self.scope.dropped
+            future.add_done_callback(lambda _: late())
+        return True
 
 
 def _served(execution: Execution) -> bool:
@@ -197,12 +155,14 @@ def _served(execution: Execution) -> bool:
 
 class AttemptRunner:
     """Runs attempts of one router's agents within an :class:`Execution`: write-ahead of
-    each attempt, the attempt scope (with the router's child-routing callables), timeouts,
-    the outcome in the routing decision, and PARALLEL batches."""
+    each attempt, the attempt scope (with the router's child-routing callables), deadlines,
+    the outcome in the routing decision, and PARALLEL batches. :attr:`late` counts what
+    attempts it stopped waiting for still produced."""
 
     def __init__(self, route_child: ChildRouter, route_child_async: AsyncChildRouter) -> None:
         self._route_child = route_child
         self._route_child_async = route_child_async
+        self.late = LateResults()
 
     def _scope(self, execution: Execution, entry: AgentEntry,
                log: AttemptLog | None) -> AttemptScope:
@@ -212,7 +172,7 @@ class AttemptRunner:
         return AttemptScope(execution.execution_id, log,
                             playback.steps_for(entry.name) if playback is not None else None,
                             execution.depth, root, self._route_child, self._route_child_async,
-                            execution.capture)
+                            execution.capture, execution.binding, self.late.add)
 
     @staticmethod
     def _start(execution: Execution, entry: AgentEntry) -> AttemptLog | None:
@@ -259,21 +219,16 @@ class AttemptRunner:
         if timeout_s is None and not entry.is_async:
             token = enter_attempt(scope)
             try:
-                return normalize(entry.call(envelope), entry.name)
-            except Exception as exc:
-                return failure_response(exc, entry.name, None)
+                return _call_agent(entry, envelope, None)
             finally:
                 leave_attempt(token)
-        future = _in_daemon_thread(_run_scoped, scope, entry, envelope, timeout_s)
-        try:
-            return future.result(timeout_s)  # type: ignore[no-any-return]
-        except FutureTimeout:
-            return _timeout_response(entry.name, timeout_s or 0.0)
+                close_attempt(scope)
+        return _ThreadAttempt(scope, entry, envelope).wait(entry, timeout_s, timeout_s)
 
     async def attempt_async(self, execution: Execution, entry: AgentEntry,
                             envelope: IntentEnvelope) -> AgentResponse:
-        """:meth:`attempt` for the async driver: async agents are awaited, sync agents run
-        in threads."""
+        """:meth:`attempt` for the async driver: async agents are tasks of the running loop,
+        sync agents run on agent threads."""
         __tracebackhide__ = True
         log = self._start(execution, entry)
         started = _clock[0]()
@@ -287,48 +242,97 @@ class AttemptRunner:
             return execution.playback.serve(entry.name)  # type: ignore[union-attr]
         scope = self._scope(execution, entry, log)
         timeout_s = self._timeout(execution, entry)
-        token = enter_attempt(scope)
         try:
             if entry.is_async:
-                result = await asyncio.wait_for(_own_errors(entry.call(envelope)), timeout_s)
-                return normalize(result, entry.name)
-            future = _in_daemon_thread(_run_scoped, scope, entry, envelope, None)
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
-        except Exception as exc:
-            return failure_response(exc, entry.name, timeout_s, (asyncio.TimeoutError,))
+                return await self._task_attempt(scope, entry, envelope, timeout_s)
+            return await self._thread_attempt(scope, entry, envelope, timeout_s)
+        finally:
+            close_attempt(scope)
+
+    async def _task_attempt(self, scope: AttemptScope, entry: AgentEntry,
+                            envelope: IntentEnvelope, timeout_s: float | None) -> AgentResponse:
+        """An async agent as a task of the running loop, answered at its deadline whether
+        or not the task honours the cancellation. (A task that blocks the loop itself, with
+        ``time.sleep`` say, is answered when it lets the loop run again: AGENT_TIMEOUT.)"""
+        __tracebackhide__ = True
+        token = enter_attempt(scope)
+        try:
+            task = asyncio.ensure_future(_awaited(entry, envelope))  # runs in this context
         finally:
             leave_attempt(token)
+        clock = asyncio.get_running_loop().time
+        deadline = None if timeout_s is None else clock() + timeout_s
+        ended: list[float] = []
+        task.add_done_callback(lambda _: ended.append(clock()))
+        timed_out = False
+        try:
+            await asyncio.wait((task,), timeout=timeout_s)
+            if not task.done() or (deadline is not None and ended and ended[0] > deadline):
+                timed_out = True  # not done, or done only after blocking the loop past it
+                task.cancel()
+                await asyncio.wait((task,), timeout=CANCEL_GRACE_S)
+        except BaseException:  # the caller cancelled us (a PARALLEL winner, or its own)
+            task.cancel()
+            abandon_task(task, entry.name, self.late, warn=False)
+            raise
+        if timed_out:
+            abandon_task(task, entry.name, self.late, warn=True)
+            return timeout_response(entry.name, timeout_s or 0.0)
+        if task.cancelled():
+            return agent_error(asyncio.CancelledError(), entry.name)
+        error = task.exception()
+        if error is not None:
+            return agent_error(error, entry.name)
+        return normalize(task.result(), entry.name)
+
+    async def _thread_attempt(self, scope: AttemptScope, entry: AgentEntry,
+                              envelope: IntentEnvelope,
+                              timeout_s: float | None) -> AgentResponse:
+        __tracebackhide__ = True
+        attempt = _ThreadAttempt(scope, entry, envelope)
+        waiting = asyncio.wrap_future(attempt.future)
+        try:
+            await asyncio.wait((waiting,), timeout=timeout_s)
+        except BaseException:
+            attempt.abandon()
+            waiting.cancel()
+            raise
+        if not waiting.done():
+            started = attempt.abandon()
+            waiting.cancel()
+            return timeout_response(entry.name, timeout_s or 0.0, started=started)
+        try:
+            return waiting.result()
+        except BaseException as exc:  # the OS refused a thread; cassette errors re-raise
+            return agent_error(exc, entry.name)
 
     # -- PARALLEL -------------------------------------------------------------------------
 
     def parallel(self, execution: Execution,
                  batch: Sequence[AgentEntry]) -> list[AgentResponse]:
         """Run *batch* concurrently; collect in priority order until the first success."""
+        __tracebackhide__ = True
         if _served(execution):
             return self._parallel_served(execution, batch)
         logs, started = self._start_batch(execution, batch)
-        futures = []
-        for entry, log in zip(batch, logs):
-            copy = execution.envelope.model_copy(deep=True)
-            scope = self._scope(execution, entry, log)
-            timeout_s = self._timeout(execution, entry)
-            futures.append((_in_daemon_thread(_run_scoped, scope, entry, copy, timeout_s),
-                            timeout_s))
+        attempts = [(_ThreadAttempt(self._scope(execution, entry, log), entry,
+                                    execution.envelope.model_copy(deep=True)),
+                     self._timeout(execution, entry))
+                    for entry, log in zip(batch, logs)]
         responses: list[AgentResponse] = []
-        for index, (entry, log, (future, timeout_s)) in enumerate(zip(batch, logs, futures)):
-            remaining = None if timeout_s is None else max(
-                0.0, timeout_s - (_clock[0]() - started))
-            try:
-                response = future.result(remaining)
-            except FutureTimeout:
-                future.cancel()
-                response = _timeout_response(entry.name, timeout_s or 0.0)
-            responses.append(self._end(execution, entry, log, response, started))
-            if response.status == "success":
-                self._abandon(execution, batch[index + 1:], logs[index + 1:])
-                for other, _ in futures[index + 1:]:
-                    other.cancel()
-                break
+        try:
+            for index, (entry, log, (attempt, timeout_s)) in enumerate(
+                    zip(batch, logs, attempts)):
+                remaining = None if timeout_s is None else max(
+                    0.0, timeout_s - (_clock[0]() - started))
+                response = attempt.wait(entry, remaining, timeout_s)
+                responses.append(self._end(execution, entry, log, response, started))
+                if response.status == "success":
+                    self._abandon(execution, batch[index + 1:], logs[index + 1:])
+                    break
+        finally:
+            for attempt, _ in attempts[len(responses):]:
+                attempt.abandon()
         return responses
 
     def _start_batch(self, execution: Execution, batch: Sequence[AgentEntry]

@@ -4,6 +4,11 @@
 without the agent passing anything around. Each PARALLEL attempt runs in its own copied
 context, so concurrent attempts never see each other's scope. A scope carries the two
 callables that route a child intent, never the router itself.
+
+A scope is *closed* when the router stops waiting for its attempt (the agent answered, ran
+past its deadline or lost a PARALLEL race): whatever code still runs under it — an
+abandoned thread or task — can no longer write into its execution (see
+:mod:`.agent_calls`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,18 @@ class AttemptScope:
     route_child: Callable[[IntentEnvelope, AttemptScope], AgentResponse]
     route_child_async: Callable[[IntentEnvelope, AttemptScope], Awaitable[AgentResponse]]
     capture: bool = False  # HTTP exchanges made by the agent become steps (capture package)
+    #: the execution's ambient binding (an ``AmbientBinding``): child executions are
+    #: recorded where their parent is, whatever binding is installed by the time they begin
+    binding: Any = None
+    #: counts a write (step, child intent, result) that arrived after the scope closed
+    late: Callable[[], None] | None = None
+    #: True once the router stopped waiting for this attempt
+    closed: bool = False
+
+    def dropped(self) -> None:
+        """Count one write from this attempt that arrived after it closed (and was dropped)."""
+        if self.late is not None:
+            self.late()
 
 
 _current: ContextVar[AttemptScope | None] = ContextVar("intentusnet_attempt", default=None)

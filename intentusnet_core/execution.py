@@ -180,10 +180,13 @@ class ExecutionLifecycle:
 
     def begin(self, envelope: IntentEnvelope, decision: RoutingDecision,
               parent: AttemptScope | None, preview: Preview | None = None) -> Execution:
-        """A new execution of *envelope*. Raises ``ReplayMissError`` when a binding serves
-        recordings and has none for it."""
+        """A new execution of *envelope* (a child of the attempt *parent*: recorded under
+        the parent's binding). Raises ``ReplayMissError`` when a binding serves recordings
+        and has none for it."""
         __tracebackhide__ = True
-        binding = _ambient
+        # a child execution belongs where its parent is (the binding of the test that
+        # routed the parent), whatever binding is installed by the time it begins
+        binding = parent.binding if parent is not None else _ambient
         depth = parent.depth + 1 if parent is not None else 0
         settings = self.settings
         if binding is None:

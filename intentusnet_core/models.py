@@ -9,6 +9,7 @@ camelCase form used on disk.
 from __future__ import annotations
 
 import math
+import re
 from enum import Enum
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from .errors import InvalidStrategyError, PayloadError
 
 __all__ = [
+    "MAX_NESTING",
     "AgentDefinition",
     "AgentResponse",
     "AgentRuntimeInfo",
@@ -33,7 +35,10 @@ __all__ = [
     "response_wire",
 ]
 
-_SCALARS = (str, int, bool, type(None))
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# ints below this many bits have fewer than 640 digits, the lowest conversion limit Python
+# accepts (sys.set_int_max_str_digits): only longer ones need a trial conversion
+_SAFE_INT_BITS = 2000
 
 
 #: Deepest nesting of arrays and objects a payload may have: records must round-trip through
@@ -41,32 +46,59 @@ _SCALARS = (str, int, bool, type(None))
 MAX_NESTING = 200
 
 
+def _shown(where: str) -> str:
+    if not where.isascii():
+        where = where.encode("utf-8", "backslashreplace").decode("utf-8")
+    return where if len(where) <= 100 else f"{where[:60]}…{where[-30:]}"
+
+
 def check_json_value(value: Any, where: str = "payload", _depth: int = 0) -> None:
     """Raise :class:`PayloadError` naming the first path in *value* that JSON cannot hold.
 
     JSON-representable means: dicts with string keys, lists/tuples, str, int, finite float,
     bool and None, nested at most ``MAX_NESTING`` deep. NaN and infinities are rejected
-    because canonical JSON cannot hold them.
+    because canonical JSON cannot hold them; so are text with a lone surrogate (not valid
+    Unicode: it cannot be written as UTF-8) and ints longer than Python writes
+    (``sys.get_int_max_str_digits()``).
     """
-    if isinstance(value, _SCALARS):
+    if isinstance(value, str):
+        if not str.isascii(value) and _LONE_SURROGATE.search(value) is not None:
+            raise PayloadError(f"{_shown(where)}: text with a lone surrogate (not valid "
+                               "Unicode) cannot be written as UTF-8; decode bytes with "
+                               "errors='replace'")
+        return
+    if isinstance(value, int):
+        if value.bit_length() > _SAFE_INT_BITS:
+            try:
+                int.__repr__(value)
+            except ValueError:
+                raise PayloadError(f"{_shown(where)}: an integer longer than Python writes "
+                                   "(sys.get_int_max_str_digits()); pass it as a string"
+                                   ) from None
+        return
+    if value is None:
         return
     if isinstance(value, float):
         if not math.isfinite(value):
             raise PayloadError(
-                f"{where}: {value!r} is not JSON-representable (NaN/Infinity); "
+                f"{_shown(where)}: {float.__repr__(value)} is not JSON-representable "
+                "(NaN/Infinity); "
                 "use None or a string instead"
             )
         return
     if isinstance(value, (dict, list, tuple)) and _depth >= MAX_NESTING:
-        shown = where if len(where) <= 100 else f"{where[:60]}…{where[-30:]}"
-        raise PayloadError(f"{shown}: nested more than {MAX_NESTING} levels deep; flatten "
+        raise PayloadError(f"{_shown(where)}: nested more than {MAX_NESTING} levels deep; flatten "
                            "the structure or store a reference to it")
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise PayloadError(
-                    f"{where}: key {key!r} is a {type(key).__name__}; JSON keys must be strings"
+                    f"{_shown(where)}: key {key!r} is a {type(key).__name__}; JSON keys must "
+                    "be strings"
                 )
+            if not str.isascii(key) and _LONE_SURROGATE.search(key) is not None:
+                raise PayloadError(f"{_shown(where)}: key {_shown(key)!r} holds a lone "
+                                   "surrogate (not valid Unicode)")
             check_json_value(item, f"{where}.{key}", _depth + 1)
         return
     if isinstance(value, (list, tuple)):
@@ -74,7 +106,7 @@ def check_json_value(value: Any, where: str = "payload", _depth: int = 0) -> Non
             check_json_value(item, f"{where}[{index}]", _depth + 1)
         return
     raise PayloadError(
-        f"{where}: object of type {type(value).__name__} is not JSON-representable; "
+        f"{_shown(where)}: object of type {type(value).__name__} is not JSON-representable; "
         "convert it to a dict, list, str, number, bool or None first"
     )
 

@@ -6,7 +6,8 @@ as a generator that yields the agents to try and receives their responses; a syn
 async driver run it. Running an attempt is :mod:`.attempts`' job; beginning and finishing
 an execution (ids, recording, stores) is the :class:`~.execution.ExecutionLifecycle`'s,
 handed to the router by its owner. Agent failures never raise: they become error responses
-with a code.
+with a code. An intent routed from an attempt the router stopped waiting for (an abandoned
+agent thread or task) is refused: nothing runs and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from .attempts import AgentEntry, AttemptRunner, error_response
+from .agent_output import error_response
+from .attempts import AgentEntry, AttemptRunner
+from .context import current_attempt
 from .decision import RoutingDecision
 from .errors import ConfigurationError, ErrorCode
 from .execution import Execution
-from .models import AgentResponse, IntentEnvelope, IntentRef, RoutingStrategy, build_response
+from .models import (
+    AgentResponse,
+    ErrorInfo,
+    IntentEnvelope,
+    IntentRef,
+    RoutingStrategy,
+    build_response,
+)
 
 if TYPE_CHECKING:
     from .agents import BaseAgent
@@ -140,6 +150,13 @@ class Router:
         """Async :meth:`route_with_decision`."""
         return await self._route_async(envelope, None)
 
+    @property
+    def late_results(self) -> int:
+        """How many results, steps and child intents of attempts this router had stopped
+        waiting for (past their deadline, or PARALLEL losers) arrived late and were
+        dropped: none of them reached a record."""
+        return self._runner.late.count
+
     def _route_child(self, envelope: IntentEnvelope, parent: AttemptScope) -> AgentResponse:
         return self._route(envelope, parent)[0]
 
@@ -147,11 +164,31 @@ class Router:
                                  parent: AttemptScope) -> AgentResponse:
         return (await self._route_async(envelope, parent))[0]
 
+    @staticmethod
+    def _refused(envelope: IntentEnvelope, parent: AttemptScope | None
+                 ) -> tuple[AgentResponse, RoutingDecision] | None:
+        """The answer to an intent routed from a closed attempt (None: route it)."""
+        scope = parent if parent is not None else current_attempt()
+        if scope is None or not scope.closed:
+            return None
+        scope.dropped()
+        agent = scope.log.agent if scope.log is not None else None
+        response = error_response(
+            ErrorCode.AGENT_TIMEOUT,
+            f"intent {envelope.intent.name!r} was routed by agent {agent!r} after the router "
+            "stopped waiting for it (past its timeout); nothing ran and nothing was "
+            "recorded. Make the agent finish within its timeout_ms", agent=agent)
+        response.metadata["replayable"] = False
+        return response, RoutingDecision(strategy=envelope.routing.strategy)
+
     # -- drivers --------------------------------------------------------------------------
 
     def _route(self, envelope: IntentEnvelope,
                parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:
         __tracebackhide__ = True
+        refused = self._refused(envelope, parent)
+        if refused is not None:
+            return refused
         execution = self._begin(envelope, parent)
         runner = self._runner
         if execution.decision.strategy is _DIRECT:  # the hot path: no generator
@@ -177,6 +214,9 @@ class Router:
     async def _route_async(self, envelope: IntentEnvelope,
                            parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:
         __tracebackhide__ = True
+        refused = self._refused(envelope, parent)
+        if refused is not None:
+            return refused
         execution = self._begin(envelope, parent)
         runner = self._runner
         plan = self._plan(execution)
@@ -346,6 +386,8 @@ def _all_failed(names: list[str], responses: list[AgentResponse],
     assert error is not None
     attempts = [{"agent": name, "code": response.error.code if response.error else None}
                 for name, response in zip(names, responses)]
-    return AgentResponse.failure(
-        error.code, f"all {len(responses)} {strategy} agents failed; last: {error.message}",
-        **{**error.details, "attempts": attempts})
+    # built directly: the agent's details may hold any key ("code", "message" too)
+    return build_response("error", None, ErrorInfo.model_construct(
+        code=error.code,
+        message=f"all {len(responses)} {strategy} agents failed; last: {error.message}",
+        details={**error.details, "attempts": attempts}), {})

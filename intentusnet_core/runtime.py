@@ -36,6 +36,9 @@ class IntentusRuntime:
     and execution ids injectable (neither enters an identity hash). With ``capture_http``
     (the default) the HTTP exchanges agents make through ``httpx2``/``httpx`` — every
     OpenAI and Anthropic SDK call — are recorded as steps with model, usage and cost.
+    Agents with a timeout run on agent threads, at most ``INTENTUSNET_MAX_AGENT_THREADS``
+    (default 64) in the process; :attr:`late_results` counts what abandoned attempts
+    produced after their deadline (dropped, never recorded).
     """
 
     def __init__(self, store: ExecutionStore | str | os.PathLike[str] | None = None, *,
@@ -64,6 +67,13 @@ class IntentusRuntime:
     @policy.setter
     def policy(self, value: PolicyEngine | None) -> None:
         self.router.policy = value
+
+    @property
+    def late_results(self) -> int:
+        """How many results, steps and child intents arrived from agent attempts after the
+        router had stopped waiting for them (past their timeout, or PARALLEL losers); each
+        was dropped and none reached a record (see :attr:`Router.late_results`)."""
+        return self.router.late_results
 
     @property
     def store(self) -> ExecutionStore:

@@ -15,9 +15,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from .agent_output import recordable
 from .capture.transport import paused as capture_paused
 from .context import AttemptScope, current_attempt
-from .models import check_json_value
 from .step_values import decode_items, decode_response, encode_response, key_order, type_name
 
 # Durations and timeouts use the real monotonic clock even while a test freezes time
@@ -45,8 +45,10 @@ def step(kind: str, name: str, request: Any, call: Callable[[], Any] | Awaitable
     response returning one. Returns the response, or an awaitable of it when *call* is
     asynchronous. Raises :class:`PayloadError` for a request or response JSON cannot hold.
     """
-    check_json_value(request, f"step {name!r} request")
-    request = copy.deepcopy(request)
+    # plain copies (see agent_output.recordable): nothing a subclass overrides runs later,
+    # when the record is sealed outside the agent
+    kind, name = recordable([kind, name], "step kind and name")
+    request = copy.deepcopy(recordable(request, f"step {name!r} request"))
     scope = current_attempt()
     is_async = inspect.isawaitable(call) or inspect.iscoroutinefunction(call)
     if scope is not None and scope.steps is not None:
@@ -124,14 +126,18 @@ def _record(scope: AttemptScope | None, kind: str, name: str, request: Any, resp
             replayed: bool = False, original: Any = None) -> None:
     if scope is None or scope.log is None:
         return
-    check_json_value(response, f"step {name!r} response")
+    if scope.closed:  # an abandoned attempt: the router no longer waits for it
+        scope.dropped()
+        return
+    response = recordable(response, f"step {name!r} response")
     resolved = usage(original if original is not None else response) if callable(usage) \
         else usage
     payload: dict[str, Any] = {"kind": kind, "name": name, "request": request,
                                "response": response, "durationMs": round(duration_ms, 3),
                                **fields}
     if resolved:
-        payload["usage"] = {key: resolved[key] for key in sorted(resolved)}
+        counts = recordable(dict(resolved), f"step {name!r} usage")  # NaN breaks a record
+        payload["usage"] = {key: counts[key] for key in sorted(counts)}
     if replayed:
         payload["replayed"] = True
     scope.log.step(payload)
