@@ -58,6 +58,10 @@ class AttemptScope:
         """Count one write from this attempt that arrived after it closed (and was dropped)."""
         if self.late is not None:
             self.late()
+        # a binding that reports late writes (the pytest plugin's) hears of each one
+        notify = getattr(self.binding, "dropped_late", None)
+        if callable(notify):
+            notify(self.execution_id)
 
 
 _current: ContextVar[AttemptScope | None] = ContextVar("intentusnet_attempt", default=None)

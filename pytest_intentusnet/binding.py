@@ -150,6 +150,12 @@ class CassetteBinding:
         """The body run is over: from now on its late executions are dropped."""
         self.run.ended = True
 
+    def dropped_late(self, execution_id: str | None) -> None:
+        """Count a write the core dropped: a step, child intent or result that an attempt
+        of this binding's execution produced after the router stopped waiting for it."""
+        self.late.drop(f"a late write of execution {execution_id} of {self.run.nodeid}, "
+                       "from an agent attempt that had timed out")
+
     def _refuse_late(self, envelope: dict[str, Any], parent_execution_id: str | None) -> None:
         """Raise :class:`CassetteError` (and count it) when this execution is not this
         run's: begun under an execution (a child intent) or inside an agent attempt of

@@ -52,7 +52,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
             f"reliability: fuzzed inputs {t['fuzzed_inputs']}, untyped exceptions "
             f"{t['untyped_exceptions']}; tamper classes detected {t['tamper_detected']}/"
             f"{t['tamper_classes']}; fault points {t['fault_points']}, corrupt files "
-            f"{t['corrupt_files']}; concurrent executions {t['concurrent_executions']}, lost "
+            f"{t['corrupt_files']}; hostile files refused {t['hostile_files']}; concurrent "
+            f"executions {t['concurrent_executions']}, lost "
             f"{t['lost']}, duplicated {t['duplicated']}; canary hits {t['canary_hits']} over "
             f"{t['scanned_files']} files (reproduce: python bench/reliability_figures.py)")
 

@@ -15,7 +15,7 @@ FIGURES_ENV = "INTENTUS_RELIABILITY_FIGURES_DIR"
 #: Every figure, in the order the summary line names them.
 NAMES = ("fuzzed_inputs", "untyped_exceptions", "tamper_classes", "tamper_detected",
          "fault_points", "corrupt_files", "concurrent_executions", "lost", "duplicated",
-         "canary_hits", "scanned_files")
+         "canary_hits", "scanned_files", "hostile_files")
 
 
 class Figures:

@@ -118,7 +118,7 @@ def test_hostile_cassette_when_loaded(signed: tuple[Path, Path, Path, Path], kin
     make_hostile(cassette, kind)
     shrink_cap_for(kind, monkeypatch)
     _, error, seconds = run_bounded(lambda: CassetteFile.load(cassette))
-    figures.add("corrupt_files")
+    figures.add("hostile_files")
     typed_refusal(error, seconds, kind, cassette)
     assert isinstance(error, RecordTooLargeError if kind == "oversized" else StoreError)
 
