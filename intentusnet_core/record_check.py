@@ -40,7 +40,10 @@ __all__ = ["canonical_record_hash", "forget_all", "is_known", "plain_parse",
 # the top-level hashes object of a canonical record ends with the record hash, and
 # "parentExecutionId" is the next key in sorted order; a string inside a payload cannot hold
 # this text unescaped, and a record cannot contain its own hash elsewhere
-_RECORD_HASH = re.compile(r',"record":"(sha256:[0-9a-f]{64})"\},"parentExecutionId":')
+_BEFORE = ',"record":"'
+_AFTER = '},"parentExecutionId":'
+_HASH_FIELD_LEN = len(_BEFORE) + len(HASH_PREFIX) + 64 + 1  # ,"record":"sha256:<hex>"
+_HASH_VALUE = re.compile(r"sha256:[0-9a-f]{64}")
 _KNOWN_MAX = 65_536
 _known: set[str] = set()
 
@@ -48,11 +51,14 @@ _known: set[str] = set()
 def canonical_record_hash(text: str) -> str | None:
     """The record hash of a canonical record text, when the text matches it (the bytes are
     the ones sealed); None when it does not, or the text is not canonical."""
-    found = _RECORD_HASH.findall(text)
-    if len(found) != 1:
+    end = text.rfind(_AFTER)  # the top-level hashes come after every nested part but usage
+    start = end - _HASH_FIELD_LEN
+    if start < 0 or not text.startswith(_BEFORE, start):
         return None
-    stored = found[0]
-    unsealed = text.replace(f',"record":"{stored}"', "", 1)
+    stored = text[start + len(_BEFORE):end - 1]
+    if _HASH_VALUE.fullmatch(stored) is None:
+        return None
+    unsealed = text[:start] + text[end:]
     try:
         data = unsealed.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: never canonical
@@ -104,9 +110,13 @@ def _no_constant(name: str) -> Any:
 
 
 def plain_parse(text: str) -> Any:
-    """Parse a text that matched its record hash (sealed canonical bytes hold no duplicated
-    key and no NaN: the encoder writes neither) with the C parser and no per-object hook.
-    Raises ValueError or RecursionError for anything odd; the caller then parses strictly."""
+    """Parse a text that matched its record hash, or that passed the strict parse before
+    (sealed canonical bytes hold no duplicated key and no NaN: the encoder writes neither),
+    with the C parser and no per-object hook. Raises ValueError or RecursionError for
+    anything odd; the caller then parses strictly.
+
+    (orjson reads a record 2.5x faster, but silently reads integers beyond 64 bits as
+    floats; the check that would catch them costs what it saves.)"""
     return json.loads(text, parse_constant=_no_constant)
 
 
