@@ -13,8 +13,10 @@ same agents gives the same hashes in any process on any day (the rules are in
 ``hashes.record`` covers everything else, and the events are hash-chained, so any edit of
 a saved record is caught by :meth:`ExecutionRecord.verify`. Loading is decoding, a strict
 check of the shape (every field written is required, with its exact JSON type, and no
-other: :mod:`intentusnet_core.wire_format`), then verifying, in one place:
-:meth:`ExecutionRecord.from_json` / :meth:`~ExecutionRecord.from_wire` with ``verify=True``.
+other: :mod:`intentusnet_core.wire_format`), then one hash over the canonical bytes against
+``hashes.record``, in one place: :meth:`ExecutionRecord.from_json` /
+:meth:`~ExecutionRecord.from_wire` with ``verify=True`` (:mod:`.record_check`; the chain
+walk of :meth:`~ExecutionRecord.verify` names what changed when it does not match).
 """
 
 from __future__ import annotations
@@ -175,8 +177,8 @@ class ExecutionRecord(_Wire):
         """The record of a wire dict (parsed JSON), checked strictly
         (:func:`~intentusnet_core.wire_format.check_record`: every field written is
         required, with its exact JSON type, and no other field); with *verify*, also
-        hash-checked (:meth:`verify`): the one place a loaded record is decoded then
-        verified.
+        hash-checked (``hashes.record`` over the canonical bytes; :meth:`verify` names what
+        changed when it does not match): the one place a loaded record is decoded, checked.
 
         Raises :class:`RecordFormatError` naming *source* and the field and ending with
         *advice*, and with *verify* :class:`RecordIntegrityError` naming what was altered.
@@ -214,7 +216,10 @@ class ExecutionRecord(_Wire):
     def from_json(cls, text: str | bytes, *, source: str = "record", verify: bool = False,
                   advice: str = RECORD_ADVICE) -> ExecutionRecord:
         """The record of a JSON text (read strictly, :func:`parse_json`); with *verify*,
-        also hash-checked. Raises what :meth:`from_wire` raises, and
+        also hash-checked: canonical text (a store's body) against ``hashes.record`` as it
+        is, before parsing, then parsed without the per-object checks its hash vouches
+        for; other text (a pretty file) as :meth:`from_wire` does. Text already loaded in
+        this process is not checked twice. Raises what :meth:`from_wire` raises, and
         :class:`RecordFormatError` for text that is not strict JSON."""
         decoded = text if isinstance(text, str) else _utf8(text)
         if decoded is None or not verify:  # not UTF-8: the strict path names the problem
