@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intentusnet_core import ExecutionRecord, IntentusError, RecordIntegrityError
-from intentusnet_core.hashing import canonical_json, pretty_json
+from intentusnet_core.cli import main
+from intentusnet_core.hashing import canonical_json, hash_text, pretty_json
 from intentusnet_core.record_check import (
     canonical_record_hash,
     forget_all,
@@ -128,3 +131,21 @@ def test_the_fast_parser_reads_canonical_text_as_the_stdlib_does(value: Any) -> 
     parsed = plain_parse(text)
     assert parsed == json.loads(text)
     assert canonical_json(parsed) == text  # same types too (int stays int, float float)
+
+
+def test_intentusnet_verify_walks_the_chain_that_loading_leaves_to_verify(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # an event edited and hashes.record recomputed, nothing else: the one hash of loading
+    # vouches for the bytes, so the CLI's check (and verify()) must walk the chain itself
+    # (a cassette holding it fails its binding first: the record's hash is not the sealed one)
+    wire = json.loads(sealed_texts()[0])
+    wire["events"][1]["payload"]["note"] = "edited"
+    hashes = {key: value for key, value in wire["hashes"].items() if key != "record"}
+    wire["hashes"] = {**hashes, "record": hash_text(canonical_json({**wire, "hashes": hashes}))}
+    record_path = tmp_path / "record.json"
+    record_path.write_text(pretty_json(wire), encoding="utf-8")
+    assert main(["verify", str(record_path)]) == 1
+    output = capsys.readouterr()
+    assert re.search(r"events\[1\] \(\w+\) does not match its hash", output.out), output
+    with pytest.raises(RecordIntegrityError, match=r"events\[1\] .* does not match its hash"):
+        ExecutionRecord.from_json(record_path.read_bytes(), verify=True).verify()
