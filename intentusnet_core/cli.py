@@ -125,12 +125,17 @@ def _verify_one(path: Path, args: argparse.Namespace) -> str:
 
         golden = GoldenSet.from_wire(data, source=path)
         what = f"golden set, {len(golden.cases)} cases, {len(golden.records)} records"
+        records = [(f"{path} records[{i}]", r) for i, r in enumerate(golden.records)]
     elif isinstance(data, dict) and "nodeId" in data:
         cassette = CassetteFile.from_wire(data, source=path)
         what = f"cassette, {len(cassette.records)} records"
+        records = [(f"{path} records[{i}]", r) for i, r in enumerate(cassette.records)]
     else:
         record = ExecutionRecord.from_wire(data, source=str(path), verify=True)
         what = f"record {record.execution_id}"
+        records = [(str(path), record)]
+    for source, loaded in records:  # loading checked hashes.record; walk every chain too
+        loaded.verify(source=source)
     signed = os.path.lexists(path.with_name(path.name + SIGNATURE_SUFFIX))
     if signed or args.pub or args.require_signature:
         signer = verify_file(path, args.pub, root=args.root)

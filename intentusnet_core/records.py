@@ -13,8 +13,10 @@ same agents gives the same hashes in any process on any day (the rules are in
 ``hashes.record`` covers everything else, and the events are hash-chained, so any edit of
 a saved record is caught by :meth:`ExecutionRecord.verify`. Loading is decoding, a strict
 check of the shape (every field written is required, with its exact JSON type, and no
-other: :mod:`intentusnet_core.wire_format`), then verifying, in one place:
-:meth:`ExecutionRecord.from_json` / :meth:`~ExecutionRecord.from_wire` with ``verify=True``.
+other: :mod:`intentusnet_core.wire_format`), then one hash over the canonical bytes against
+``hashes.record``, in one place: :meth:`ExecutionRecord.from_json` /
+:meth:`~ExecutionRecord.from_wire` with ``verify=True`` (:mod:`.record_check`; the chain
+walk of :meth:`~ExecutionRecord.verify` names what changed when it does not match).
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ from pydantic.alias_generators import to_camel
 from .errors import NotReplayableError, PayloadError, RecordFormatError, RecordIntegrityError
 from .hashing import HASH_PREFIX, canonical_json, hash_text, join_object, text_of
 from .identity import IDENTITY_KEYS, PartTexts, identity_hashes
+from .record_check import (
+    canonical_record_hash,
+    is_known,
+    plain_parse,
+    raise_broken_chain,
+    remember,
+    text_key,
+    wire_intact,
+)
 from .strict_json import parse_json, unencodable_field
 from .wire_format import (
     EVENT_TYPES,
@@ -166,13 +177,22 @@ class ExecutionRecord(_Wire):
         """The record of a wire dict (parsed JSON), checked strictly
         (:func:`~intentusnet_core.wire_format.check_record`: every field written is
         required, with its exact JSON type, and no other field); with *verify*, also
-        hash-checked (:meth:`verify`): the one place a loaded record is decoded then
-        verified.
+        hash-checked (``hashes.record`` over the canonical bytes; :meth:`verify` names what
+        changed when it does not match): the one place a loaded record is decoded, checked.
 
         Raises :class:`RecordFormatError` naming *source* and the field and ending with
         *advice*, and with *verify* :class:`RecordIntegrityError` naming what was altered.
         """
         check_record(data, source, advice)
+        record = cls._build(data)
+        # one hash over the canonical bytes vouches for every field; the chain walk only
+        # runs to name what changed (record_check)
+        if verify and not wire_intact(data):
+            record.verify(source=source, _wire=data)
+        return record
+
+    @classmethod
+    def _build(cls, data: dict[str, Any]) -> ExecutionRecord:
         # every field is there with its exact type: built directly, as model_validate
         # would build it (top-level containers copied), at a fraction of its cost
         final = data["finalResponse"]
@@ -190,18 +210,37 @@ class ExecutionRecord(_Wire):
             "final_response": None if final is None else dict(final),
             "usage": dict(data["usage"]), "hashes": dict(data["hashes"])},
             {"_sealed_text": None})
-        if verify:  # the checked wire dict is what to_wire() would give: not dumped again
-            record.verify(source=source, _wire=data)
         return record
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "record", verify: bool = False,
                   advice: str = RECORD_ADVICE) -> ExecutionRecord:
         """The record of a JSON text (read strictly, :func:`parse_json`); with *verify*,
-        also hash-checked. Raises what :meth:`from_wire` raises, and
+        also hash-checked: canonical text (a store's body) against ``hashes.record`` as it
+        is, before parsing, then parsed without the per-object checks its hash vouches
+        for; other text (a pretty file) as :meth:`from_wire` does. Text already loaded in
+        this process is not checked twice. Raises what :meth:`from_wire` raises, and
         :class:`RecordFormatError` for text that is not strict JSON."""
-        return cls.from_wire(parse_json(text, source), source=source, verify=verify,
-                             advice=advice)
+        decoded = text if isinstance(text, str) else _utf8(text)
+        if decoded is None or not verify:  # not UTF-8: the strict path names the problem
+            return cls.from_wire(parse_json(text, source), source=source, verify=verify,
+                                 advice=advice)
+        # stored canonical bytes: the record hash is checked on them before parsing; bytes
+        # loaded before in this process are not checked again (record_check)
+        key = canonical_record_hash(decoded)
+        canonical = key is not None
+        key = key or text_key(decoded)
+        try:
+            data = plain_parse(decoded) if canonical or is_known(key) else None
+        except (ValueError, RecursionError):
+            data = None
+        if data is not None and is_known(key):
+            return cls._build(data)
+        record = cls.from_wire(data if data is not None else parse_json(decoded, source),
+                               source=source, verify=not canonical or data is None,
+                               advice=advice)
+        remember(key)
+        return record
 
     # -- sealing and verifying --------------------------------------------------------
 
@@ -307,41 +346,7 @@ class ExecutionRecord(_Wire):
                 "is not Unicode, or nesting too deep). Restore the file or re-record it."
             ) from None
         if broken is not None:
-            index, kind = broken
-            event = events[index]
-            if kind == "hash":
-                raise RecordIntegrityError(
-                    f"{where}: events[{index}] ({event.type}) does not match its hash: "
-                    "the event was edited"
-                )
-            if kind == "link":
-                raise RecordIntegrityError(
-                    f"{where}: events[{index}].prevHash does not link to the event before it: "
-                    f"the event chain was relinked, or events[{index - 1}] was replaced"
-                )
-            seqs = [e.seq for e in events]
-            seen: set[Any] = set()
-            for position, e in enumerate(events):
-                if e.seq in seen or e.hash in seen:
-                    raise RecordIntegrityError(
-                        f"{where}: events[{position}] ({e.type}) repeats seq {e.seq} of an "
-                        "earlier event: an event was inserted"
-                    )
-                seen.update((e.seq, e.hash))
-            if sorted(seqs) == list(range(1, len(seqs) + 1)):
-                raise RecordIntegrityError(
-                    f"{where}: events[{index}] has seq {event.seq} where seq {index + 1} "
-                    "belongs: events were reordered"
-                )
-            if seqs == sorted(seqs):
-                raise RecordIntegrityError(
-                    f"{where}: events[{index}] has seq {event.seq}, expected {index + 1}: "
-                    f"an event was removed (seq {index + 1} is missing)"
-                )
-            raise RecordIntegrityError(
-                f"{where}: events[{index}] has seq {event.seq}, expected {index + 1}: "
-                "events were renumbered, reordered, removed or inserted"
-            )
+            raise_broken_chain(where, events, *broken)
         final = next((i for i, e in enumerate(events) if e.type == "FINAL_RESPONSE"), None)
         if final is not None and final != len(events) - 1:
             extra = events[final + 1]
@@ -383,6 +388,13 @@ class ExecutionRecord(_Wire):
                 f"execution {self.execution_id} cannot be replayed: {reason}. "
                 "Route the intent again live to get a replayable record."
             )
+
+
+def _utf8(text: Any) -> str | None:
+    try:
+        return bytes(text).decode("utf-8") if isinstance(text, (bytes, bytearray)) else None
+    except UnicodeDecodeError:
+        return None
 
 
 def _file_schema(schema: dict[str, Any]) -> None:

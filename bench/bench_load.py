@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Loading stored records: ``store.load(id)``, ``replay(id, store)`` and ``store.list()`` of
+1,000 records, SQLite and file store, each with a cold and a warm cache of checked bytes.
+
+*cold*: the process has not loaded these bytes before (``record_check.forget_all()`` before
+every operation): strict shape check and one hash over the stored bytes. *warm*: the same
+bytes again in the same process (what a second ``list()`` costs). Prints one JSON object.
+
+To compare two checkouts side by side, fill the stores once, then alternate::
+
+    PYTHONPATH=OLD .venv/bin/python bench/bench_load.py /tmp/load-data
+    PYTHONPATH=NEW .venv/bin/python bench/bench_load.py /tmp/load-data
+
+(the first run fills ``/tmp/load-data`` with 1,000 records per store; the records are the
+same format in both). Medians of 7 repeats; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _machine import loadavg  # noqa: E402
+
+from intentusnet_core import FileExecutionStore, SQLiteExecutionStore, replay  # noqa: E402
+
+
+def forget() -> None:
+    try:  # checkouts before the one-pass load check have no cache to clear
+        from intentusnet_core.record_check import forget_all
+    except ImportError:
+        return
+    forget_all()
+
+
+def fill(root: Path) -> None:
+    import bench_records
+
+    root.mkdir(parents=True, exist_ok=True)
+    sqlite_store = SQLiteExecutionStore(root / "records.db")
+    ids = bench_records.fill(sqlite_store, 1000)
+    sqlite_store.close()
+    bench_records.fill(FileExecutionStore(root / "files", fsync=False), 1000)
+    (root / "ids").write_text("\n".join(ids))
+    (root / "done").write_text("")
+
+
+def timed(fn: Callable[[], Any], n: int, cold: bool, scale: float) -> float:
+    samples = []
+    for _ in range(7):
+        gc.collect()
+        total = 0
+        for _ in range(n):
+            if cold:
+                forget()
+            t0 = time.perf_counter_ns()
+            fn()
+            total += time.perf_counter_ns() - t0
+        samples.append(total / n / scale)
+    return round(statistics.median(samples), 2)
+
+
+def main(argv: list[str]) -> int:
+    root = Path(argv[0]) if argv else Path("/tmp/intentusnet-load-bench")
+    if not (root / "done").exists():
+        fill(root)
+    sqlite_id = (root / "ids").read_text().split("\n")[500]
+    sqlite_store = SQLiteExecutionStore(root / "records.db")
+    file_store = FileExecutionStore(root / "files", fsync=False)
+    file_id = file_store.list()[500].execution_id
+    figures: dict[str, Any] = {"loadavg_start": loadavg()}
+    for name, store, eid in (("sqlite", sqlite_store, sqlite_id),
+                             ("file", file_store, file_id)):
+        for label, fn, n, scale in (
+                ("list_1000_ms", store.list, 1, 1e6),
+                ("load_us", lambda s=store, e=eid: s.load(e), 300, 1e3),
+                ("replay_us", lambda s=store, e=eid: replay(e, s), 300, 1e3)):
+            for cold in (True, False):
+                key = f"{name} {label} {'cold' if cold else 'warm'}"
+                figures[key] = timed(fn, n, cold, scale)
+    figures["loadavg_end"] = loadavg()
+    sqlite_store.close()
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

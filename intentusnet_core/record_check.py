@@ -1,0 +1,160 @@
+"""The one-pass load check of a record: its record hash over its canonical bytes.
+
+``hashes.record`` is the SHA-256 of the record's canonical text without ``hashes.record``
+itself, and it covers everything else, the event hashes and the identity hashes included.
+So when it matches, the bytes are the ones that were sealed: loading needs no more than
+one hash. When it does not match, :meth:`ExecutionRecord.verify` walks the event chain and
+the identity hashes to name what changed.
+
+Two ways in:
+
+* :func:`canonical_record_hash`: the stored text *is* canonical (the SQLite, memory and
+  Postgres bodies; a journal line's record), so the record hash is checked on the stored
+  bytes as they are, before any parsing.
+* :func:`wire_intact`: a parsed record (a pretty file, a cassette entry) is encoded once
+  and hashed.
+
+What one hash does not catch: an edit whose author recomputed ``hashes.record`` and nothing
+else (the stale event or identity hash shows only in :meth:`~ExecutionRecord.verify`).
+Someone who recomputes every hash passes both checks anyway; only a signature
+(``intentusnet verify --require-signature``) catches that.
+
+Each record hash that passed is remembered (:func:`remember`, bounded), so the same bytes
+are not checked, parsed strictly and shape-checked twice in one process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .errors import PayloadError, RecordIntegrityError
+from .hashing import HASH_PREFIX, canonical_json, hash_text
+
+__all__ = ["canonical_record_hash", "forget_all", "is_known", "plain_parse",
+           "raise_broken_chain", "remember", "text_key", "wire_intact"]
+
+# the top-level hashes object of a canonical record ends with the record hash, and
+# "parentExecutionId" is the next key in sorted order; a string inside a payload cannot hold
+# this text unescaped, and a record cannot contain its own hash elsewhere
+_BEFORE = ',"record":"'
+_AFTER = '},"parentExecutionId":'
+_HASH_FIELD_LEN = len(_BEFORE) + len(HASH_PREFIX) + 64 + 1  # ,"record":"sha256:<hex>"
+_HASH_VALUE = re.compile(r"sha256:[0-9a-f]{64}")
+_KNOWN_MAX = 65_536
+_known: set[str] = set()
+
+
+def canonical_record_hash(text: str) -> str | None:
+    """The record hash of a canonical record text, when the text matches it (the bytes are
+    the ones sealed); None when it does not, or the text is not canonical."""
+    end = text.rfind(_AFTER)  # the top-level hashes come after every nested part but usage
+    start = end - _HASH_FIELD_LEN
+    if start < 0 or not text.startswith(_BEFORE, start):
+        return None
+    stored = text[start + len(_BEFORE):end - 1]
+    if _HASH_VALUE.fullmatch(stored) is None:
+        return None
+    unsealed = text[:start] + text[end:]
+    try:
+        data = unsealed.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: never canonical
+        return None
+    return stored if HASH_PREFIX + hashlib.sha256(data).hexdigest() == stored else None
+
+
+def wire_intact(data: dict[str, Any]) -> bool:
+    """Whether a parsed record (wire dict, shape already checked) matches its record hash:
+    one canonical encode and one hash. False also when it cannot be encoded (the full
+    verify then names the field)."""
+    hashes = data["hashes"]
+    stored = hashes.get("record")
+    if stored is None:
+        return False
+    wire = dict(data)
+    wire["hashes"] = {key: value for key, value in hashes.items() if key != "record"}
+    try:
+        return bool(hash_text(canonical_json(wire)) == stored)
+    except (PayloadError, ValueError, RecursionError):
+        return False
+
+
+def text_key(text: str) -> str:
+    """The key of a record's stored text in the cache of checked texts."""
+    return HASH_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def is_known(key: str) -> bool:
+    """Whether the bytes with this key (a record hash or :func:`text_key`) were loaded and
+    checked in this process already."""
+    return key in _known
+
+
+def remember(key: str) -> None:
+    """Remember bytes that passed the whole load (strict parse, shape, hashes)."""
+    if len(_known) >= _KNOWN_MAX:
+        _known.clear()
+    _known.add(key)
+
+
+def forget_all() -> None:
+    """Forget every checked text (tests and benchmarks measure a cold load with it)."""
+    _known.clear()
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def plain_parse(text: str) -> Any:
+    """Parse a text that matched its record hash, or that passed the strict parse before
+    (sealed canonical bytes hold no duplicated key and no NaN: the encoder writes neither),
+    with the C parser and no per-object hook. Raises ValueError or RecursionError for
+    anything odd; the caller then parses strictly.
+
+    (orjson reads a record 2.5x faster, but silently reads integers beyond 64 bits as
+    floats; the check that would catch them costs what it saves.)"""
+    return json.loads(text, parse_constant=_no_constant)
+
+
+def raise_broken_chain(where: str, events: Sequence[Any], index: int, kind: str) -> NoReturn:
+    """Raise :class:`RecordIntegrityError` saying how the event chain was broken at
+    ``events[index]``: *kind* is ``"hash"`` (edited), ``"link"`` (relinked) or ``"seq"``
+    (inserted, reordered, removed or renumbered)."""
+    event = events[index]
+    if kind == "hash":
+        raise RecordIntegrityError(
+            f"{where}: events[{index}] ({event.type}) does not match its hash: "
+            "the event was edited"
+        )
+    if kind == "link":
+        raise RecordIntegrityError(
+            f"{where}: events[{index}].prevHash does not link to the event before it: "
+            f"the event chain was relinked, or events[{index - 1}] was replaced"
+        )
+    seqs = [e.seq for e in events]
+    seen: set[Any] = set()
+    for position, e in enumerate(events):
+        if e.seq in seen or e.hash in seen:
+            raise RecordIntegrityError(
+                f"{where}: events[{position}] ({e.type}) repeats seq {e.seq} of an "
+                "earlier event: an event was inserted"
+            )
+        seen.update((e.seq, e.hash))
+    if sorted(seqs) == list(range(1, len(seqs) + 1)):
+        raise RecordIntegrityError(
+            f"{where}: events[{index}] has seq {event.seq} where seq {index + 1} "
+            "belongs: events were reordered"
+        )
+    if seqs == sorted(seqs):
+        raise RecordIntegrityError(
+            f"{where}: events[{index}] has seq {event.seq}, expected {index + 1}: "
+            f"an event was removed (seq {index + 1} is missing)"
+        )
+    raise RecordIntegrityError(
+        f"{where}: events[{index}] has seq {event.seq}, expected {index + 1}: "
+        "events were renumbered, reordered, removed or inserted"
+    )
