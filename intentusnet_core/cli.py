@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .cassette_tree import cassette_tree
+from .cassette_tree import cassette_tree, check_cassette_dir
 from .cassettes import CassetteFile
 from .drift import diff_records
 from .errors import IntentusError, RecordFormatError
@@ -185,6 +185,7 @@ def _cassette_files(directory: Path) -> list[Path]:
 
 
 def cmd_cassettes_list(args: argparse.Namespace) -> int:
+    check_cassette_dir(args.dir, must_exist=False)
     files = _cassette_files(Path(args.dir))
     for path in files:
         cassette = CassetteFile.load(path, verify=False)
@@ -194,6 +195,7 @@ def cmd_cassettes_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cassettes_verify(args: argparse.Namespace) -> int:
+    check_cassette_dir(args.dir, must_exist=args.require_signature)
     files, refused = cassette_tree(args.dir)
     args.paths, args.root = [str(p) for p in files], args.dir
     if not files and not refused:
@@ -203,6 +205,7 @@ def cmd_cassettes_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_cassettes_sign(args: argparse.Namespace) -> int:
+    check_cassette_dir(args.dir, must_exist=False)
     files, refused = cassette_tree(args.dir)
     failed = list(refused)
     for path in files:

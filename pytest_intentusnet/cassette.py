@@ -60,6 +60,7 @@ class Cassette:
         replaces it; with ``intentus_require_signature`` a file that is replayed or
         verified raises :class:`SignatureError` unless its signature holds for this path
         and test."""
+        __tracebackhide__ = True
         cassette = cls(path=path, nodeid=nodeid, mode=mode, settings=settings)
         if mode is Mode.REPEAT or not path.exists():
             return cassette
@@ -72,9 +73,13 @@ class Cassette:
                 with contextlib.suppress(IntentusError):
                     cassette.frozen_at = CassetteFile.load(path, verify=False).frozen_at
         else:
-            if settings.signature is not None:
-                _check_signature(path, nodeid, settings.signature)
-            cassette.existing = CassetteFile.load(path)
+            try:
+                if settings.signature is not None:
+                    _check_signature(path, nodeid, settings.signature)
+                cassette.existing = CassetteFile.load(path)
+            except IntentusError as exc:
+                # an expected failure: its one-line message, not the loader's frames
+                raise exc.with_traceback(None) from None
         return cassette
 
     @property
