@@ -43,7 +43,8 @@ def test_secret_lists_and_objects_inside_json_in_an_exception_message_are_redact
     runtime.register_agents(leaky, logger)
     failed = runtime.route_intent("Leak", {})
     logged = runtime.route_intent("Log", {})
-    assert failed.error is not None and failed.error.code == "AGENT_ERROR"
+    assert failed.error is not None
+    assert failed.error.code == "AGENT_ERROR"
     assert logged.status == "success"
     runtime.store.close()
     rows = [row[0] for row in sqlite3.connect(tmp_path / "r.db").execute(
@@ -94,7 +95,8 @@ def test_a_cassette_that_cannot_load_is_one_line_without_a_traceback(
     result.assert_outcomes(errors=1)
     out = "\n".join(result.outlines)
     assert "FIFO (named pipe)" in out
-    assert "serialization.py" not in out and "cassette.py" not in out, out
+    assert "serialization.py" not in out, out
+    assert "cassette.py" not in out, out
     assert "All traceback entries are hidden" in out
 
 
@@ -111,7 +113,8 @@ def test_cassettes_verify_dir_that_is_a_file_or_missing_is_an_error(
                  ["cassettes", "list", "--dir", str(afile)]):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
-        assert "regular file, not a directory" in err and len(err.splitlines()) == 1
+        assert "regular file, not a directory" in err
+        assert len(err.splitlines()) == 1
     # a mistyped folder must not pass a signature gate
     missing = str(tmp_path / "cassetes")
     assert main(["cassettes", "verify", "--dir", missing, "--require-signature"]) == 2
@@ -134,8 +137,10 @@ def test_a_file_store_at_a_file_is_a_typed_error_not_an_empty_store(
         for command in (["records", "list"], ["recover"]):
             assert main(["--store", str(target), *command]) == 2
             err = capsys.readouterr().err
-            assert "not a folder of records" in err and "no records" not in err
-    assert afile.read_text() == "{}" and stat.S_ISFIFO(fifo.stat().st_mode)
+            assert "not a folder of records" in err
+            assert "no records" not in err
+    assert afile.read_text() == "{}"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 # -- a drift report path that is not a regular file -------------------------------------------
@@ -154,7 +159,8 @@ def test_a_drift_report_path_that_is_a_fifo_or_device_is_left_alone(
         result = pytester.runpytest_subprocess(
             "-p", "no:cacheprovider", f"--intentus-drift-report={target}", timeout=60)
         errors = [line for line in result.outlines if "ERROR: the drift report" in line]
-        assert len(errors) == 1 and "not a regular file" in errors[0], result.outlines
+        assert len(errors) == 1, result.outlines
+        assert "not a regular file" in errors[0]
         assert result.ret == pytest.ExitCode.TESTS_FAILED
         assert any(" passed" in line for line in result.outlines[-2:])
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # never replaced by a regular file
