@@ -132,9 +132,15 @@ class Cassette:
                        for index, record in enumerate(records)]
         cassette = CassetteFile(node_id=self.nodeid, frozen_at=self.frozen_at, records=records,
                                 learned=builtins.list(self.learned))
+        __tracebackhide__ = True
         if previous is not None and cassette.cassette_hash() == previous.cassette_hash():
             return False  # same test, instant and records: the file already holds them
-        cassette.save(self.path)
+        try:
+            cassette.save(self.path)
+        except IntentusError as exc:
+            # a refused write (a live secret, the size cap, I/O): its one-line message, not
+            # the writer's frames and their locals (the text holding the secret)
+            raise exc.with_traceback(None) from None
         return True
 
 

@@ -166,3 +166,47 @@ def test_a_drift_report_path_that_is_a_fifo_or_device_is_left_alone(
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # never replaced by a regular file
     assert (pytester.path / "report-dir").is_dir()
     assert not list(pytester.path.glob(".report*.tmp"))
+
+
+# -- a refused live secret in a traceback that shows locals (pytest -l) -----------------------
+
+_SECRET = 'lq"9\\x\x01-Zk27'  # a quote, a backslash and a control character
+_LEAKY = '''
+import os
+import pytest
+from intentusnet_core import IntentusRuntime, agent
+
+
+@agent("a", intents=["I"])
+def a(envelope):
+    return {"s": os.environ["LEAK_API_KEY"]}
+
+
+@pytest.mark.parametrize("store", ["r.db", "records"])
+def test_store(tmp_path, store):
+    runtime = IntentusRuntime(store=str(tmp_path / store))
+    runtime.register_agent(a)
+    runtime.route_intent("I", {})
+
+
+@pytest.mark.intentus
+def test_cassette():
+    runtime = IntentusRuntime()
+    runtime.register_agent(a)
+    runtime.route_intent("I", {})
+'''
+
+
+def test_a_refused_live_secret_is_not_shown_by_pytest_showlocals(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_leaky=_LEAKY)
+    monkeypatch.setenv("LEAK_API_KEY", _SECRET)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-l", "-vv",
+                                           "--intentus-record", timeout=60)
+    result.assert_outcomes(failed=3)
+    out = "\n".join(result.outlines + result.errlines)
+    assert out.count("SecretLeakError: refusing to write") >= 3
+    for form in (_SECRET, repr(_SECRET)[1:-1], json.dumps(_SECRET)[1:-1], "Zk27"):
+        assert form not in out
+    assert not (pytester.path / "cassettes").exists() or not list(
+        (pytester.path / "cassettes").rglob("*.json"))
