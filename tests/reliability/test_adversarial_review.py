@@ -210,3 +210,51 @@ def test_a_refused_live_secret_is_not_shown_by_pytest_showlocals(
         assert form not in out
     assert not (pytester.path / "cassettes").exists() or not list(
         (pytester.path / "cassettes").rglob("*.json"))
+
+
+# -- a new SQLite store follows the umask ------------------------------------------------------
+
+_ROUTE_INTO_SQLITE = '''
+import sys
+from intentusnet_core import IntentusRuntime, agent
+
+@agent("a", intents=["I"])
+def a(envelope):
+    return {}
+
+runtime = IntentusRuntime(store=sys.argv[1])
+runtime.register_agent(a)
+runtime.route_intent("I", {})
+runtime.store.close()
+'''
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o022, 0o077])
+def test_a_new_sqlite_store_follows_the_umask(tmp_path: Path, umask: int) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "records.db"
+    subprocess.run([sys.executable, "-c", _ROUTE_INTO_SQLITE, str(db)], check=True,
+                   timeout=60, preexec_fn=lambda: os.umask(umask))
+    assert stat.S_IMODE(db.stat().st_mode) == 0o666 & ~umask
+    assert IntentusRuntime(store=str(db)).store.list()  # a real store, readable again
+
+
+# -- the CLI writing into a closed pipe ---------------------------------------------------------
+
+
+def test_cli_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "records.db"
+    subprocess.run([sys.executable, "-c", _ROUTE_INTO_SQLITE, str(db)], check=True, timeout=60)
+    reader, writer = os.pipe()
+    os.close(reader)  # `intentusnet records list | head -0`: nobody reads
+    done = subprocess.run([sys.executable, "-m", "intentusnet_core.cli", "--store", str(db),
+                           "records", "list"], stdout=writer, stderr=subprocess.PIPE,
+                          timeout=60, check=False)
+    os.close(writer)
+    assert done.stderr == b""
+    assert done.returncode == 141
