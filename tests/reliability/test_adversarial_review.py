@@ -258,3 +258,18 @@ def test_cli_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
     os.close(writer)
     assert done.stderr == b""
     assert done.returncode == 141
+
+
+# -- the store URL: suffix and scheme whatever their case; an unknown scheme is an error -------
+
+
+@pytest.mark.parametrize("spec", ["Records.DB", "x.SQLite3", "SQLITE:///y.Db"])
+def test_store_suffix_and_scheme_match_whatever_their_case(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
+    from intentusnet_core.errors import ConfigurationError
+    from intentusnet_core.stores import SQLiteExecutionStore, open_store
+
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(open_store(spec), SQLiteExecutionStore)
+    with pytest.raises(ConfigurationError, match="unknown scheme"):
+        open_store("weird://" + spec)
