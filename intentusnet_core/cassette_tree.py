@@ -15,14 +15,38 @@ the path the plugin would open.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
+from .errors import ConfigurationError
 from .signing import SIGNATURE_SUFFIX
 
-__all__ = ["NOT_CASSETTES", "cassette_tree"]
+__all__ = ["NOT_CASSETTES", "cassette_tree", "check_cassette_dir"]
 
 #: file names under a cassette directory that are never cassettes
 NOT_CASSETTES = frozenset({".gitkeep", ".gitignore", ".gitattributes"})
+
+
+def check_cassette_dir(root: str | os.PathLike[str], *, must_exist: bool) -> None:
+    """Raise :class:`ConfigurationError` when *root* exists but is not a directory (a
+    file, FIFO or device: never read as "no cassettes"), or, with *must_exist*, when it
+    does not exist (a mistyped ``--dir`` must not pass a signature gate)."""
+    try:
+        mode = os.stat(root).st_mode
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigurationError(
+                f"--dir {root}: no such cassette directory, so nothing could be verified; "
+                "pass the directory your tests use: intentusnet cassettes verify --dir DIR "
+                "--require-signature") from None
+        return
+    except OSError as exc:
+        raise ConfigurationError(f"--dir {root}: cannot read it ({exc.strerror or exc}); "
+                                 "check its permissions, then retry") from None
+    if not stat.S_ISDIR(mode):
+        kind = "a regular file" if stat.S_ISREG(mode) else "not a regular file or folder"
+        raise ConfigurationError(f"--dir {root}: it is {kind}, not a directory; pass the "
+                                 "cassette directory as --dir DIR")
 
 
 def _inside(real: str, real_root: str) -> bool:

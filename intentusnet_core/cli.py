@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .cassette_tree import cassette_tree
+from .cassette_tree import cassette_tree, check_cassette_dir
 from .cassettes import CassetteFile
 from .drift import diff_records
 from .errors import IntentusError, RecordFormatError
@@ -190,6 +190,7 @@ def _cassette_files(directory: Path) -> list[Path]:
 
 
 def cmd_cassettes_list(args: argparse.Namespace) -> int:
+    check_cassette_dir(args.dir, must_exist=False)
     files = _cassette_files(Path(args.dir))
     for path in files:
         cassette = CassetteFile.load(path, verify=False)
@@ -199,6 +200,7 @@ def cmd_cassettes_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cassettes_verify(args: argparse.Namespace) -> int:
+    check_cassette_dir(args.dir, must_exist=args.require_signature)
     files, refused = cassette_tree(args.dir)
     args.paths, args.root = [str(p) for p in files], args.dir
     if not files and not refused:
@@ -208,6 +210,7 @@ def cmd_cassettes_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_cassettes_sign(args: argparse.Namespace) -> int:
+    check_cassette_dir(args.dir, must_exist=False)
     files, refused = cassette_tree(args.dir)
     failed = list(refused)
     for path in files:
@@ -402,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `intentusnet records list | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

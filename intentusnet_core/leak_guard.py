@@ -31,7 +31,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SecretLeakError
@@ -57,12 +57,15 @@ def is_secret_variable(name: str) -> bool:
 class LiveSecret:
     """One live secret: the variable, the value and the forms it is searched in."""
 
+    # only the name is in the repr: a traceback showing locals (pytest -l) never shows more
     name: str
-    value: str
-    forms: tuple[str, ...]  # searched as they are
-    folded: tuple[str, ...]  # lower-case forms searched in the lower-cased text (hex, %XX)
-    anchors: tuple[str, ...]  # none of them in a text: no decoded string there holds it
-    always_decode: bool  # no anchor is long enough to rule the secret out
+    value: str = field(repr=False)
+    forms: tuple[str, ...] = field(repr=False)  # searched as they are
+    # lower-case forms searched in the lower-cased text (hex, %XX)
+    folded: tuple[str, ...] = field(repr=False)
+    # none of them in a text: no decoded string there holds it
+    anchors: tuple[str, ...] = field(repr=False)
+    always_decode: bool = field(repr=False)  # no anchor is long enough to rule it out
 
 
 _URLSAFE = str.maketrans("+/", "-_")
@@ -234,6 +237,7 @@ def guard_against_leaks(text: str, where: str,
     The size cap is not checked here: writers call
     :func:`intentusnet_core.serialization.check_before_write`, which checks both.
     """
+    __tracebackhide__ = True  # pytest: its locals hold the text with the secret in it
     secret = leaked_secret(text, environ)
     if secret is not None:
         raise SecretLeakError(

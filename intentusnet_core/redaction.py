@@ -110,6 +110,10 @@ _GITHUB = re.compile(r"gh[pousr]_")
 # "token" keys other than counts holding a number (prompt_tokens, max_tokens): usage stays
 # on the fast path
 _TOKEN_HIT = re.compile(r'token(?!izer)(?!(?:s|s_[a-z_]*|_count|_limit)"\s*:\s*[-\d])')
+# where JSON text may start inside a longer string: an object with a key, a non-empty array
+_EMBEDDED_JSON = re.compile(r'\{\s*"|\[\s*[\[{"\d-]')
+_DECODER = json.JSONDecoder()
+_EMBEDDED_TRIES = 16
 _URL_CREDENTIALS = re.compile(r"://[^\s:/@\"]*:[^\s@/\"]+@")
 _PASS_WORD = re.compile(r"pass(?![a-z0-9])")  # DB_PASS, "pass", not "passed"
 
@@ -288,9 +292,34 @@ class Redactor:
                 compact = '": ' not in stripped and '", ' not in stripped
                 return json.dumps(redacted, ensure_ascii=False,
                                   separators=(",", ":") if compact else None)
+        if depth < 8 and ("{" in text or "[" in text):
+            text = self._redact_embedded_json(text, live, depth)
         if self._values.search(text) is None:
             return text
         return self._values.sub(self._replace_secret, text)
+
+    def _redact_embedded_json(self, text: str, live: frozenset[str], depth: int) -> str:
+        # JSON inside a longer text ('RuntimeError: {"tokens": [...]}', a logged request):
+        # the rules hold inside each object or array, which is written back as JSON
+        parts: list[str] = []
+        done = tries = 0
+        for start in _EMBEDDED_JSON.finditer(text):
+            if start.start() < done:
+                continue
+            tries += 1
+            if tries > _EMBEDDED_TRIES:  # bounded work for text full of brackets
+                break
+            try:
+                parsed, end = _DECODER.raw_decode(text, start.start())
+            except (ValueError, RecursionError):
+                continue
+            if not isinstance(parsed, (dict, list)):
+                continue
+            redacted = self._redact(parsed, live, depth + 1)
+            if redacted is not parsed:
+                parts += [text[done:start.start()], json.dumps(redacted, ensure_ascii=False)]
+                done = end
+        return text if not parts else "".join(parts) + text[done:]
 
     def _replace_secret(self, match: re.Match[str]) -> str:
         for group in _GROUPS:

@@ -20,7 +20,7 @@ from .agent_output import error_response
 from .attempts import AgentEntry, AttemptRunner
 from .context import current_attempt
 from .decision import RoutingDecision
-from .errors import ConfigurationError, ErrorCode
+from .errors import ConfigurationError, ErrorCode, SecretLeakError
 from .execution import Execution
 from .models import (
     AgentResponse,
@@ -131,12 +131,18 @@ class Router:
         plugin's replay, and ``StoreError`` / ``SecretLeakError`` when recording fails.
         """
         __tracebackhide__ = True  # cassette errors point at the caller, not here
-        return self._route(envelope, None)[0]
+        try:
+            return self._route(envelope, None)[0]
+        except SecretLeakError as exc:  # the frames below hold the secret in their locals
+            raise exc.with_traceback(None) from None
 
     async def route_intent_async(self, envelope: IntentEnvelope) -> AgentResponse:
         """Async :meth:`route_intent`: async agents are awaited, sync agents run in threads."""
         __tracebackhide__ = True  # cassette errors point at the caller, not here
-        return (await self._route_async(envelope, None))[0]
+        try:
+            return (await self._route_async(envelope, None))[0]
+        except SecretLeakError as exc:  # the frames below hold the secret in their locals
+            raise exc.with_traceback(None) from None
 
     def route_with_decision(
         self, envelope: IntentEnvelope

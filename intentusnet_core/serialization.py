@@ -84,6 +84,7 @@ def check_before_write(text: str, where: str) -> None:
     (:func:`~intentusnet_core.redaction.guard_against_leaks`); either way nothing is
     written. Both name *where*.
     """
+    __tracebackhide__ = True  # pytest: *text* may hold the live secret refused here
     check_record_size(text, where)
     guard_against_leaks(text, where)
 

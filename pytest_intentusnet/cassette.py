@@ -60,6 +60,7 @@ class Cassette:
         replaces it; with ``intentus_require_signature`` a file that is replayed or
         verified raises :class:`SignatureError` unless its signature holds for this path
         and test."""
+        __tracebackhide__ = True
         cassette = cls(path=path, nodeid=nodeid, mode=mode, settings=settings)
         if mode is Mode.REPEAT or not path.exists():
             return cassette
@@ -72,9 +73,13 @@ class Cassette:
                 with contextlib.suppress(IntentusError):
                     cassette.frozen_at = CassetteFile.load(path, verify=False).frozen_at
         else:
-            if settings.signature is not None:
-                _check_signature(path, nodeid, settings.signature)
-            cassette.existing = CassetteFile.load(path)
+            try:
+                if settings.signature is not None:
+                    _check_signature(path, nodeid, settings.signature)
+                cassette.existing = CassetteFile.load(path)
+            except IntentusError as exc:
+                # an expected failure: its one-line message, not the loader's frames
+                raise exc.with_traceback(None) from None
         return cassette
 
     @property
@@ -127,9 +132,15 @@ class Cassette:
                        for index, record in enumerate(records)]
         cassette = CassetteFile(node_id=self.nodeid, frozen_at=self.frozen_at, records=records,
                                 learned=builtins.list(self.learned))
+        __tracebackhide__ = True
         if previous is not None and cassette.cassette_hash() == previous.cassette_hash():
             return False  # same test, instant and records: the file already holds them
-        cassette.save(self.path)
+        try:
+            cassette.save(self.path)
+        except IntentusError as exc:
+            # a refused write (a live secret, the size cap, I/O): its one-line message, not
+            # the writer's frames and their locals (the text holding the secret)
+            raise exc.with_traceback(None) from None
         return True
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec
 
-from intentusnet_core.errors import IntentusError
+from intentusnet_core.errors import IntentusError, StoreError
 from intentusnet_core.hashing import pretty_json
 from intentusnet_core.identity import IDENTITY_KEYS
 from intentusnet_core.redaction import display_text, display_value, is_marker
@@ -254,6 +254,9 @@ def write_drift_report(path: Path, mode: Mode, totals: Counters,
     written, else the one error line for the terminal summary (the leak guard refused it,
     the disk is full or read-only, ...). Never raises for a failed write."""
     try:
+        if path.exists() and not path.is_file():  # /dev/stdout, a FIFO, a folder
+            raise StoreError(f"{path} exists and is not a regular file; it was left as it "
+                             "is: give --intentus-drift-report a file path")
         write_text_atomic(path, pretty_json(drift_report(mode, totals, tests)),
                           where=f"drift report {path}")
     except (IntentusError, OSError, ValueError) as exc:

@@ -203,6 +203,7 @@ def record_text(record: ExecutionRecord, where: str, *, pretty: bool) -> str:
     """The text a store writes for *record* (pretty, or canonical), once it passed
     :func:`~intentusnet_core.serialization.check_before_write`: raises its errors naming
     *where*, and :class:`PayloadError` when the record cannot be encoded."""
+    __tracebackhide__ = True  # pytest: *text* may hold a refused live secret
     text = pretty_json(record.to_wire()) if pretty else record.canonical_text()
     check_before_write(text, where)
     return text

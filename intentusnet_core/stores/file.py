@@ -43,6 +43,11 @@ class FileExecutionStore:
 
     def __init__(self, directory: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            # never read as an empty store, nor written as "no space left"
+            raise StoreError(f"record store {self.directory}: it is a file, not a folder of "
+                             "records; point the store at a folder (or a *.db file for "
+                             "SQLite): --store DIR")
         self.fsync = fsync
         self._wal = self.directory / ".wal"
         self._wal_key = str(self._wal.absolute())

@@ -11,6 +11,7 @@ written before this key are migrated once, when a connection opens them
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     cannot be opened or is not an intentusnet database."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_following_umask(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                timeout=30.0)
     except (sqlite3.DatabaseError, OSError, ValueError) as exc:
@@ -76,6 +78,15 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
         raise StoreError(f"{path}: cannot open the SQLite store: {exc}; is it an "
                          "intentusnet database?") from exc
     return conn
+
+
+def _create_following_umask(path: Path) -> None:
+    # SQLite creates a new database 0644 whatever the umask (and its -wal/-shm files copy
+    # that mode): an empty file made here gets 0666 less the umask, as open() gives, and
+    # SQLite makes a new database in it. An existing path (or one that cannot be made) is
+    # left to sqlite3.connect and its errors.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
