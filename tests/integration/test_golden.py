@@ -160,6 +160,21 @@ def test_a_priority_change_fails_offline_with_routing_drift(project: AgentProjec
     assert project.calls() == {}
 
 
+def test_golden_drift_advises_exporting_again_never_re_recording(
+        project: AgentProject) -> None:
+    out = _production(project, "golden_app7")
+
+    routing = project.run_xdist(P1="30")
+    behaviour = project.run("--intentus-verify", DECISION="REVIEW")
+
+    export = f"intentusnet golden export --store URL --out {out} once the change runs in"
+    for result in (routing, behaviour):
+        assert "--intentus-record=all" not in result.stdout.str()
+        result.stdout.fnmatch_lines([f"*accept it: {export}*",
+                                     "Next: inspect the drift of the golden cases above; "
+                                     f"accept intended changes with {export}*"])
+
+
 def test_a_behaviour_change_fails_verify_naming_the_field_before_and_after(
         project: AgentProject) -> None:
     golden = load_golden(_production(project, "golden_app3"))
