@@ -187,7 +187,17 @@ def _cassette_files(directory: Path) -> list[Path]:
 def cmd_cassettes_list(args: argparse.Namespace) -> int:
     files = _cassette_files(Path(args.dir))
     for path in files:
-        cassette = CassetteFile.load(path, verify=False)
+        try:
+            data = parse_json(read_file_bytes(path, what="cassette"), str(path))
+        except FileNotFoundError:
+            continue  # removed since it was listed
+        if isinstance(data, dict) and "kind" in data and "nodeId" not in data:
+            from .golden import GoldenSet  # a golden set kept among the cassettes
+
+            golden = GoldenSet.from_wire(data, source=path)
+            print(f"{path}  {len(golden.records)} executions  golden set")
+            continue
+        cassette = CassetteFile.from_wire(data, source=path, verify=False)
         print(f"{path}  {len(cassette.records)} executions  {cassette.node_id}")
     print(f"{len(files)} cassettes in {args.dir}. Next: intentusnet cassettes verify")
     return 0
