@@ -7,6 +7,7 @@ Every command prints JSON or readable text on stdout, one-line errors on stderr,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -407,6 +408,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader stopped (`| head`): not an error, no traceback
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell tool killed by it
 
 
 if __name__ == "__main__":  # pragma: no cover
