@@ -314,7 +314,7 @@ def export_golden(store: ExecutionStore | str | os.PathLike[str],
     check_limit(limit)
     opened = store if isinstance(store, ExecutionStore) else open_store(store, create=False)
     try:
-        name = repr(store) if isinstance(store, ExecutionStore) else os.fspath(store)
+        name = repr(store) if isinstance(store, ExecutionStore) else _shown(opened, store)
         golden = _select(opened, name, intent, agent, status, since_at, until_at, limit)
     finally:
         if opened is not store:
@@ -325,6 +325,12 @@ def export_golden(store: ExecutionStore | str | os.PathLike[str],
                         "since": _iso(since_at), "until": _iso(until_at), "limit": limit}
     golden.save(out)
     return golden
+
+
+def _shown(opened: ExecutionStore, spec: str | os.PathLike[str]) -> str:
+    """The store as messages name it: a URL without its password (PostgreSQL's ``url``)."""
+    shown = getattr(opened, "url", None)
+    return shown if isinstance(shown, str) else os.fspath(spec)
 
 
 def _select(store: ExecutionStore, name: str, intent: str | None, agent: str | None,

@@ -136,7 +136,8 @@ class CassetteBinding:
                 cassette.used_up += 1
             else:
                 cassette.counters.drifted += 1
-            raise ReplayMissError(miss_failure(cassette.path, cassette.nodeid, miss))
+            raise ReplayMissError(miss_failure(cassette.path, cassette.nodeid, miss,
+                                               cassette.golden))
         if cassette.mode is Mode.VERIFY:
             return VerifyPlayer(recorded)
         if cassette.settings.replay == "agent":

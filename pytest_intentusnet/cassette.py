@@ -89,6 +89,11 @@ class Cassette:
             self.mode is Mode.RECORD_NEW and self.existing is None)
 
     @property
+    def golden(self) -> Path | None:
+        """The golden file this cassette stands for (None: a cassette pytest records)."""
+        return None
+
+    @property
     def recorded_records(self) -> builtins.list[ExecutionRecord]:
         """The executions of the loaded cassette file (none when recording)."""
         return self.existing.records if self.existing is not None else []

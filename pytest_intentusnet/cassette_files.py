@@ -13,6 +13,7 @@ import pytest
 
 from intentusnet_core.errors import ConfigurationError
 
+from .golden import golden_file
 from .modes import RunSettings
 from .naming import cassette_path, collision_message, confine, same_file_key
 from .pruning import Coverage, delete, ignored_tests, orphans, prune_refusal, refusal_line
@@ -46,6 +47,12 @@ class CassetteFiles:
             names = getattr(item, "fixturenames", None)
             if isinstance(names, list) and ACTIVATE not in names:
                 names.append(ACTIVATE)  # marker-only tests get the setup too
+            golden = golden_file(item)
+            if golden is not None:
+                # its cases share the golden file, which is in use: never an unused file
+                # to prune, even inside the cassette directory
+                self.coverage.expected.setdefault(same_file_key(golden), item.nodeid)
+                continue
             marker = item.get_closest_marker("intentus")
             key = same_file_key(self.path(item, marker.kwargs.get("cassette")
                                           if marker else None))

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from intentusnet_core.records import ExecutionRecord
 
 __all__ = ["GOLDEN_FIXTURE", "GOLDEN_MARKER", "GOLDEN_MARKER_HELP", "GoldenCase",
-           "Unloadable", "golden_case", "golden_case_ids", "parametrize_golden"]
+           "Unloadable", "golden_case", "golden_case_ids", "golden_file", "parametrize_golden"]
 
 GOLDEN_MARKER = "intentus_golden"
 GOLDEN_FIXTURE = "intentus_golden"
@@ -94,6 +94,13 @@ def _golden_path(config: pytest.Config, marker: pytest.Mark, nodeid: str) -> Pat
         raise pytest.UsageError(f"{nodeid}: @pytest.mark.intentus_golden takes one path, e.g. "
                                 "@pytest.mark.intentus_golden('golden/moderation.json')")
     return Path(config.rootpath, args[0])
+
+
+def golden_file(item: pytest.Item) -> Path | None:
+    """The golden file of a test marked ``intentus_golden`` (None for other tests). Raises
+    :class:`pytest.UsageError` for a marker without one path."""
+    marker = item.get_closest_marker(GOLDEN_MARKER)
+    return None if marker is None else _golden_path(item.config, marker, item.nodeid)
 
 
 def parametrize_golden(metafunc: pytest.Metafunc) -> None:

@@ -5,6 +5,7 @@ a cassette. Imported on first use (it loads the cassette machinery)."""
 from __future__ import annotations
 
 import datetime as _dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,11 @@ class GoldenCassette(Cassette):
     def recording(self) -> bool:
         """Always False: golden files come from production, never from pytest."""
         return False
+
+    @property
+    def golden(self) -> Path | None:
+        """The golden file: failures advise exporting it again, not re-recording."""
+        return self.path
 
     def write(self) -> bool:
         """Never writes: a golden file is exported again, not re-recorded."""

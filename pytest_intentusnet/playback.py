@@ -65,7 +65,7 @@ class AttemptSteps:
             cassette = self.cassette
             raise ReplayMissError(step_miss_failure(
                 cassette.path, cassette.nodeid, self.agent, self.index + 1, kind, name,
-                len(self.steps), self.recorded.execution_id))
+                len(self.steps), self.recorded.execution_id, cassette.golden))
         recorded: dict[str, Any] = self.steps[self.index]
         self.index += 1
         return recorded
@@ -154,7 +154,7 @@ class AgentPlayer(_RecordedAttempts):
                     expected, agent)]))
             raise DriftError(routing_drift_failure(
                 self.cassette.path, self.cassette.nodeid, self.recorded, index, expected,
-                agent, order))
+                agent, order, self.cassette.golden))
         self._next_attempt += 1
         return response_from_wire(self.attempts[index][1])
 

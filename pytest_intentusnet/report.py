@@ -90,9 +90,15 @@ class Counters:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def accept_command(nodeid: str | None = None) -> str:
+def accept_command(nodeid: str | None = None, golden: Path | None = None) -> str:
     """The command that re-records *nodeid*'s cassette, accepting its new behaviour; without
-    a node id, the form for any test (``-k <test>``)."""
+    a node id, the form for any test (``-k <test>``). For a golden case (*golden*: its
+    golden file), the export that replaces the file once the change is in production:
+    pytest never rewrites a golden file, so re-recording would not accept anything."""
+    if golden is not None:
+        return (f"intentusnet golden export --store URL --out {golden} once the change runs "
+                "in production (with the filters of the file's 'selection'; golden files "
+                "come from production, pytest never rewrites them)")
     target = f"'{nodeid}'" if nodeid is not None else "-k <test>"
     return f"pytest --intentus-record=all {target}"
 
@@ -112,13 +118,15 @@ def missing_cassette_failure(nodeid: str, path: Path, mode: Mode) -> str:
 
 @_shown
 def drift_failure(path: Path, nodeid: str, mode: Mode,
-                  drifts: Sequence[DriftReport]) -> str:
-    """All drift of one test: categories, each changed field before -> after, next command."""
+                  drifts: Sequence[DriftReport], golden: Path | None = None) -> str:
+    """All drift of one test: categories, each changed field before -> after, next command
+    (*golden*: the golden file of a golden case, see :func:`accept_command`)."""
     what = "verify" if mode is Mode.VERIFY else "replay"
     lines = [f"behavioural drift against {path} ({what} mode, {len(drifts)} executions "
              "drifted):"]
     lines.extend(f"execution {report.before_id}: {report.render()}" for report in drifts)
-    lines.append(f"If the new behaviour is intended, accept it: {accept_command(nodeid)}")
+    lines.append("If the new behaviour is intended, accept it: "
+                 f"{accept_command(nodeid, golden)}")
     return "\n".join(lines)
 
 
@@ -135,7 +143,8 @@ def body_failed_after_drift(drift_text: str, exc: BaseException) -> str:
 
 @_shown
 def routing_drift_failure(path: Path, nodeid: str, recorded: ExecutionRecord, index: int,
-                          expected: str | None, agent: str, order: Sequence[str]) -> str:
+                          expected: str | None, agent: str, order: Sequence[str],
+                          golden: Path | None = None) -> str:
     """Attempt *index* (from 0) of *recorded* went to *agent*, where the recording has
     *expected* (None: the recording has no such attempt); *order* is the recorded one."""
     if expected is None:
@@ -148,20 +157,21 @@ def routing_drift_failure(path: Path, nodeid: str, recorded: ExecutionRecord, in
             f"{recorded.intent_name!r}): {what}.\n"
             f"  routing  routerDecision.agent: {recorded.agent!r} -> {agent!r}\n"
             "A priority, policy or agent set change altered the decision. If intended, "
-            f"accept it: {accept_command(nodeid)}")
+            f"accept it: {accept_command(nodeid, golden)}")
 
 
 @_shown
 def step_miss_failure(path: Path, nodeid: str, agent: str, number: int, kind: str, name: str,
-                      recorded_steps: int, execution_id: str) -> str:
+                      recorded_steps: int, execution_id: str,
+                      golden: Path | None = None) -> str:
     """*agent* made step *number* (from 1) where its recorded attempt has fewer steps."""
     return (f"{path}: agent {agent!r} made step #{number} ({kind} {name!r}) but the recording "
             f"has only {recorded_steps} steps for this attempt of execution {execution_id}. "
-            f"Re-record with {accept_command(nodeid)}")
+            f"Re-record with {accept_command(nodeid, golden)}")
 
 
 @_shown
-def miss_failure(path: Path, nodeid: str, miss: Miss) -> str:
+def miss_failure(path: Path, nodeid: str, miss: Miss, golden: Path | None = None) -> str:
     """No unused recorded execution matches a live one: either its recordings were all used
     by earlier calls (the call is made more often than recorded), or its input changed, shown
     against the closest recorded executions."""
@@ -173,7 +183,7 @@ def miss_failure(path: Path, nodeid: str, miss: Miss) -> str:
                 f"recording {ids} was already used (recorded {_times(len(miss.recorded))}, "
                 f"performed {_times(miss.performed)}; recording used up, not drift).\n"
                 "The test now makes this call more often than when it was recorded. If "
-                f"intended, re-record: {accept_command(nodeid)}")
+                f"intended, re-record: {accept_command(nodeid, golden)}")
     lines = [f"no recorded execution in {path} matches this {miss.intent!r} intent "
              "(cassette miss)."]
     if not miss.candidates:
@@ -184,7 +194,8 @@ def miss_failure(path: Path, nodeid: str, miss: Miss) -> str:
         lines.extend(f"    input  {field}: {_value(before)} (recorded) -> {_value(after)} (now)"
                      for field, before, after in rows[:8])
         lines.extend(_marker_hints(rows))
-    lines.append(f"If the new input is intended, re-record: {accept_command(nodeid)}")
+    lines.append("If the new input is intended, re-record: "
+                 f"{accept_command(nodeid, golden)}")
     return "\n".join(lines)
 
 
@@ -209,14 +220,14 @@ def _marker_hints(rows: Sequence[tuple[str, Any, Any]]) -> list[str]:
 
 
 @_shown
-def unused_recording_failure(path: Path, nodeid: str,
-                             unused: Sequence[ExecutionRecord]) -> str:
+def unused_recording_failure(path: Path, nodeid: str, unused: Sequence[ExecutionRecord],
+                             golden: Path | None = None) -> str:
     """Recorded executions that the test no longer performed (the first ten listed)."""
     listing = "\n".join(f"  {record.execution_id}: intent {record.intent_name!r}, agent "
                         f"{record.agent!r}" for record in unused[:10])
     return (f"{len(unused)} recorded executions in {path} were not performed by the test:\n"
             f"{listing}\nThe test stopped routing these intents. If intended, re-record: "
-            f"{accept_command(nodeid)}")
+            f"{accept_command(nodeid, golden)}")
 
 
 @_shown
@@ -284,11 +295,13 @@ def _shown_entry(entry: dict[str, Any]) -> dict[str, Any]:
 
 def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
                   used_up: Sequence[str],
-                  flip_rates: Sequence[tuple[float, str, str]] = ()) -> list[str]:
+                  flip_rates: Sequence[tuple[float, str, str]] = (),
+                  golden_drifted: Sequence[str] = ()) -> list[str]:
     """The terminal summary: the counters, the live calls, the unused cassette files (up to
     20) and the command to run next. *used_up* holds the node id of each test whose miss was
     a used-up recording (counted as missing, but fixed by re-recording, not recording new);
-    *pruned* says whether unused files were to be deleted."""
+    *pruned* says whether unused files were to be deleted; *golden_drifted* holds the golden
+    file of each drifted golden-case execution (exported again, never re-recorded)."""
     t = totals
     lines = [f"intentusnet: {t.recorded} recorded, {t.replayed} replayed, {t.verified} "
              f"verified, {t.drifted} drifted, {t.missing} missing, {t.unused} unused",
@@ -312,8 +325,14 @@ def summary_lines(totals: Counters, unused_files: Sequence[Path], pruned: bool,
         lines.append("Next: re-record the tests that make a call more often than recorded: " +
                      accept_command(tests[0] if len(tests) == 1 else None))
     elif t.drifted:
-        lines.append("Next: inspect the drift above; accept intended changes with " +
-                     accept_command())
+        golden = sorted(set(golden_drifted))
+        if t.drifted > len(golden_drifted):
+            lines.append("Next: inspect the drift above; accept intended changes with " +
+                         accept_command())
+        if golden:
+            lines.append("Next: inspect the drift of the golden cases above; accept intended "
+                         "changes with " + accept_command(golden=Path(golden[0]) if
+                                                          len(golden) == 1 else Path("PATH")))
     elif unused_files and not pruned:
         lines.append("Next: delete unused cassettes with pytest --intentus-prune")
     return [display_text(line) for line in lines]

@@ -63,6 +63,7 @@ class IntentusSession:
     files: CassetteFiles = field(init=False)
     late: LateExecutions = field(default_factory=LateExecutions)
     used_up: list[str] = field(default_factory=list)  # a node id per used-up miss
+    golden_drifted: list[str] = field(default_factory=list)  # a golden file per drift
     # calibration: (flip rate, node id, field path) of every learned field
     flip_rates: list[tuple[float, str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # end-of-run failures: summary lines
@@ -152,6 +153,8 @@ class IntentusSession:
         finally:
             self.totals.add(cassette.counters)
             self.used_up.extend([cassette.nodeid] * cassette.used_up)
+            if cassette.golden is not None:
+                self.golden_drifted.extend([str(cassette.golden)] * cassette.counters.drifted)
             if cassette.drifts:
                 self.drift_entries.append({
                     "nodeid": cassette.nodeid, "cassette": str(cassette.path),
@@ -215,19 +218,19 @@ class IntentusSession:
                 if cassette.drifts and not isinstance(exc, CassetteError):
                     raise DriftError(body_failed_after_drift(
                         drift_failure(cassette.path, cassette.nodeid, self.mode,
-                                      cassette.drifts), exc)) from exc
+                                      cassette.drifts, cassette.golden), exc)) from exc
                 raise
         if cassette.recording:
             cassette.write()
             return
         if cassette.drifts:
             raise DriftError(drift_failure(cassette.path, cassette.nodeid, self.mode,
-                                           cassette.drifts))
+                                           cassette.drifts, cassette.golden))
         unused = binding.unused()
         if unused:
             cassette.counters.unused += len(unused)
-            raise UnusedRecordingError(unused_recording_failure(cassette.path, cassette.nodeid,
-                                                                unused))
+            raise UnusedRecordingError(unused_recording_failure(
+                cassette.path, cassette.nodeid, unused, cassette.golden))
 
     def _run_repeated(self, item: pytest.Item,
                       cassette: Cassette) -> Generator[None, None, None]:
@@ -326,7 +329,7 @@ class IntentusSession:
         lines = []
         if self.plugin_tests or self.totals.recorded or files.unused:
             lines = summary_lines(self.totals, files.unused, files.pruned, self.used_up,
-                                  self.flip_rates)
+                                  self.flip_rates, self.golden_drifted)
         lines.extend(files.summary_lines())
         if self.late.count:
             lines.append(late_line(self.late.count, self.late.first))
@@ -345,6 +348,7 @@ class IntentusSession:
         self.drift_entries.extend(data.get("drifts", []))
         self.plugin_tests += int(data.get("plugin_tests", 0))
         self.used_up.extend(data.get("used_up", []))
+        self.golden_drifted.extend(data.get("golden_drifted", []))
         self.flip_rates.extend((float(rate), str(nodeid), str(path))
                                for rate, nodeid, path in data.get("flip_rates", []))
         self.files.coverage.merge(data.get("coverage", {}))
@@ -353,6 +357,7 @@ class IntentusSession:
     def _worker_output(self) -> dict[str, Any]:
         return {"counters": self.totals.to_dict(), "drifts": self.drift_entries,
                 "plugin_tests": self.plugin_tests, "used_up": self.used_up,
+                "golden_drifted": self.golden_drifted,
                 "flip_rates": [list(entry) for entry in self.flip_rates],
                 "coverage": self.files.coverage.to_dict(), "late": self.late.count,
                 "late_first": self.late.first}

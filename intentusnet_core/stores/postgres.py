@@ -245,9 +245,10 @@ class PostgresExecutionStore:
         def insert(conn: Connection[tuple[Any, ...]], retried: bool) -> bool:
             with conn.transaction():
                 if conn.execute(_INSERT, row).fetchone() is None:
-                    # a retry after a commit whose answer was lost finds its own record
+                    # a byte-identical record is already there (a retry after a commit whose
+                    # answer was lost, or the same record saved twice): nothing to change
                     stored = conn.execute(_BODY, (row[0],)).fetchone()
-                    if not (retried and stored is not None and stored[0] == body):
+                    if stored is None or stored[0] != body:
                         return False
                 conn.execute("delete from intentusnet_in_flight where execution_id = %s",
                              (row[0],))

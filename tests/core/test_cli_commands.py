@@ -31,6 +31,7 @@ from intentusnet_core import (
     agent,
 )
 from intentusnet_core.cli import main
+from intentusnet_core.testing import scripted_agent
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("intentusnet")
 CONTENT = {"content_id": "post-123", "content": "This is the content to moderate..."}
@@ -575,3 +576,23 @@ def test_reading_an_existing_store_adds_no_file(populated: Populated, tmp_path: 
                  ["replay", populated.monday], ["diff", populated.monday, populated.again]):
         cli(capsys, *argv, "--store", populated.spec)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_reader_that_stops_early_is_no_traceback(tmp_path: Path) -> None:
+    store = SQLiteExecutionStore(tmp_path / "many.db")
+    runtime = IntentusRuntime(store=store)
+    runtime.register_agent(scripted_agent("echo", ["Echo"], {"ok": True}))
+    for number in range(1000):  # a listing far larger than a pipe's buffer
+        runtime.route_intent("Echo", {"number": number})
+    store.close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    # `intentusnet records list --json | head -c 10`: the reader closes the pipe first
+    done = subprocess.run(
+        f"'{sys.executable}' -m intentusnet_core.cli records list --json --store "
+        f"'{tmp_path / 'many.db'}' | head -c 10 >/dev/null; echo \"${{PIPESTATUS[0]}}\"",
+        shell=True, executable="/bin/bash", env=env, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "BrokenPipe" not in done.stderr
+    assert done.stdout.strip() == "141"  # 128 + SIGPIPE, as a shell tool

@@ -307,3 +307,21 @@ def test_cli_errors_are_one_line(store: str, tmp_path: Path,
     assert errors[1].startswith("intentusnet: error: no record store at ")
     assert "FAIL  " + str(out) + ": hashes.golden does not match" in captured.out
     assert not (tmp_path / "none.db").exists()
+
+
+def test_cassettes_commands_take_a_golden_set_kept_among_the_cassettes(
+        store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cassettes = tmp_path / "cassettes"
+    out = cassettes / "golden" / "moderation.json"
+    private, public = generate_keys(tmp_path / "keys")
+    export_golden(store, out, limit=3)
+    capsys.readouterr()
+
+    assert main(["cassettes", "list", "--dir", str(cassettes)]) == 0
+    assert main(["cassettes", "sign", "--dir", str(cassettes), "--key", str(private)]) == 0
+    assert main(["cassettes", "verify", "--dir", str(cassettes), "--pub", str(public),
+                 "--require-signature"]) == 0
+
+    printed = capsys.readouterr().out
+    assert f"{out}  4 executions  golden set" in printed
+    assert f"ok    {out} (golden set, 3 cases, 4 records, signed by ed25519:" in printed

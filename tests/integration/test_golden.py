@@ -160,6 +160,21 @@ def test_a_priority_change_fails_offline_with_routing_drift(project: AgentProjec
     assert project.calls() == {}
 
 
+def test_golden_drift_advises_exporting_again_never_re_recording(
+        project: AgentProject) -> None:
+    out = _production(project, "golden_app10")
+
+    routing = project.run_xdist(P1="30")
+    behaviour = project.run("--intentus-verify", DECISION="REVIEW")
+
+    export = f"intentusnet golden export --store URL --out {out} once the change runs in"
+    for result in (routing, behaviour):
+        assert "--intentus-record=all" not in result.stdout.str()
+        result.stdout.fnmatch_lines([f"*accept it: {export}*",
+                                     "Next: inspect the drift of the golden cases above; "
+                                     f"accept intended changes with {export}*"])
+
+
 def test_a_behaviour_change_fails_verify_naming_the_field_before_and_after(
         project: AgentProject) -> None:
     golden = load_golden(_production(project, "golden_app3"))
@@ -271,3 +286,22 @@ def test_golden_suite_under_xdist(project: AgentProject) -> None:
     assert project.calls() == {}
     assert project.summary(replayed)[0] == (
         "intentusnet: 0 recorded, 50 replayed, 0 verified, 0 drifted, 0 missing, 0 unused")
+
+
+def test_a_golden_file_in_the_cassette_directory_is_never_pruned(
+        project: AgentProject) -> None:
+    out = _production(project, "golden_app11", limit="3")
+    kept = project.path / "cassettes" / "golden" / "moderation.json"
+    kept.parent.mkdir(parents=True)
+    out.replace(kept)
+    project.tests("test_golden_suite",
+                  GOLDEN_TEST.replace("golden/moderation.json", "cassettes/golden/moderation.json"),
+                  "golden_app11")
+    stale = project.path / "cassettes" / "stale.json"
+    stale.write_text("{}", encoding="utf-8")
+
+    result = project.run("--intentus-prune")
+
+    result.assert_outcomes(passed=3)
+    assert kept.exists()  # in use by the golden cases, as a cassette is by its test
+    assert not stale.exists()

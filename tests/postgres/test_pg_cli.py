@@ -206,3 +206,39 @@ def test_a_non_routable_address_fails_with_one_line(populated: str) -> None:
 def test_an_empty_database_is_not_a_store_for_reading(pg_url: str) -> None:
     error = _one_line_error(intentusnet("records", "list", "--store", pg_url))
     assert "no record store at postgresql://" in error
+
+
+def test_golden_export_from_postgres_with_children_never_prints_the_password(
+        postgres_server: PostgresServer, pg_url: str, tmp_path: Any) -> None:
+    store = PostgresExecutionStore(pg_url)
+    runtime = IntentusRuntime(store=store, id_factory=SequentialIds("gold"))
+
+    @agent("summarizer", ["Summarize"])
+    def summarizer(envelope: IntentEnvelope) -> dict[str, Any]:
+        return {"summary": envelope.payload["text"][:4]}
+
+    @agent("moderator", ["Moderate"])
+    def moderator(envelope: IntentEnvelope) -> dict[str, Any]:
+        from intentusnet_core import emit_intent
+
+        return {"summary": emit_intent("Summarize", dict(envelope.payload)).payload["summary"]}
+
+    runtime.register_agents(moderator, summarizer)
+    runtime.route_intent("Moderate", {"text": "a long post"})
+    store.close()
+    database = pg_url.rpartition("/")[2]
+    postgres_server.psql("grant all on all tables in schema public to intentus_pw", database)
+    url = postgres_server.url(database, password=True)
+    out = tmp_path / "golden.json"
+    done = intentusnet("golden", "export", "--store", url, "--intent", "Moderate",
+                       "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    exported = json.loads(out.read_text(encoding="utf-8"))
+    assert exported["cases"] == ["gold-000001"]
+    assert [r["executionId"] for r in exported["records"]] == ["gold-000001", "gold-000002"]
+    nothing = intentusnet("golden", "export", "--store", url, "--since", "2999-01-01",
+                          "--out", str(tmp_path / "none.json"))
+    error = _one_line_error(nothing)
+    assert "no replayable top-level execution in postgresql://intentus_pw@127.0.0.1" in error
+    assert PASSWORD not in nothing.stdout + nothing.stderr
+    assert not (tmp_path / "none.json").exists()

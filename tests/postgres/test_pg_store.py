@@ -42,7 +42,24 @@ def test_list_filters_and_limit(pg_store: PostgresExecutionStore) -> None:
 
 
 def test_records_are_immutable(pg_store: PostgresExecutionStore) -> None:
-    conformance.test_records_are_immutable(pg_store)
+    """Issue 16: a second save of an id is refused unless byte-identical."""
+    labels = conformance.populate(pg_store)
+    execution_id = next(iter(labels))
+    record = pg_store.load(execution_id)
+    pg_store.save(record)  # byte-identical: accepted, nothing changes
+    assert pg_store.load(execution_id).to_wire() == record.to_wire()
+    assert len([r for r in pg_store.list() if r.execution_id == execution_id]) == 1
+
+    other = IntentusRuntime(store=pg_store, id_factory=lambda: execution_id)
+
+    @agent("imposter", ["Imposter"])
+    def imposter(envelope: IntentEnvelope) -> dict[str, Any]:
+        return {"changed": True}
+
+    other.register_agents(imposter)
+    with pytest.raises(StoreError, match="immutable"):
+        other.route_intent("Imposter", {})
+    assert pg_store.load(execution_id).to_wire() == record.to_wire()
 
 
 def test_unknown_id_is_record_not_found(pg_store: PostgresExecutionStore) -> None:
