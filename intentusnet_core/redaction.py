@@ -83,8 +83,11 @@ _SECRET_VALUES = (
     # (error messages, URLs, logged JSON): only the assigned value is replaced, the key stays
     rf"(?i:{_TEXT_KEY})\\*[\"']?\s*(?:=|:|%3[dDaA])\s*(?:\\*(?P<q>[\"'])"
     rf"(?P<quoted>(?!{_MARKER_TEXT}\\*[\"'])[^\"'\\\n]{{4,512}})\\*(?P=q)|\\*[\"']?"
-    r"(?P<assigned>(?:(?i:bearer|basic|token)(?:\s+|%20|\+))?(?!<redacted)"
-    r"[^\s\"'&,;<>()\[\]{}\\]{4,}))",
+    # an assigned value may be wrapped in <...> (api_key=<abc123>); only a whole marker is
+    # already redacted (<redacted>hunter2 is not)
+    r"(?P<assigned>(?:(?i:bearer|basic|token)(?:\s+|%20|\+))?"
+    rf"(?!{_MARKER_TEXT}(?![^\s\"'&,;()\[\]{{}}\\]))"
+    r"[^\s\"'&,;()\[\]{}\\]{4,}))",
     r"(?<=://)[^\s:/@\"'<>]*:(?P<urlpass>(?!<redacted)[^\s@/\"'<>]+)(?=@)",
     r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}",
     r"\bsk-[A-Za-z0-9_-]{16,}",

@@ -23,6 +23,7 @@ from intentusnet_core import (
     agent,
     step,
 )
+from intentusnet_core.redaction import DEFAULT_REDACTOR
 
 BEARER = "abcdefghijklmnop"
 API_KEY = "k3y-0123456789-abcdef"
@@ -325,3 +326,20 @@ def test_key_shaped_values_are_redacted_wherever_they_are(kind: str, store: Exec
     assert re.fullmatch(f"my key is {MARKER.pattern} ok", record.envelope["payload"]["text"])
     assert record.final_response is not None
     assert record.final_response["payload"]["seen"] == record.envelope["payload"]["text"]
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("api_key=<abc123456>", "abc123456"),           # a value wrapped in <...>
+    ("token: <redacted>hunter2secret", "hunter2secret"),  # a marker prefix is not a marker
+    ("password=<hunter2secret>", "hunter2secret"),
+])
+def test_an_assigned_value_in_angle_brackets_is_redacted(text: str, secret: str) -> None:
+    redacted = DEFAULT_REDACTOR.redact(text)
+    assert secret not in redacted
+    assert DEFAULT_REDACTOR.redact(redacted) == redacted  # idempotent
+
+
+@pytest.mark.parametrize("text", ["password=<redacted>", "token: <redacted:sha256:0123abcd>",
+                                  "see <b>docs</b> for the token format"])
+def test_a_whole_marker_or_plain_markup_is_left_alone(text: str) -> None:
+    assert DEFAULT_REDACTOR.redact(text) == text
