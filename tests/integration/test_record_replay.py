@@ -205,6 +205,8 @@ def test_a_live_secret_from_the_environment_is_never_written(project: AgentProje
         "written.*"])
     assert not project.cassette("test_leak", "test_leak").exists()
     assert not list(project.path.rglob("*.tmp"))
+    # the summary counts what reached a cassette: nothing did
+    result.stdout.fnmatch_lines(["intentusnet: 0 recorded, *"])
 
 
 COSTLY_NESTED_TEST = """
