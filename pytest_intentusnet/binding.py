@@ -27,7 +27,7 @@ from intentusnet_core.drift import DriftChange, DriftReport, diff_records
 from intentusnet_core.errors import CassetteError, RecordNotFoundError, ReplayMissError
 from intentusnet_core.execution import Playback, Preview
 from intentusnet_core.hashing import canonical_json, hash_text
-from intentusnet_core.identity import IDENTITY_KEYS, decision_identity, output_identity
+from intentusnet_core.identity import IDENTITY_KEYS, output_identity
 from intentusnet_core.models import AgentResponse, response_wire
 from intentusnet_core.records import ExecutionRecord
 from intentusnet_core.redaction import Redactor
@@ -249,14 +249,20 @@ class CassetteBinding:
             cached = self._config_hashes[key] = (hash_text(canonical_json(agents)), agents)
         if cached[0] != hashes.get("config"):
             return None
-        if hash_text(canonical_json(decision_identity(decision.to_wire()))) \
+        # the wire form without durations is decision_identity() of the full wire form
+        if hash_text(canonical_json(decision.to_wire(volatile=False))) \
                 != hashes.get("decision"):
             return None
         # the served responses come from the (redacted) recording, and redaction is
-        # idempotent: an unchanged output hashes as recorded
-        _, output = self.redactor.redact_json(output_identity(response_wire(response)))
-        if hash_text(output) != hashes.get("output"):
-            return None
+        # idempotent: an unchanged output hashes as recorded. Its text matching the
+        # recorded hash as it is proves that (it is the redacted text, which redacts to
+        # itself), so the redaction pass runs only when it does not
+        identity = output_identity(response_wire(response))
+        recorded_output = hashes.get("output")
+        if hash_text(canonical_json(identity)) != recorded_output:
+            _, output = self.redactor.redact_json(identity)
+            if hash_text(output) != recorded_output:
+                return None
         self.cassette.counters.replayed += 1
         self._count_saved_cost()
         self.cassette.records.append(recorded)
