@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import IntentusError, RecordFormatError, SignatureError, StoreError
+from .errors import IntentusError, RecordFormatError, SignatureError
 from .hashing import canonical_json, pretty_json
 from .serialization import max_record_bytes, read_file_bytes, write_text_atomic
 from .strict_json import brief, parse_json
@@ -97,21 +97,9 @@ def generate_keys(directory: str | os.PathLike[str]) -> tuple[Path, Path]:
     return private_path, public_path
 
 
-def _read(path: str | os.PathLike[str], what: str, limit: int | None = None) -> bytes:
-    """:func:`read_file_bytes`, with a failed ``close`` (after every byte was read) typed
-    as :class:`StoreError` like every other I/O failure."""
-    try:
-        return read_file_bytes(path, what=what, limit=limit)
-    except (FileNotFoundError, IntentusError):
-        raise
-    except OSError as exc:
-        raise StoreError(f"cannot read {what} {path}: {exc.strerror or exc}; check the "
-                         "disk, then retry") from exc
-
-
 def _read_key(key: str | os.PathLike[str], what: str, advice: str) -> bytes:
     try:
-        return _read(key, what, min(max_record_bytes(), _SMALL_FILE))
+        return read_file_bytes(key, what=what, limit=min(max_record_bytes(), _SMALL_FILE))
     except FileNotFoundError:
         raise SignatureError(f"{key}: no such {what}; {advice}") from None
     except IntentusError as exc:
@@ -194,7 +182,7 @@ def _message(digest: str, path: str, node_id: str | None) -> bytes:
 
 def _read_target(target: Path) -> bytes:
     try:
-        return _read(target, "signed file")
+        return read_file_bytes(target, what="signed file")
     except FileNotFoundError:
         raise SignatureError(f"cannot read {target}: no such file; check the path") \
             from None
@@ -257,7 +245,8 @@ def verify_file(path: str | os.PathLike[str],
     if not os.path.lexists(target):
         raise SignatureError(f"{target}: no such file to verify; check the path")
     try:
-        raw = _read(sig_path, "signature file", min(max_record_bytes(), _SMALL_FILE))
+        raw = read_file_bytes(sig_path, what="signature file",
+                             limit=min(max_record_bytes(), _SMALL_FILE))
     except FileNotFoundError:
         raise SignatureError(f"{target}: unsigned (no {sig_path.name}); sign it with "
                              f"`intentusnet sign {target} --key KEY`") from None
