@@ -262,6 +262,12 @@ class Redactor:
         redacted = self.redact(value)
         return (value, text) if redacted is value else (redacted, canonical_json(redacted))
 
+    def prefilter_clears(self, texts: list[str]) -> bool:
+        """Whether the canonical *texts* need no redaction at all: none shows anything the
+        rules could replace (one pass of the prefilter over them all). False also when this
+        redactor has extra patterns or keys (the prefilter knows the built-in ones only)."""
+        return self._fast and not _may_hold_secret("\n".join(texts))
+
     def redact_json_many(self, values: list[Any]) -> list[tuple[Any, str]]:
         """:meth:`redact_json` of each value, with one prefilter pass over all the texts."""
         texts = [canonical_json(value) for value in values]
