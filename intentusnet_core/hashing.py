@@ -90,7 +90,7 @@ def canonical_json(value: Any) -> str:
 _FAST_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
                  | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
 _dumps = orjson.dumps
-_EXPONENT = re.compile(rb"e[-+]?[0-9]")
+_EXPONENT = re.compile(rb"e[-+][0-9]")  # orjson writes an exponent with its sign
 _NUMBER_CHARS = frozenset(b"0123456789.")
 
 
@@ -120,14 +120,16 @@ def _number_at(data: bytes, start: int) -> bool:
 
 def fast_text_may_differ(data: bytes) -> bool:
     """Whether the orjson text *data* (:func:`fast_json_bytes`) may differ from the
-    canonical text: it holds, where a number may be, a float with an exponent or one
-    written ``0.0000…``. Conservative: a string that looks like one also counts."""
-    for found in _EXPONENT.finditer(data):
-        start = found.start()
-        while start > 0 and data[start - 1] in _NUMBER_CHARS:
-            start -= 1
-        if start < found.start() and _number_at(data, start):
-            return True
+    canonical text: it holds, where a number may be, a float with an exponent (orjson
+    always writes its sign: ``1e-7``, ``1e+16``) or one written ``0.0000…``. Conservative:
+    a string that looks like one also counts."""
+    if b"e-" in data or b"e+" in data:
+        for found in _EXPONENT.finditer(data):
+            start = found.start()
+            while start > 0 and data[start - 1] in _NUMBER_CHARS:
+                start -= 1
+            if start < found.start() and _number_at(data, start):
+                return True
     start = data.find(b"0.0000")
     while start >= 0:
         if _number_at(data, start):

@@ -87,14 +87,15 @@ def _finite(value: Any) -> bool:
 
 def write_record(*, execution_id: str, parent_execution_id: str | None, created_at: str,
                  envelope: dict[str, Any], envelope_text: str | None,
-                 input_text: str | None, agents: list[dict[str, Any]],
+                 input_text: str | None, input_hash: str | None,
+                 agents: list[dict[str, Any]],
                  decision: dict[str, Any], events: list[Event], final: dict[str, Any],
                  usage: dict[str, float], redactor: Redactor) -> ExecutionRecord:
     """The sealed record of a completed execution, its canonical text kept for the stores.
 
     *events* and *final* (the final response, wire form) are redacted here; *envelope* was
     redacted when the execution began, and *envelope_text* / *input_text* are its canonical
-    text and that of its input identity when known. Raises :class:`PayloadError` where the
+    text and that of its input identity (and *input_hash* its hash) when known. Raises :class:`PayloadError` where the
     reference seal raises it (a value canonical JSON cannot hold).
     """
     # orjson writes NaN as null: the values that can hold one without having been checked
@@ -103,22 +104,20 @@ def write_record(*, execution_id: str, parent_execution_id: str | None, created_
     fast = all(_finite(value) for value in usage.values()) and all(
         _finite(payload) for type_, _, payload in events
         if type_ == "STEP" and "captured" in payload)
+    args = (execution_id, parent_execution_id, created_at, envelope, envelope_text,
+            input_text, input_hash, agents, decision, events, final, usage, redactor)
     if fast:
-        record = _write(fast, execution_id, parent_execution_id, created_at, envelope,
-                        envelope_text, input_text, agents, decision, events, final, usage,
-                        redactor)
+        record = _write_whole(*args) if WRITE_FORMAT == 2 else _write(True, *args)
         if record is not None:
             return record
-    result = _write(False, execution_id, parent_execution_id, created_at, envelope,
-                    envelope_text, input_text, agents, decision, events, final, usage,
-                    redactor)
+    result = _write(False, *args)
     assert result is not None
     return result
 
 
 def _write(fast: bool, execution_id: str, parent_execution_id: str | None, created_at: str,
            envelope: dict[str, Any], envelope_text: str | None, input_text: str | None,
-           agents: list[dict[str, Any]], decision: dict[str, Any], events: list[Event],
+           input_hash: str | None, agents: list[dict[str, Any]], decision: dict[str, Any], events: list[Event],
            final: dict[str, Any], usage: dict[str, float],
            redactor: Redactor) -> ExecutionRecord | None:
     produced: list[bytes] = []
@@ -165,9 +164,10 @@ def _write(fast: bool, execution_id: str, parent_execution_id: str | None, creat
     if envelope_text is None:
         envelope_text = canonical_json(envelope)
     if input_text is None:
-        input_text = canonical_json(input_identity(envelope))
+        input_text, input_hash = canonical_json(input_identity(envelope)), None
     identity = (hash_text(agents_text), hash_text(encode(decision_identity(decision))),
-                hash_text(input_text), hash_text(encode(output_identity(final))))
+                input_hash if input_hash is not None else hash_text(input_text),
+                hash_text(encode(output_identity(final))))
     parts = (agents_text, text_of(created_at), envelope_text, "[" + ",".join(event_texts) + "]",
              text_of(execution_id), final_text, version)
     tail = (text_of(parent_execution_id), decision_text, usage_text)
@@ -185,3 +185,66 @@ def _write(fast: bool, execution_id: str, parent_execution_id: str | None, creat
         "events": objects, "final_response": final, "usage": usage, "hashes": hashes,
     }, {"_sealed_text": _RECORD_TEMPLATE % (*parts, _HASHES5 % (*identity, record_hash),
                                             *tail)})
+
+
+def _write_whole(execution_id: str, parent_execution_id: str | None, created_at: str,
+                 envelope: dict[str, Any], envelope_text: str | None, input_text: str | None,
+                 input_hash: str | None, agents: list[dict[str, Any]],
+                 decision: dict[str, Any], events: list[Event], final: dict[str, Any],
+                 usage: dict[str, float], redactor: Redactor) -> ExecutionRecord | None:
+    """Format 2, the whole record encoded by orjson in one call; None when the per-part
+    path must write it (orjson refused a value or may write a float otherwise, the
+    prefilter saw something to redact, a text the caller should have passed is missing)."""
+    if envelope_text is None or input_text is None or input_hash is None:
+        return None
+    agents_data = fast_json_bytes(agents)
+    decision_data = fast_json_bytes(decision_identity(decision))
+    output_data = fast_json_bytes(output_identity(final))
+    if agents_data is None or decision_data is None or output_data is None:
+        return None
+    identity = (_hash(agents_data), _hash(decision_data), input_hash, _hash(output_data))
+    hashes = _HASHES4 % identity
+    data = fast_json_bytes({
+        "agents": agents, "createdAt": created_at, "envelope": envelope,
+        "events": [{"agent": agent, "payload": payload, "seq": seq, "type": type_}
+                   for seq, (type_, agent, payload) in enumerate(events, start=1)],
+        "executionId": execution_id, "finalResponse": final, "formatVersion": 2,
+        "hashes": dict(zip(("config", "decision", "input", "output"), identity)),
+        "parentExecutionId": parent_execution_id,
+        "replayable": True, "replayableReason": None, "routerDecision": decision,
+        "status": "completed",
+        "usage": {key: float(value) for key, value in usage.items()},
+    })
+    if data is None:
+        return None
+    # the events and the final response (the parts redaction covers) lie between the
+    # envelope, whose text is known, and the hashes, which end the record's user content
+    start = 45 + len(agents_data) + len(text_of(created_at).encode("utf-8")) + \
+        len(envelope_text.encode("utf-8"))
+    end = data.rfind(b',"formatVersion":2,"hashes":' + hashes.encode("ascii"))
+    if data[start - 10:start] != b',"events":' or end < start or \
+            not redactor.prefilter_clears([data[start:end].decode("utf-8")]) or \
+            fast_text_may_differ(data):
+        return None
+    record_hash = _hash(data)
+    end += 28 + len(hashes) - 1
+    sealed = data[:end].decode("utf-8") + f',"record":"{record_hash}"' + \
+        data[end:].decode("utf-8")
+    config, decided, _, output = identity
+    return construct_model(ExecutionRecord, {  # type: ignore[no-any-return]
+        "format_version": 2, "execution_id": execution_id,
+        "parent_execution_id": parent_execution_id, "created_at": created_at,
+        "status": "completed", "replayable": True, "replayable_reason": None,
+        "envelope": envelope, "agents": agents, "router_decision": decision,
+        "events": [construct_model(RecordEvent, {
+            "seq": seq, "type": type_, "agent": agent, "payload": payload,
+            "prev_hash": None, "hash": None})
+            for seq, (type_, agent, payload) in enumerate(events, start=1)],
+        "final_response": final, "usage": usage,
+        "hashes": {"input": input_hash, "config": config, "decision": decided,
+                   "output": output, "record": record_hash},
+    }, {"_sealed_text": sealed})
+
+
+def _hash(data: bytes) -> str:
+    return HASH_PREFIX + hashlib.sha256(data).hexdigest()

@@ -125,7 +125,8 @@ class ExecutionRecorder:
             return record_writer.write_record(
                 execution_id=self.execution_id, parent_execution_id=self.parent_execution_id,
                 created_at=self.created_at, envelope=self.envelope,
-                envelope_text=envelope_text, input_text=input_text, agents=agents,
+                envelope_text=envelope_text, input_text=input_text,
+                input_hash=self.input_hash, agents=agents,
                 decision=decision.to_wire(), events=raw_events, final=response_wire(response),
                 usage=usage, redactor=self.redactor)
         # the reference path: records.py seals what is built here
