@@ -95,8 +95,9 @@ def write_record(*, execution_id: str, parent_execution_id: str | None, created_
 
     *events* and *final* (the final response, wire form) are redacted here; *envelope* was
     redacted when the execution began, and *envelope_text* / *input_text* are its canonical
-    text and that of its input identity (and *input_hash* its hash) when known. Raises :class:`PayloadError` where the
-    reference seal raises it (a value canonical JSON cannot hold).
+    text and that of its input identity (and *input_hash* its hash) when known. Raises
+    :class:`PayloadError` where the reference seal raises it (a value canonical JSON
+    cannot hold).
     """
     # orjson writes NaN as null: the values that can hold one without having been checked
     # (usage sums, captured HTTP exchanges) are checked here; a NaN is then refused by the
@@ -117,9 +118,11 @@ def write_record(*, execution_id: str, parent_execution_id: str | None, created_
 
 def _write(fast: bool, execution_id: str, parent_execution_id: str | None, created_at: str,
            envelope: dict[str, Any], envelope_text: str | None, input_text: str | None,
-           input_hash: str | None, agents: list[dict[str, Any]], decision: dict[str, Any], events: list[Event],
-           final: dict[str, Any], usage: dict[str, float],
+           input_hash: str | None, agents: list[dict[str, Any]], decision: dict[str, Any],
+           events: list[Event], final: dict[str, Any], usage: dict[str, float],
            redactor: Redactor) -> ExecutionRecord | None:
+    """Any format, part by part: by orjson (*fast*; None when it may write a float
+    otherwise) or by the canonical encoder."""
     produced: list[bytes] = []
     encode = _encoder(fast, produced)
     payloads = [payload for _, _, payload in events]
@@ -143,7 +146,7 @@ def _write(fast: bool, execution_id: str, parent_execution_id: str | None, creat
         if version == 1:
             digest = HASH_PREFIX + hashlib.sha256(
                 (f'{prev}\n{{"agent":{agent_text},"payload":{payload_text},"seq":{index},'
-                 f'"type":"{type_}"}}').encode("utf-8")).hexdigest()
+                 f'"type":"{type_}"}}').encode()).hexdigest()
             event_texts.append(
                 f'{{"agent":{agent_text},"hash":"{digest}","payload":{payload_text},'
                 f'"prevHash":"{prev}","seq":{index},"type":"{type_}"}}')

@@ -11,6 +11,7 @@ contract with the canonical encoder), and the identity hashes are the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -29,9 +30,9 @@ from intentusnet_core import (
     SequentialIds,
     agent,
     emit_intent,
+    record_writer,
     step,
 )
-from intentusnet_core import record_writer
 from intentusnet_core.hashing import (
     HASH_PREFIX,
     canonical_json,
@@ -163,7 +164,8 @@ def test_fast_encoder_text_is_the_canonical_text_or_flagged(value: Any) -> None:
                                    {"a": 0.00002}, {"a": [1, 2.5e-06]}])
 def test_floats_orjson_writes_otherwise_are_flagged(value: Any) -> None:
     data = fast_json_bytes(value)
-    assert data is not None and data.decode() != canonical_json(value)
+    assert data is not None
+    assert data.decode() != canonical_json(value)
     assert fast_text_may_differ(data)
 
 
@@ -241,10 +243,12 @@ def test_fallback_error_and_timeout_records_are_the_reference(compared: Compared
     assert types.count("FALLBACK_TRIGGERED") == 3
     direct = RoutingOptions(strategy="DIRECT", target_agent="broken")
     failed = runtime.route_intent(IntentEnvelope.create("Ask", {"i": 2}, routing=direct))
-    assert failed.error is not None and failed.error.code == "AGENT_ERROR"
+    assert failed.error is not None
+    assert failed.error.code == "AGENT_ERROR"
     direct = RoutingOptions(strategy="DIRECT", target_agent="nan")
     invalid = runtime.route_intent(IntentEnvelope.create("Ask", {"i": 3}, routing=direct))
-    assert invalid.error is not None and invalid.error.code == "INVALID_RESPONSE"
+    assert invalid.error is not None
+    assert invalid.error.code == "INVALID_RESPONSE"
 
 
 @pytest.mark.parametrize("strategy", ["PARALLEL", "BROADCAST"])
@@ -266,7 +270,8 @@ def test_parallel_and_broadcast_records_are_the_reference(compared: Compared,
     fast = compared.pairs[-1][1]
     starts = [e.agent for e in fast.events if e.type == "AGENT_ATTEMPT_START"]
     # priority order, whatever order they finished in
-    assert starts == sorted(starts) and starts[:2] == ["a", "b"]
+    assert starts == sorted(starts)
+    assert starts[:2] == ["a", "b"]
 
 
 def test_child_intents_are_the_reference(compared: Compared) -> None:
@@ -304,11 +309,9 @@ def test_any_json_output_gives_the_reference_record(output: dict[str, Any], requ
         try:
             @agent("any", ["Ask"])
             def anything(envelope: IntentEnvelope) -> Any:
-                try:
+                with contextlib.suppress(Exception):
                     step("tool", "t", request_value, lambda: output,
                          usage={"prompt_tokens": 3, "cost_usd": 1e-05})
-                except Exception:
-                    pass
                 return output
 
             runtime = _runtime(anything)

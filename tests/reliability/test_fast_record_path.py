@@ -27,8 +27,8 @@ from intentusnet_core import (
 from intentusnet_core.decision import RoutingDecision
 from intentusnet_core.models import RoutingStrategy
 from intentusnet_core.recording import ExecutionRecorder
-from intentusnet_core.redaction import DEFAULT_REDACTOR, Redactor
 from intentusnet_core.records import ExecutionRecord
+from intentusnet_core.redaction import DEFAULT_REDACTOR, Redactor
 
 
 def _both(run: Any) -> tuple[Any, Any]:
@@ -100,7 +100,8 @@ def test_non_finite_agent_output_is_invalid_response_on_both_paths(bad: float) -
 
     reference, fast = _both(_route(answer))
     assert reference == fast
-    assert fast[:2] == ("error", "INVALID_RESPONSE") and fast[3] is False
+    assert fast[:2] == ("error", "INVALID_RESPONSE")
+    assert fast[3] is False
 
 
 def test_non_finite_response_metadata_and_error_details_on_both_paths() -> None:
@@ -109,14 +110,16 @@ def test_non_finite_response_metadata_and_error_details_on_both_paths() -> None:
         return AgentResponse.failure("BAD", "bad", details={"score": math.nan})
 
     reference, fast = _both(_route(answer))
-    assert reference == fast and fast[3] is False
+    assert reference == fast
+    assert fast[3] is False
 
     @agent("a", ["Ask"])
     def meta(envelope: IntentEnvelope) -> Any:
         return AgentResponse.success({"ok": 1}, score=math.inf)
 
     reference, fast = _both(_route(meta))
-    assert reference == fast and fast[3] is False
+    assert reference == fast
+    assert fast[3] is False
 
 
 @pytest.mark.parametrize("where", ["request", "response", "usage"])
@@ -131,7 +134,8 @@ def test_non_finite_step_value_is_refused_on_both_paths(where: str) -> None:
 
     reference, fast = _both(_route(stepper))
     assert reference == fast
-    assert fast[1] == "AGENT_ERROR" and fast[3] is False  # the step raised PayloadError
+    assert fast[1] == "AGENT_ERROR"
+    assert fast[3] is False
 
 
 def test_usage_summing_to_infinity_is_refused_on_both_paths() -> None:
@@ -148,7 +152,8 @@ def test_usage_summing_to_infinity_is_refused_on_both_paths() -> None:
 
     reference, fast = _both(run)
     assert reference == fast
-    assert reference[0] is PayloadError and "canonical JSON" in reference[1]
+    assert reference[0] is PayloadError
+    assert "canonical JSON" in reference[1]
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
@@ -167,9 +172,11 @@ def test_a_finite_captured_http_body_takes_the_fast_path() -> None:
                "response": {"status": 200, "body": {"score": 0.5, "n": [1, 2]}},
                "durationMs": 1.0}
     reference, fast = _both(_seal(payload))
-    assert isinstance(fast, str) and reference == fast
+    assert isinstance(fast, str)
+    assert reference == fast
 
 
 def test_non_finite_envelope_payload_is_refused_before_recording() -> None:
     reference, fast = _both(lambda: IntentEnvelope.create("Ask", {"x": math.nan}))
-    assert reference == fast and reference[0] is PayloadError
+    assert reference == fast
+    assert reference[0] is PayloadError
