@@ -324,3 +324,50 @@ def test_any_json_output_gives_the_reference_record(output: dict[str, Any], requ
             ExecutionRecorder.finish = finish  # type: ignore[method-assign]
             record_writer.WRITE_FORMAT = saved
         assert checker.pairs
+
+
+# -- the redaction prefilter ---------------------------------------------------------------
+
+def _may_hold_secret_before(text: str) -> bool:
+    """The prefilter as it was before its anchors were grouped by prefix (the reference)."""
+    from intentusnet_core import redaction as r
+
+    if any(anchor in text for anchor in r._ANCHORS_EXACT):
+        return True
+    if "gh" in text and r._GITHUB.search(text) is not None:
+        return True
+    lowered = text.lower()
+    if any(anchor in lowered for anchor in r._ANCHORS_ANY_CASE):
+        return True
+    if "token" in lowered and r._TOKEN_HIT.search(lowered) is not None:
+        return True
+    if "pass" in lowered and r._PASS_WORD.search(lowered) is not None:
+        return True
+    if "://" in text and r._URL_CREDENTIALS.search(text) is not None:
+        return True
+    return any(secret in text for secret in r._live_values())
+
+
+_FRAGMENTS = [
+    "api", "apikey", "api_key", "api-key", "API_KEY", "private", "private_key", "PRIVATE KEY",
+    "private-key", "privatekey", "pass", "passw", "Passphrase", "DB_PASS", "passed", "k_",
+    "k_live_", "sk_test_", "gh", "ghp_", "github_pat_", "token", "tokens", "max_tokens\":1",
+    "://", "://u:p@h", "eyJ", "sk-", "AKIA", "ASIA", "AIza", "xox", "glpat-", "cookie",
+    "bearer", "Secret", "credential", "Authorization", "x", " ", "\"", ":", "1"]
+_fragments = st.sampled_from(_FRAGMENTS)
+
+
+@pytest.mark.parametrize("fragment", _FRAGMENTS)
+def test_grouped_prefilter_answers_as_before_on_each_anchor(fragment: str) -> None:
+    from intentusnet_core.redaction import _may_hold_secret
+
+    for text in (fragment, f"ab {fragment} cd", fragment.lower(), fragment.upper()):
+        assert _may_hold_secret(text) == _may_hold_secret_before(text)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(_fragments | st.text(max_size=6), max_size=8).map("".join))
+def test_grouped_prefilter_answers_as_before(text: str) -> None:
+    from intentusnet_core.redaction import _may_hold_secret
+
+    assert _may_hold_secret(text) == _may_hold_secret_before(text)
