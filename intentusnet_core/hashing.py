@@ -86,7 +86,8 @@ def canonical_json(value: Any) -> str:
 # "1e-07") and floats in [1e-5, 1e-4) written fixed ("0.00001" for "1e-05"), which
 # fast_text_may_differ finds; ints beyond 64 bits, lone surrogates, non-str keys and
 # subclasses of the JSON types, which it refuses (fast_json_bytes returns None); NaN and
-# Infinity, which it writes as null: values given to it must hold none (checked before).
+# Infinity (written as null), enums and UUIDs (written as their values), which the
+# canonical encoder refuses: values given to it must hold none (checked before).
 _FAST_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
                  | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
 _dumps = orjson.dumps
@@ -98,8 +99,10 @@ def fast_json_bytes(value: Any) -> bytes | None:
     """The UTF-8 bytes of :func:`canonical_json` of *value*, encoded by orjson, or None when
     orjson refuses it (an int beyond 64 bits, a lone surrogate, a non-str key, a subclass
     of a JSON type, a non-JSON type). The text may still differ in how a float is written:
-    check it with :func:`fast_text_may_differ`. *value* must hold no NaN or Infinity
-    (orjson writes null for them): pass only values already checked to be finite."""
+    check it with :func:`fast_text_may_differ`. *value* must be made of the plain JSON
+    types only, with no NaN or Infinity: orjson writes null for those, and writes enums and
+    UUIDs the canonical encoder refuses. Pass only values already checked (the runtime's
+    :func:`~intentusnet_core.agent_output.recordable` and ``check_json_value`` do)."""
     try:
         return _dumps(value, option=_FAST_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
