@@ -126,8 +126,9 @@ def fast_text_may_differ(data: bytes) -> bool:
     canonical text: it holds, where a number may be, a float with an exponent (orjson
     always writes its sign: ``1e-7``, ``1e+16``) or one written ``0.0000…``. Conservative:
     a string that looks like one also counts."""
-    if b"e-" in data or b"e+" in data:
-        for found in _EXPONENT.finditer(data):
+    first = _EXPONENT.search(data)
+    if first is not None:
+        for found in _EXPONENT.finditer(data, first.start()):
             start = found.start()
             while start > 0 and data[start - 1] in _NUMBER_CHARS:
                 start -= 1
