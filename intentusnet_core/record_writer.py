@@ -108,7 +108,11 @@ def write_record(*, execution_id: str, parent_execution_id: str | None, created_
     args = (execution_id, parent_execution_id, created_at, envelope, envelope_text,
             input_text, input_hash, agents, decision, events, final, usage, redactor)
     if fast:
-        record = _write_whole(*args) if WRITE_FORMAT == 2 else _write(True, *args)
+        # format 2: the whole record in one call; else (or when it cannot: something to
+        # redact, a value orjson refuses) part by part
+        record = _write_whole(*args) if WRITE_FORMAT == 2 else None
+        if record is None:
+            record = _write(True, *args)
         if record is not None:
             return record
     result = _write(False, *args)
