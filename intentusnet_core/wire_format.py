@@ -279,16 +279,15 @@ def record_json_schema(version: int | None = None) -> dict[str, Any]:
     with its own events)."""
     if version is not None:
         return _version_schema(version)
-    schemas = {number: _version_schema(number) for number in SUPPORTED_FORMAT_VERSIONS}
-    merged = schemas[FORMAT_VERSION]
+    events = {number: _version_schema(number)["properties"]["events"]
+              for number in SUPPORTED_FORMAT_VERSIONS}
+    merged = _version_schema(FORMAT_VERSION)
     merged["properties"]["formatVersion"] = {"type": "integer",
                                              "enum": list(SUPPORTED_FORMAT_VERSIONS)}
-    merged["properties"]["events"] = {"anyOf": [schema["properties"]["events"]
-                                                for schema in schemas.values()]}
+    merged["properties"]["events"] = {"anyOf": list(events.values())}
     merged["allOf"] = [*merged["allOf"], *(
         {"if": {"properties": {"formatVersion": {"const": number}}},
-         "then": {"properties": {"events": schema["properties"]["events"]}}}
-        for number, schema in schemas.items())]
+         "then": {"properties": {"events": shape}}} for number, shape in events.items())]
     return merged
 
 
