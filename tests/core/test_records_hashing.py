@@ -184,7 +184,8 @@ def saved_wire(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     version 2 record the runtime writes)."""
     wire = recorded_wire(tmp_path_factory.mktemp("tamper"))
     v1 = reformat_record(ExecutionRecord.from_wire(wire), 1).to_wire()
-    assert v1["formatVersion"] == 1 and all("hash" in event for event in v1["events"])
+    assert v1["formatVersion"] == 1
+    assert all("hash" in event for event in v1["events"])
     return v1
 
 
