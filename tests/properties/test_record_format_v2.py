@@ -84,6 +84,7 @@ def test_any_single_edit_of_a_version_2_record_is_detected(
         data: st.DataObject) -> None:
     record = record_once(payload, output, strategy)
     text = record.canonical_text()
+    assert _load(text) is not None  # the sealed text itself loads
     # the text's length varies with the measured durations: draw independently of it
     position = data.draw(st.integers(0, 2**20), label="position") % len(text)
     replacement = data.draw(st.one_of(
