@@ -23,8 +23,12 @@ PID namespace.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import errno
 import os
+import secrets
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,11 @@ from .base import (
 )
 from .journal import check_write_ahead_header, journal_entries, recovered_record
 from .ownership import OwnedFile, claim, remove_abandoned
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: OwnedFile.create makes every file
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FileExecutionStore"]
 
@@ -186,8 +195,7 @@ class FileExecutionStore:
         key = (self._wal_key, execution_id)
         try:
             if new:
-                owned = OwnedFile.create(self._wal, f"{execution_id}.", data,
-                                         fsync=self.fsync)
+                owned = _create_wal(self._wal, f"{execution_id}.", data, fsync=self.fsync)
                 if self.fsync:  # the entry's name is durable too, before the agent runs
                     if not self._folders_synced:
                         fsync_directory(self.directory)
@@ -261,6 +269,68 @@ class FileExecutionStore:
         # else finished: the crash came between save and cleanup
         _discard(wal)
         return record
+
+
+# A write-ahead file made as an O_TMPFILE: written and locked while it has no name, then
+# linked under its name, so it appears locked and complete (the .new name and the rename of
+# OwnedFile.create are not needed: two directory operations fewer per execution)
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0) if fcntl is not None and \
+    os.path.isdir("/proc/self/fd") else 0
+_APPEND = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | _O_TMPFILE
+_no_tmpfile: set[str] = set()
+_made_here: weakref.WeakSet[OwnedFile] = weakref.WeakSet()
+
+
+def _create_wal(wal: Path, prefix: str, data: bytes, *, fsync: bool) -> OwnedFile:
+    """A new write-ahead file ``<prefix><random>.jsonl`` in *wal*, locked, holding *data*
+    before it appears (as :meth:`OwnedFile.create`, which makes it where ``O_TMPFILE`` is
+    not available). Raises :class:`OSError` when it cannot be made."""
+    folder = str(wal)
+    if not _O_TMPFILE or folder in _no_tmpfile:
+        return OwnedFile.create(wal, prefix, data, fsync=fsync)
+    try:
+        fd = os.open(folder, _APPEND, 0o666)
+    except FileNotFoundError:
+        wal.mkdir(parents=True, exist_ok=True)
+        return _create_wal(wal, prefix, data, fsync=fsync)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP):
+            raise
+        _no_tmpfile.add(folder)
+        return OwnedFile.create(wal, prefix, data, fsync=fsync)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a file nobody else can open yet
+        write_all(fd, data, fsync=fsync)
+        for _ in range(8):  # a name taken: another name
+            path = os.path.join(os.path.abspath(folder),
+                                f"{prefix}{secrets.token_hex(8)}.jsonl")  # never hashed
+            try:
+                os.link(f"/proc/self/fd/{fd}", path, dst_dir_fd=fd, follow_symlinks=True)
+            except FileExistsError:
+                continue
+            owned = OwnedFile(fd, Path(path))
+            _made_here.add(owned)
+            return owned
+        raise FileExistsError(f"no free name for a new file in {wal}")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        raise
+
+
+def _drop_in_child() -> None:
+    # a forked child closes its copies of the parent's write-ahead files at once: it must
+    # neither write to them nor keep them looking alive (locked) after the parent died
+    for owned in builtins.list(_made_here):
+        fd, owned.fd, owned.path = owned.fd, None, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    _made_here.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_in_child)
 
 
 def _discard(wal: Path) -> None:
