@@ -147,7 +147,8 @@ def ours_record(make: StoreFactory, root: Path, ops: int) -> float:
 
 def ours_replay(store: Any, eid: str, ops: int) -> float:
     response = replay(eid, store)
-    assert response.payload == PAYLOAD_RESULT and response.metadata["from_replay"], response
+    assert response.payload == PAYLOAD_RESULT, response
+    assert response.metadata["from_replay"], response
     gc.collect()
     t0 = time.perf_counter_ns()
     for _ in range(ops):

@@ -11,6 +11,8 @@ Layout::
 
     DIR/<execution id>.json                   sealed records (pretty, canonical key order)
     DIR/.wal/<execution id>.<random>.jsonl    write-ahead entries of executions in progress
+    DIR/.journal/<random>.jsonl               the same, "process-crash" stores: one journal
+                                              per folder and process (:mod:`.file_journal`)
 
 A write-ahead file is created new for each execution (never one that exists already) and
 owned through a lock the writing process holds until the record is saved or the process
@@ -23,12 +25,8 @@ PID namespace.
 from __future__ import annotations
 
 import builtins
-import contextlib
-import errno
 import os
-import secrets
 import threading
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,13 +51,9 @@ from .base import (
     record_text,
     resolve_durability,
 )
-from .journal import check_write_ahead_header, journal_entries, recovered_record
+from .file_journal import SharedJournals, create_wal, journal_error
+from .journal import check_write_ahead_header, journal_entries, read_journal, recovered_record
 from .ownership import OwnedFile, claim, remove_abandoned
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: OwnedFile.create makes every file
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FileExecutionStore"]
 
@@ -67,6 +61,7 @@ __all__ = ["FileExecutionStore"]
 # on the folder finds them (a forked child's copies are closed: their fd is None)
 _writing: dict[tuple[str, str], OwnedFile] = {}
 _writing_lock = threading.Lock()
+_journals = SharedJournals()  # the process-crash stores' journals (one per folder)
 
 
 class FileExecutionStore:
@@ -92,6 +87,7 @@ class FileExecutionStore:
         self.fsync = self.durability == POWER_LOSS
         self._wal = self.directory / ".wal"
         self._wal_key = str(self._wal.absolute())
+        self._journal = self.directory / ".journal"
         self._folder = os.path.abspath(self.directory)
         self._folders_synced = False  # power-loss: the .wal folder's own entry fsynced
 
@@ -149,6 +145,9 @@ class FileExecutionStore:
 
     def _finished(self, execution_id: str) -> None:
         # the record is durable; a write-ahead file left behind is removed by recover()
+        if not self.fsync:
+            _journals.finished(self._journal, execution_id)
+            return
         with _writing_lock:
             owned = _writing.pop((self._wal_key, execution_id), None)
         if owned is not None:
@@ -188,14 +187,22 @@ class FileExecutionStore:
 
     def _append_wal(self, execution_id: str, entry: dict[str, Any], *, new: bool) -> None:
         check_execution_id(execution_id, str(self))
+        if not self.fsync:  # process-crash: one journal per folder and process
+            entry["id"] = execution_id
         text = canonical_json(entry) + "\n"
         where = f"{self._wal} (write-ahead of {execution_id})"
         check_before_write(text, where)
+        if not self.fsync:
+            if new:
+                _journals.begin(self._journal, execution_id, text)
+            elif not _journals.attempt(self._journal, execution_id, text):
+                raise journal_error(where, execution_id)
+            return
         data = text.encode("utf-8")
         key = (self._wal_key, execution_id)
         try:
             if new:
-                owned = _create_wal(self._wal, f"{execution_id}.", data, fsync=self.fsync)
+                owned = create_wal(self._wal, f"{execution_id}.", data, fsync=self.fsync)
                 if self.fsync:  # the entry's name is durable too, before the agent runs
                     if not self._folders_synced:
                         fsync_directory(self.directory)
@@ -210,8 +217,7 @@ class FileExecutionStore:
                 current = _writing.get(key)
                 fd = current.fd if current is not None else None
             if fd is None:  # never begun here (or begun by the parent of this fork)
-                raise StoreError(f"{where}: no write-ahead entry of {execution_id!r} was "
-                                 "begun by this process; call begin() first")
+                raise journal_error(where, execution_id)
             write_all(fd, data, fsync=self.fsync)
         except StoreError:
             raise
@@ -234,16 +240,47 @@ class FileExecutionStore:
         file, and :class:`RecordFormatError` for an entry too damaged to recover.
         """
         recovered: builtins.list[ExecutionRecord] = []
-        if not self._wal.is_dir():
-            return recovered
-        remove_abandoned(self._wal)
-        for wal in sorted(self._wal.glob("*.jsonl")):
-            with claim(wal, what="write-ahead file", force=force) as dead:
-                if not dead:
-                    continue  # its writer is alive, or saved the record and removed it
-                record = self._recover_one(wal)
-            if record is not None:
+        if self._wal.is_dir():
+            remove_abandoned(self._wal)
+            for wal in sorted(self._wal.glob("*.jsonl")):
+                with claim(wal, what="write-ahead file", force=force) as dead:
+                    if not dead:
+                        continue  # its writer is alive, or saved the record and removed it
+                    record = self._recover_one(wal)
+                if record is not None:
+                    recovered.append(record)
+        if self._journal.is_dir():
+            remove_abandoned(self._journal)
+            for journal in sorted(self._journal.glob("*.jsonl")):
+                recovered += self._recover_journal(journal, force=force)
+        return recovered
+
+    def _recover_journal(self, path: Path, *, force: bool) -> builtins.list[ExecutionRecord]:
+        """The interrupted records of a process-crash journal whose writer is gone (any,
+        with *force*), saved; the journal is removed (this process's own is emptied)."""
+        recovered: builtins.list[ExecutionRecord] = []
+        own = path == _journals.own_path(self._journal)
+        with claim(path, what="journal", force=force) as dead:
+            if not dead:
+                return recovered
+            journal = read_journal(path)
+            for execution_id in journal.unfinished():
+                header, attempts = journal.begins[execution_id]
+                check_write_ahead_header(header, path)
+                if self._path(execution_id).exists():
+                    continue  # finished: its record is stored
+                record = recovered_record(header, attempts, path, own_file=False)
+                try:
+                    self.save(record)
+                except StoreError:
+                    if not self._path(execution_id).exists():
+                        raise
+                    continue  # its writer saved the real record at the same moment
                 recovered.append(record)
+            if own:
+                _journals.forget_in_flight(self._journal)
+            else:
+                _discard(path)
         return recovered
 
     def _recover_one(self, wal: Path) -> ExecutionRecord | None:
@@ -269,68 +306,6 @@ class FileExecutionStore:
         # else finished: the crash came between save and cleanup
         _discard(wal)
         return record
-
-
-# A write-ahead file made as an O_TMPFILE: written and locked while it has no name, then
-# linked under its name, so it appears locked and complete (the .new name and the rename of
-# OwnedFile.create are not needed: two directory operations fewer per execution)
-_O_TMPFILE = getattr(os, "O_TMPFILE", 0) if fcntl is not None and \
-    os.path.isdir("/proc/self/fd") else 0
-_APPEND = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | _O_TMPFILE
-_no_tmpfile: set[str] = set()
-_made_here: weakref.WeakSet[OwnedFile] = weakref.WeakSet()
-
-
-def _create_wal(wal: Path, prefix: str, data: bytes, *, fsync: bool) -> OwnedFile:
-    """A new write-ahead file ``<prefix><random>.jsonl`` in *wal*, locked, holding *data*
-    before it appears (as :meth:`OwnedFile.create`, which makes it where ``O_TMPFILE`` is
-    not available). Raises :class:`OSError` when it cannot be made."""
-    folder = str(wal)
-    if not _O_TMPFILE or folder in _no_tmpfile:
-        return OwnedFile.create(wal, prefix, data, fsync=fsync)
-    try:
-        fd = os.open(folder, _APPEND, 0o666)
-    except FileNotFoundError:
-        wal.mkdir(parents=True, exist_ok=True)
-        return _create_wal(wal, prefix, data, fsync=fsync)
-    except OSError as exc:
-        if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP):
-            raise
-        _no_tmpfile.add(folder)
-        return OwnedFile.create(wal, prefix, data, fsync=fsync)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a file nobody else can open yet
-        write_all(fd, data, fsync=fsync)
-        for _ in range(8):  # a name taken: another name
-            path = os.path.join(os.path.abspath(folder),
-                                f"{prefix}{secrets.token_hex(8)}.jsonl")  # never hashed
-            try:
-                os.link(f"/proc/self/fd/{fd}", path, dst_dir_fd=fd, follow_symlinks=True)
-            except FileExistsError:
-                continue
-            owned = OwnedFile(fd, Path(path))
-            _made_here.add(owned)
-            return owned
-        raise FileExistsError(f"no free name for a new file in {wal}")
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        raise
-
-
-def _drop_in_child() -> None:
-    # a forked child closes its copies of the parent's write-ahead files at once: it must
-    # neither write to them nor keep them looking alive (locked) after the parent died
-    for owned in builtins.list(_made_here):
-        fd, owned.fd, owned.path = owned.fd, None, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-    _made_here.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_drop_in_child)
 
 
 def _discard(wal: Path) -> None:

@@ -106,6 +106,7 @@ def test_process_crash_mode_survives_sigkill_at_random_instants(tmp_path: Path,
     assert len(recovered) <= KILLS
     assert all(record.status == "interrupted" for record in recovered)
     assert list((folder / ".wal").glob("*.jsonl")) == []
+    assert list((folder / ".journal").glob("*.jsonl")) == []  # dead journals taken over
     # every file on disk is a complete, verified record: nothing torn loads as valid
     assert {p.stem for p in folder.glob("*.json")} == set(stored) | {
         r.execution_id for r in recovered}
@@ -255,13 +256,67 @@ def test_unknown_or_contradicting_options_are_refused(make: Any, tmp_path: Path)
 def test_without_o_tmpfile_the_fallback_is_atomic_too(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from intentusnet_core import serialization
-    from intentusnet_core.stores import file as file_module
+    from intentusnet_core.stores import file_journal
 
     monkeypatch.setattr(serialization, "_O_TMPFILE", 0)
-    monkeypatch.setattr(file_module, "_O_TMPFILE", 0)
-    store = FileExecutionStore(tmp_path / "files", durability="process-crash")
-    runtime = _runtime(store)
-    ids = [runtime.route_intent("Echo", {"n": n}).metadata["execution_id"] for n in range(3)]
-    assert [r.execution_id for r in store.list()] == ids
-    assert sorted(p.name for p in (tmp_path / "files").rglob("*") if p.is_file()) == sorted(
-        f"{eid}.json" for eid in ids)
+    monkeypatch.setattr(file_journal, "_O_TMPFILE", 0)
+    for level in ("process-crash", "power-loss"):
+        folder = tmp_path / level
+        store = FileExecutionStore(folder, durability=level)
+        runtime = _runtime(store, level)
+        ids = [runtime.route_intent("Echo", {"n": n}).metadata["execution_id"]
+               for n in range(3)]
+        assert [r.execution_id for r in store.list()] == ids
+        assert sorted(p.name for p in folder.iterdir() if p.is_file()) == sorted(
+            f"{eid}.json" for eid in ids)
+        assert [p.name for p in folder.rglob("*.tmp")] == []
+        assert list(folder.glob(".wal/*")) == []
+
+
+@pytest.mark.parametrize("level", ["process-crash", "power-loss"])
+def test_write_ahead_entry_is_on_disk_before_the_agent_runs(level: str,
+                                                            tmp_path: Path) -> None:
+    folder = tmp_path / "files"
+    seen: list[str] = []
+
+    @agent("peek", intents=["Peek"])
+    def peek(envelope: Any) -> dict[str, Any]:
+        seen.append("".join(p.read_text() for p in folder.rglob("*.jsonl")))
+        return {"ok": True}
+
+    runtime = IntentusRuntime(store=FileExecutionStore(folder, durability=level),
+                              id_factory=SequentialIds("p"))
+    runtime.register_agent(peek)
+    runtime.route_intent("Peek", {})
+    assert '"executionId":"p-000001"' in seen[0]
+    assert FileExecutionStore(folder).recover(force=False) == []  # the writer is alive
+
+
+def test_a_dead_process_crash_journal_becomes_interrupted_records(tmp_path: Path) -> None:
+    folder = tmp_path / "files"
+    script = textwrap.dedent("""
+        import os, sys
+        from intentusnet_core import FileExecutionStore, IntentusRuntime, SequentialIds, agent
+
+        @agent("stuck", intents=["Stuck"])
+        def stuck(envelope):
+            if envelope.payload["n"] == 2:
+                os.kill(os.getpid(), 9)  # dies while the agent runs
+            return {"n": envelope.payload["n"]}
+
+        runtime = IntentusRuntime(store=FileExecutionStore(sys.argv[1],
+                                  durability="process-crash"), id_factory=SequentialIds("d"))
+        runtime.register_agent(stuck)
+        for n in range(3):
+            runtime.route_intent("Stuck", {"n": n})
+        """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", script, str(folder)], env=env, check=False)
+    assert done.returncode == -signal.SIGKILL
+    store = FileExecutionStore(folder, durability="process-crash")
+    recovered = store.recover()
+    assert [(r.execution_id, r.status, r.router_decision["inFlight"]) for r in recovered] == [
+        ("d-000003", "interrupted", "stuck")]
+    assert [r.execution_id for r in store.list()] == ["d-000001", "d-000002", "d-000003"]
+    assert list((folder / ".journal").glob("*.jsonl")) == []  # taken over and removed
+    assert store.recover() == []
