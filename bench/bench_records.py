@@ -99,6 +99,23 @@ def close(store: Any) -> None:
         closer()
 
 
+def file_store_at(where: Path, level: str) -> Any:
+    """A file store at durability *level* (checkouts before ``durability=``: ``fsync=``)."""
+    try:
+        return FileExecutionStore(where, durability=level)
+    except TypeError:
+        return FileExecutionStore(where, fsync=level == "power-loss")
+
+
+def sqlite_store_at(path: Path, level: str) -> Any:
+    """A SQLite store at durability *level* (older checkouts: ``synchronous=``)."""
+    try:
+        return SQLiteExecutionStore(path, durability=level)
+    except TypeError:
+        return SQLiteExecutionStore(path, synchronous="FULL" if level == "power-loss"
+                                    else "NORMAL")
+
+
 def fill(store: Any, n: int) -> list[str]:
     """Route *n* executions into *store*; their ids (bench_load.py uses this too)."""
     rt = runtime_for(store)
@@ -268,11 +285,11 @@ def rows_of(root: Path, shm: Path | None, ops: dict[str, int]) -> list[dict[str,
     for fs, where in places:
         route_row(f"record_file_crash[{fs}]",
                   f"route + record, file store, process-crash, {fs}",
-                  lambda d: FileExecutionStore(d, durability="process-crash"), where, rec)
+                  lambda d: file_store_at(d, "process-crash"), where, rec)
     route_row(f"record_file_power[{disk}]", f"route + record, file store, power-loss, {disk}",
-              lambda d: FileExecutionStore(d, durability="power-loss"), root, power)
+              lambda d: file_store_at(d, "power-loss"), root, power)
     route_row(f"record_sqlite_power[{disk}]", f"route + record, SQLite, power-loss, {disk}",
-              lambda d: SQLiteExecutionStore(d / "records.db", durability="power-loss"),
+              lambda d: sqlite_store_at(d / "records.db", "power-loss"),
               root, power)
     return rows
 
@@ -316,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = rows_of(root, shm, ops)
         # stored executions for replay / list / bytes: ours (SQLite default, file) and the peer's
         sqlite_store = SQLiteExecutionStore(root / "load" / "records.db")
-        file_store = FileExecutionStore(root / "load-files", durability="process-crash")
+        file_store = file_store_at(root / "load-files", "process-crash")
         sqlite_ids = fill(sqlite_store, LOAD_N)
         file_ids = fill(file_store, LOAD_N)
         sqlite_store.flush()
@@ -357,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         parts: dict[str, Any] = {}
         for label, make in (("default SQLite", lambda d: SQLiteExecutionStore(d / "r.db")),
                             ("file, process-crash",
-                             lambda d: FileExecutionStore(d, durability="process-crash"))):
+                             lambda d: file_store_at(d, "process-crash"))):
             where = Path(tempfile.mkdtemp(prefix="parts-", dir=shm or root))
             store = make(where)
             rt = runtime_for(store)

@@ -88,6 +88,7 @@ class FileExecutionStore:
         self._wal = self.directory / ".wal"
         self._wal_key = str(self._wal.absolute())
         self._journal = self.directory / ".journal"
+        self._journal_key = str(self._journal.absolute())
         self._folder = os.path.abspath(self.directory)
         self._folders_synced = False  # power-loss: the .wal folder's own entry fsynced
 
@@ -118,15 +119,16 @@ class FileExecutionStore:
             self._finished(record.execution_id)
 
     def _write(self, record: ExecutionRecord, *, sync_directory: bool) -> None:
-        path = self._path(record.execution_id)
-        text = record_text(record, str(path), pretty=True)
+        name = f"{check_execution_id(record.execution_id, str(self))}.json"
+        where = os.path.join(self._folder, name)
+        path = f"{self.directory}{os.sep}{name}"  # as the caller named the folder
+        text = record_text(record, path, pretty=True)
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise StoreError(f"cannot write {path}: the text is not valid Unicode "
                              f"({exc.reason} at character {exc.start}); nothing was "
                              "written") from None
-        where = os.path.join(self._folder, path.name)
         try:
             try:
                 write_new_file(where, data, fsync=self.fsync, sync_directory=sync_directory)
@@ -146,7 +148,7 @@ class FileExecutionStore:
     def _finished(self, execution_id: str) -> None:
         # the record is durable; a write-ahead file left behind is removed by recover()
         if not self.fsync:
-            _journals.finished(self._journal, execution_id)
+            _journals.finished(self._journal_key, execution_id)
             return
         with _writing_lock:
             owned = _writing.pop((self._wal_key, execution_id), None)
@@ -194,8 +196,8 @@ class FileExecutionStore:
         check_before_write(text, where)
         if not self.fsync:
             if new:
-                _journals.begin(self._journal, execution_id, text)
-            elif not _journals.attempt(self._journal, execution_id, text):
+                _journals.begin(self._journal, self._journal_key, execution_id, text)
+            elif not _journals.attempt(self._journal_key, execution_id, text):
                 raise journal_error(where, execution_id)
             return
         data = text.encode("utf-8")
@@ -259,7 +261,7 @@ class FileExecutionStore:
         """The interrupted records of a process-crash journal whose writer is gone (any,
         with *force*), saved; the journal is removed (this process's own is emptied)."""
         recovered: builtins.list[ExecutionRecord] = []
-        own = path == _journals.own_path(self._journal)
+        own = path == _journals.own_path(self._journal_key)
         with claim(path, what="journal", force=force) as dead:
             if not dead:
                 return recovered
@@ -278,7 +280,7 @@ class FileExecutionStore:
                     continue  # its writer saved the real record at the same moment
                 recovered.append(record)
             if own:
-                _journals.forget_in_flight(self._journal)
+                _journals.forget_in_flight(self._journal_key)
             else:
                 _discard(path)
         return recovered

@@ -111,11 +111,10 @@ class SharedJournals:
         self._lock = threading.Lock()
         self._writers: dict[str, JournalWriter] = {}
 
-    def begin(self, directory: Path, execution_id: str, line: str) -> None:
+    def begin(self, directory: Path, key: str, execution_id: str, line: str) -> None:
         """Append the begin *line* of *execution_id* to this process's journal of
-        *directory* (made at the first entry). Raises :class:`StoreError` when it cannot
-        be written."""
-        key = str(directory.absolute())
+        *directory* (whose absolute path is *key*; made at the first entry). Raises
+        :class:`StoreError` when it cannot be written."""
         with self._lock:
             writer = self._writers.get(key)
             if writer is None or writer.fd is None:  # first entry, or a forked child
@@ -125,12 +124,12 @@ class SharedJournals:
             writer.append(line)
             writer.in_flight[execution_id] = [line]
 
-    def attempt(self, directory: Path, execution_id: str, line: str) -> bool:
+    def attempt(self, key: str, execution_id: str, line: str) -> bool:
         """Append an attempt *line*; False when *execution_id* was not begun in this
         process's journal (nothing written). Raises :class:`StoreError` when it cannot be
         written."""
         with self._lock:
-            writer = self._writers.get(str(directory.absolute()))
+            writer = self._writers.get(key)
             lines = writer.in_flight.get(execution_id) if writer is not None else None
             if writer is None or writer.fd is None or lines is None:
                 return False
@@ -138,27 +137,27 @@ class SharedJournals:
             lines.append(line)
             return True
 
-    def finished(self, directory: Path, execution_id: str) -> None:
+    def finished(self, key: str, execution_id: str) -> None:
         """*execution_id*'s record is stored: its entries are no longer needed. Never
         raises."""
         with self._lock:
-            writer = self._writers.get(str(directory.absolute()))
+            writer = self._writers.get(key)
             if writer is None or writer.in_flight.pop(execution_id, None) is None:
                 return
             if writer.size >= TRIM_BYTES:
                 writer.trim()
 
-    def own_path(self, directory: Path) -> Path | None:
+    def own_path(self, key: str) -> Path | None:
         """This process's journal file of *directory*, if it has one."""
         with self._lock:
-            writer = self._writers.get(str(directory.absolute()))
+            writer = self._writers.get(key)
             return writer.path if writer is not None else None
 
-    def forget_in_flight(self, directory: Path) -> None:
+    def forget_in_flight(self, key: str) -> None:
         """After ``recover(force=True)`` took this process's executions in flight: drop
         their entries (the journal is emptied). Never raises."""
         with self._lock:
-            writer = self._writers.get(str(directory.absolute()))
+            writer = self._writers.get(key)
             if writer is not None:
                 writer.in_flight.clear()
                 writer.trim()
