@@ -73,7 +73,7 @@ LOAD_N = 1_000
 WARMUP = 20
 
 # ops per sample: (full, quick)
-OPS = {"direct": (4000, 1000), "record": (300, 100), "power": (40, 12), "replay": (400, 100)}
+OPS = {"direct": (5000, 1000), "record": (400, 100), "power": (40, 12), "replay": (500, 100)}
 
 
 @agent("safe-moderator", intents=[INTENT], model="gpt-4o-mini", model_version="2024-07-18")
@@ -300,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-python", default=PEER_PYTHON,
                         help=f"python of the peer venv (default {PEER_PYTHON})")
     parser.add_argument("--quick", action="store_true", help="fewer ops and rounds")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5; 2 quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7; 2 quick)")
     parser.add_argument("--json", metavar="PATH", help="write every figure as JSON to PATH")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (2 if args.quick else 5)
+    rounds = args.rounds or (2 if args.quick else 7)
     ops = {key: pair[1 if args.quick else 0] for key, pair in OPS.items()}
 
     started = time.perf_counter()
