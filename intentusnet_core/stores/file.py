@@ -24,6 +24,7 @@ PID namespace.
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import os
 import threading
@@ -62,6 +63,7 @@ __all__ = ["FileExecutionStore"]
 _writing: dict[tuple[str, str], OwnedFile] = {}
 _writing_lock = threading.Lock()
 _journals = SharedJournals()  # the process-crash stores' journals (one per folder)
+atexit.register(_journals.close_finished)
 
 
 class FileExecutionStore:

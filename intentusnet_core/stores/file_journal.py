@@ -153,6 +153,15 @@ class SharedJournals:
             writer = self._writers.get(key)
             return writer.path if writer is not None else None
 
+    def close_finished(self) -> None:
+        """Remove the journals with nothing in flight (a clean exit leaves none behind);
+        keep the others for ``recover()``. Never raises."""
+        with self._lock:
+            for key, writer in builtins.list(self._writers.items()):
+                if writer.fd is not None:
+                    writer.close(remove=not writer.in_flight)
+                del self._writers[key]
+
     def forget_in_flight(self, key: str) -> None:
         """After ``recover(force=True)`` took this process's executions in flight: drop
         their entries (the journal is emptied). Never raises."""

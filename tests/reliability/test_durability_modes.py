@@ -320,3 +320,25 @@ def test_a_dead_process_crash_journal_becomes_interrupted_records(tmp_path: Path
     assert [r.execution_id for r in store.list()] == ["d-000001", "d-000002", "d-000003"]
     assert list((folder / ".journal").glob("*.jsonl")) == []  # taken over and removed
     assert store.recover() == []
+
+
+def test_a_clean_exit_leaves_no_process_crash_journal(tmp_path: Path) -> None:
+    folder = tmp_path / "files"
+    script = textwrap.dedent("""
+        import sys
+        from intentusnet_core import FileExecutionStore, IntentusRuntime, agent
+
+        @agent("echo", intents=["Echo"])
+        def echo(envelope):
+            return {"n": envelope.payload["n"]}
+
+        runtime = IntentusRuntime(store=FileExecutionStore(sys.argv[1],
+                                  durability="process-crash"))
+        runtime.register_agent(echo)
+        for n in range(3):
+            runtime.route_intent("Echo", {"n": n})
+        """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", script, str(folder)], env=env, check=True)
+    assert len(list(folder.glob("*.json"))) == 3
+    assert list(folder.glob(".journal/*")) == []
