@@ -69,10 +69,10 @@ atexit.register(_journals.close_finished)
 class FileExecutionStore:
     """Records as files in *directory*.
 
-    *durability*: ``"power-loss"`` (the default) or ``"process-crash"`` (no fsync: about
-    4x cheaper on disk; see the module documentation). ``fsync=True`` / ``fsync=False``
-    is the older spelling of the same choice. Raises :class:`ConfigurationError` for an
-    unknown level or contradicting options.
+    *durability*: ``"power-loss"`` (the default) or ``"process-crash"`` (no fsync: an
+    order of magnitude cheaper on disk; see the module documentation). ``fsync=True`` /
+    ``fsync=False`` is the older spelling of the same choice. Raises
+    :class:`ConfigurationError` for an unknown level or contradicting options.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, fsync: bool | None = None,
