@@ -342,3 +342,27 @@ def test_a_clean_exit_leaves_no_process_crash_journal(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", script, str(folder)], env=env, check=True)
     assert len(list(folder.glob("*.json"))) == 3
     assert list(folder.glob(".journal/*")) == []
+
+
+def test_process_crash_attempt_entries_precede_each_fallback_agent(tmp_path: Path) -> None:
+    from intentusnet_core import AgentResponse, RoutingOptions
+
+    folder = tmp_path / "files"
+    seen: list[str] = []
+
+    @agent("first", intents=["Try"], priority=1)
+    def first(envelope: Any) -> Any:
+        return AgentResponse.failure("UPSTREAM", "first cannot")
+
+    @agent("second", intents=["Try"], priority=2)
+    def second(envelope: Any) -> dict[str, Any]:
+        seen.append("".join(p.read_text() for p in folder.glob(".journal/*.jsonl")))
+        return {"ok": True}
+
+    store = FileExecutionStore(folder, durability="process-crash")
+    runtime = IntentusRuntime(store=store, id_factory=SequentialIds("t"))
+    runtime.register_agents(first, second)
+    response = runtime.route_intent("Try", {}, routing=RoutingOptions(strategy="FALLBACK"))
+    assert response.status == "success"
+    assert '{"attempt":"second","id":"t-000001"}' in seen[0]  # on disk before it ran
+    assert store.load("t-000001").router_decision["agent"] == "second"
