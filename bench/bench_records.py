@@ -1,31 +1,32 @@
 #!/usr/bin/env python3
-"""Recording, replay and load figures of intentusnet_core, side by side with IntentusNet 1.3.0.
+"""Recording, replay and load figures of intentusnet_core side by side with IntentusNet 1.3.0,
+contenders alternating figure by figure in every round, in one run.
 
 Run from the repository root with the dev venv::
 
-    .venv/bin/python bench/bench_records.py                 # ours + the peer (needs /tmp/peer-venv)
+    .venv/bin/python bench/bench_records.py                 # ~2 min: every row, peer included
+    .venv/bin/python bench/bench_records.py --quick         # ~30 s sanity run (fewer ops/rounds)
     .venv/bin/python bench/bench_records.py --no-peer       # ours only
     .venv/bin/python bench/bench_records.py --json out.json # also write every figure as JSON
 
-The peer (the real PyPI ``intentusnet==1.3.0``) is measured by ``bench/peer_intentusnet.py``
-in its own virtualenv, run here as a subprocess whose one JSON line is parsed::
+The peer (the real PyPI ``intentusnet==1.3.0``) runs as ONE long-lived subprocess of its
+own virtualenv (``bench/peer_intentusnet.py --serve``) taking one command a line::
 
     python3 -m venv /tmp/peer-venv && /tmp/peer-venv/bin/pip install intentusnet==1.3.0
 
-What is measured (``time.perf_counter_ns``, median of several repeats, envelopes built
-outside the timed loop, one fresh envelope per operation, a fresh store per repeat):
+Each round measures every figure as: ours, then the peer's, then the next figure; a row's
+value is the median over rounds, and the ratio is ``peer / ours`` (for times: how many
+times the peer's time ours is; > 1 means we are faster). Envelopes are built outside the
+timed loops, one fresh envelope per operation; every timed route writes into a fresh
+store (or folder) after a few untimed warm-up routes. Stores live in a
+``tempfile.mkdtemp()`` folder (the temp dir's file system, ext4 here) or under
+``/dev/shm`` (tmpfs), as the peer's do.
 
-* routing with recording ON, per store, in us/op and executions/s: SQLite (the default
-  store, ``synchronous=NORMAL``), SQLite ``synchronous=FULL``, ``FileExecutionStore``
-  with ``fsync=True`` and ``fsync=False``, ``InMemoryExecutionStore``; plus two reference
-  rows: recording OFF, and the default SQLite store on tmpfs (``/dev/shm``);
-* ``replay(execution_id, store)`` of one stored execution out of 1,000 (us);
-* ``store.list()`` of 1,000 records, each parsed and hash-verified (ms);
-* bytes per record (SQLite: body column, and database file size / records; files: size).
-
-Every store lives in a ``tempfile.mkdtemp()`` directory, i.e. on the filesystem of the
-temp dir (``/tmp`` unless TMPDIR says otherwise), the same one the peer's file store uses.
-This script prints figures; it asserts nothing about time.
+Only public APIs are used (``route_intent``, the stores, ``replay``, ``store.list()``), so
+the bench measures whatever record format and writer the checkout has. Also printed: the
+floor of one recorded execution on this machine and the attribution of one recorded
+execution to the parts of the record path (``bench/_record_parts.py``). This script
+prints figures; it asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout even when not installed
+sys.path.insert(0, str(HERE))
 
 from _machine import cpu_model, filesystem_of, finish, git_revision, loadavg  # noqa: E402
+from _record_parts import attribution, floor  # noqa: E402
 
 from intentusnet_core import (  # noqa: E402
     FileExecutionStore,
-    InMemoryExecutionStore,
     IntentEnvelope,
     IntentusRuntime,
     SQLiteExecutionStore,
@@ -65,29 +67,18 @@ from intentusnet_core import __version__ as OUR_VERSION  # noqa: E402
 
 PEER_PYTHON = "/tmp/peer-venv/bin/python"
 PEER_SCRIPT = HERE / "peer_intentusnet.py"
-PEER_TIMEOUT_S = 150
-
 INTENT = "Moderate"
 PAYLOAD_RESULT = {"decision": "SAFE", "confidence": 0.95}
-
-REPEATS = 5              # timed repeats per figure (median reported)
-REPEAT_BUDGET_S = 0.8    # target wall time of one timed repeat (sets the op count)
-MIN_OPS, MAX_OPS = 40, 3_000
-WARMUP = 20              # untimed ops per repeat (opens the store, creates the schema)
 LOAD_N = 1_000
+WARMUP = 20
+
+# ops per sample: (full, quick)
+OPS = {"direct": (5000, 1000), "record": (400, 100), "power": (40, 12), "replay": (500, 100)}
 
 
-# ---------------------------------------------------------------------------------------
-# the agent and envelopes
-# ---------------------------------------------------------------------------------------
 @agent("safe-moderator", intents=[INTENT], model="gpt-4o-mini", model_version="2024-07-18")
 def moderate(envelope: IntentEnvelope) -> dict[str, Any]:
     return {"decision": "SAFE", "confidence": 0.95}
-
-
-@agent("failing-moderator", intents=[INTENT], model="gpt-4o-mini", model_version="2024-07-18")
-def failing(envelope: IntentEnvelope) -> dict[str, Any]:
-    raise ValueError("bench: agent failure")
 
 
 def envelopes(n: int, start: int = 0) -> list[IntentEnvelope]:
@@ -96,101 +87,10 @@ def envelopes(n: int, start: int = 0) -> list[IntentEnvelope]:
             for i in range(start, start + n)]
 
 
-def runtime_for(store: Any, *, recording: bool = True, agent_fn: Any = moderate) -> IntentusRuntime:
+def runtime_for(store: Any, *, recording: bool = True) -> IntentusRuntime:
     rt = IntentusRuntime(store=store, enable_recording=recording)
-    rt.register_agent(agent_fn)
+    rt.register_agent(moderate)
     return rt
-
-
-# ---------------------------------------------------------------------------------------
-# machine
-# ---------------------------------------------------------------------------------------
-def machine(tmp_root: str) -> dict[str, Any]:
-    import sqlite3 as _sqlite3
-
-    try:
-        import pydantic
-        pyd = pydantic.VERSION
-    except Exception:  # pragma: no cover
-        pyd = "?"
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "sqlite": _sqlite3.sqlite_version,
-        "pydantic": pyd,
-        "intentusnet_core": OUR_VERSION,
-        "commit": git_revision(),
-        "temp_dir": tmp_root,
-        "temp_dir_filesystem": filesystem_of(tmp_root),
-        "tmp_filesystem": filesystem_of("/tmp"),
-        "loadavg_start": loadavg(),
-    }
-
-
-# ---------------------------------------------------------------------------------------
-# timing helpers
-# ---------------------------------------------------------------------------------------
-def summary(samples_us: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(samples_us), 2),
-            "min": round(min(samples_us), 2), "max": round(max(samples_us), 2)}
-
-
-def ops_for(estimate_us: float) -> int:
-    return int(max(MIN_OPS, min(MAX_OPS, REPEAT_BUDGET_S * 1e6 / max(estimate_us, 0.1))))
-
-
-def time_routes(route: Callable[[IntentEnvelope], Any], envs: list[IntentEnvelope]) -> float:
-    """us per routed envelope over *envs* (one timed loop)."""
-    gc.collect()
-    t0 = time.perf_counter_ns()
-    for env in envs:
-        route(env)
-    t1 = time.perf_counter_ns()
-    return (t1 - t0) / len(envs) / 1000.0
-
-
-StoreFactory = Callable[[Path], Any]
-
-
-def bench_route(label: str, make_store: StoreFactory | None, root: Path,
-                recording: bool = True) -> dict[str, Any]:
-    """Route with recording to a fresh store per repeat; returns us/op figures."""
-    def fresh_runtime() -> tuple[IntentusRuntime, Any]:
-        where = Path(tempfile.mkdtemp(prefix="route-", dir=root))
-        store = make_store(where) if make_store is not None else None
-        if store is None:
-            return runtime_for(None, recording=False), None
-        return runtime_for(store, recording=recording), store
-
-    # calibration: a fresh store, warm-up, then a short timed run to size the repeats
-    rt, store = fresh_runtime()
-    for env in envelopes(WARMUP):
-        rt.route_intent(env)
-    estimate = time_routes(rt.route_intent, envelopes(WARMUP, WARMUP))
-    close(store)
-    ops = ops_for(estimate)
-
-    per_op: list[float] = []
-    for _ in range(REPEATS):
-        rt, store = fresh_runtime()
-        for env in envelopes(WARMUP):
-            rt.route_intent(env)
-        envs = envelopes(ops, WARMUP)
-        per_op.append(time_routes(rt.route_intent, envs))
-        # sanity: the last response is the agent's and the record is there
-        response = rt.route_intent(envelopes(1, 10**6)[0])
-        assert response.payload == PAYLOAD_RESULT, response
-        if store is not None:
-            eid = response.metadata["execution_id"]
-            assert store.load(eid).final_response["payload"] == PAYLOAD_RESULT
-        close(store)
-    out = summary(per_op)
-    out.update({"ops": ops, "repeats": REPEATS,
-                "executions_per_s": round(1e6 / out["median"], 1)})
-    return out
 
 
 def close(store: Any) -> None:
@@ -199,316 +99,350 @@ def close(store: Any) -> None:
         closer()
 
 
+def file_store_at(where: Path, level: str) -> Any:
+    """A file store at durability *level* (checkouts before ``durability=``: ``fsync=``)."""
+    try:
+        return FileExecutionStore(where, durability=level)
+    except TypeError:
+        return FileExecutionStore(where, fsync=level == "power-loss")
+
+
+def sqlite_store_at(path: Path, level: str) -> Any:
+    """A SQLite store at durability *level* (older checkouts: ``synchronous=``)."""
+    try:
+        return SQLiteExecutionStore(path, durability=level)
+    except TypeError:
+        return SQLiteExecutionStore(path, synchronous="FULL" if level == "power-loss"
+                                    else "NORMAL")
+
+
 def fill(store: Any, n: int) -> list[str]:
+    """Route *n* executions into *store*; their ids (bench_load.py uses this too)."""
     rt = runtime_for(store)
-    ids = []
-    for env in envelopes(n):
-        ids.append(rt.route_intent(env).metadata["execution_id"])
-    return ids
+    return [rt.route_intent(env).metadata["execution_id"] for env in envelopes(n)]
 
 
-def bench_replay(store: Any, execution_id: str) -> dict[str, Any]:
-    response = replay(execution_id, store)
-    assert response.payload == PAYLOAD_RESULT, response
-    assert response.metadata["from_replay"] is True, response.metadata
+def timed_routes(rt: IntentusRuntime, envs: list[IntentEnvelope]) -> float:
+    route = rt.route_intent
+    gc.collect()
     t0 = time.perf_counter_ns()
-    for _ in range(20):
-        replay(execution_id, store)
-    ops = ops_for((time.perf_counter_ns() - t0) / 20 / 1000)
-    samples = []
-    for _ in range(REPEATS):
-        gc.collect()
-        t0 = time.perf_counter_ns()
-        for _ in range(ops):
-            replay(execution_id, store)
-        samples.append((time.perf_counter_ns() - t0) / ops / 1000.0)
-    out = summary(samples)
-    out.update({"ops": ops, "repeats": REPEATS})
-    return out
+    for env in envs:
+        route(env)
+    return (time.perf_counter_ns() - t0) / len(envs) / 1000.0
 
 
-def bench_replay_loaded(store: Any, execution_id: str) -> dict[str, Any]:
-    """replay(record): a record already in memory (still hash-verified by replay)."""
-    record = store.load(execution_id)
-    ops = 2_000
-    samples = []
-    for _ in range(REPEATS):
-        gc.collect()
-        t0 = time.perf_counter_ns()
-        for _ in range(ops):
-            replay(record)
-        samples.append((time.perf_counter_ns() - t0) / ops / 1000.0)
-    out = summary(samples)
-    out.update({"ops": ops, "repeats": REPEATS})
-    return out
+# ---------------------------------------------------------------------------------------
+# our figures: one sample each
+# ---------------------------------------------------------------------------------------
+StoreFactory = Callable[[Path], Any]
 
 
-def bench_load(store: Any, n: int) -> dict[str, Any]:
-    samples = []
-    for _ in range(REPEATS):
-        gc.collect()
-        t0 = time.perf_counter_ns()
-        records = store.list()
-        samples.append((time.perf_counter_ns() - t0) / 1e6)
-        assert len(records) == n, len(records)
-    out = summary(samples)
-    out["repeats"] = REPEATS
-    return out
+def ours_direct(ops: int) -> float:
+    rt = runtime_for(None, recording=False)
+    for env in envelopes(100):
+        rt.route_intent(env)
+    return timed_routes(rt, envelopes(ops, 100))
 
 
-def sqlite_bytes(path: Path) -> dict[str, Any]:
-    """Body bytes per record, and database file bytes per record (after the WAL is
-    checkpointed: the store is closed first, then a checkpoint on a fresh connection)."""
-    conn = sqlite3.connect(path)
+def ours_record(make: StoreFactory, root: Path, ops: int) -> float:
+    where = Path(tempfile.mkdtemp(prefix="route-", dir=root))
+    store = make(where)
     try:
-        conn.execute("pragma wal_checkpoint(TRUNCATE)")
-        count, body = conn.execute(
-            "select count(*), sum(length(cast(body as blob))) from records").fetchone()
-    finally:
-        conn.close()
-    size = path.stat().st_size
-    for suffix in ("-wal", "-shm"):
-        extra = path.with_name(path.name + suffix)
-        if extra.exists():
-            size += extra.stat().st_size
-    return {"records": count, "body_bytes_per_record": round(body / count, 1),
-            "file_bytes_per_record": round(size / count, 1), "file_bytes": size}
-
-
-def file_bytes(directory: Path) -> dict[str, Any]:
-    sizes = [p.stat().st_size for p in directory.glob("*.json")]
-    return {"records": len(sizes), "file_bytes_per_record": round(statistics.mean(sizes), 1)}
-
-
-def error_outcome(root: Path) -> dict[str, Any]:
-    """An agent that raises, recording ON (default store): does routing return an error
-    response, and is a valid, replayable record left behind?"""
-    store = SQLiteExecutionStore(root / "error-outcome.db")
-    rt = runtime_for(store, agent_fn=failing)
-    out: dict[str, Any] = {"recorded": False, "exception": None}
-    try:
-        response = rt.route_intent(envelopes(1)[0])
-        out["status"] = response.status
-        out["code"] = response.error.code if response.error else None
-        eid = response.metadata.get("execution_id")
-        replayed = replay(eid, store)
-        out["recorded"] = replayed.status == "error" and replayed.error is not None
-    except Exception as exc:
-        out["exception"] = f"{type(exc).__name__}: {exc}"
+        rt = runtime_for(store)
+        for env in envelopes(WARMUP):
+            rt.route_intent(env)
+        us = timed_routes(rt, envelopes(ops, WARMUP))
+        response = rt.route_intent(envelopes(1, 10**6)[0])  # sanity: recorded and correct
+        assert response.payload == PAYLOAD_RESULT, response
+        eid = response.metadata["execution_id"]
+        assert store.load(eid).final_response["payload"] == PAYLOAD_RESULT
+        return us
     finally:
         close(store)
-    return out
+        shutil.rmtree(where, ignore_errors=True)
 
 
-# ---------------------------------------------------------------------------------------
-# the peer
-# ---------------------------------------------------------------------------------------
-def run_peer(python: str) -> tuple[dict[str, Any] | None, str]:
-    if not os.path.exists(python):
-        return None, (f"peer venv absent: {python} does not exist. Create it with\n"
-                      "    python3 -m venv /tmp/peer-venv && "
-                      "/tmp/peer-venv/bin/pip install intentusnet==1.3.0\n"
-                      "  Peer figures and the ratio are SKIPPED.")
-    t0 = time.perf_counter()
+def ours_replay(store: Any, eid: str, ops: int) -> float:
+    response = replay(eid, store)
+    assert response.payload == PAYLOAD_RESULT, response
+    assert response.metadata["from_replay"], response
+    gc.collect()
+    t0 = time.perf_counter_ns()
+    for _ in range(ops):
+        replay(eid, store)
+    return (time.perf_counter_ns() - t0) / ops / 1000.0
+
+
+def ours_list(store: Any) -> float:
+    gc.collect()
+    t0 = time.perf_counter_ns()
+    records = store.list()
+    ms = (time.perf_counter_ns() - t0) / 1e6
+    assert len(records) == LOAD_N, len(records)
+    return ms
+
+
+def sqlite_body_bytes(path: Path) -> float | None:
+    """Mean stored body per record (column ``body`` of table ``records``), or None when
+    the schema says otherwise (then only the file size per record is reported)."""
     try:
-        proc = subprocess.run([python, str(PEER_SCRIPT)], capture_output=True, text=True,
-                              timeout=PEER_TIMEOUT_S, cwd=tempfile.gettempdir())
-    except subprocess.TimeoutExpired:
-        return None, f"peer script timed out after {PEER_TIMEOUT_S} s; ratio SKIPPED"
-    took = time.perf_counter() - t0
-    lines = [line for line in proc.stdout.splitlines() if line.strip().startswith("{")]
-    if proc.returncode != 0 or not lines:
-        return None, (f"peer script failed (exit {proc.returncode}); ratio SKIPPED\n"
-                      f"  stderr: {proc.stderr.strip()[-800:]}")
+        conn = sqlite3.connect(path)
+        try:
+            count, body = conn.execute(
+                "select count(*), sum(length(cast(body as blob))) from records").fetchone()
+        finally:
+            conn.close()
+        return round(body / count, 1) if count else None
+    except sqlite3.Error:
+        return None
+
+
+def file_bytes(directory: Path) -> float:
+    sizes = [p.stat().st_size for p in directory.glob("*.json")]
+    return round(statistics.mean(sizes), 1)
+
+
+# ---------------------------------------------------------------------------------------
+# the peer, a long-lived subprocess
+# ---------------------------------------------------------------------------------------
+class Peer:
+    """``peer_intentusnet.py --serve`` in the peer's venv: one JSON command a line."""
+
+    def __init__(self, python: str) -> None:
+        self.proc = subprocess.Popen([python, str(PEER_SCRIPT), "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, bufsize=1,
+                                     cwd=tempfile.gettempdir())
+        ready = self._read()
+        if not ready.get("ready"):
+            raise RuntimeError(f"peer did not start: {ready}")
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"peer exited: {err.strip()[-800:]}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def ask(self, **command: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        answer = self._read()
+        if "error" in answer:
+            raise RuntimeError(f"peer {command['cmd']}: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------
+def machine(tmp_root: str) -> dict[str, Any]:
     try:
-        data = json.loads(lines[-1])
-    except ValueError as exc:
-        return None, f"peer output is not JSON ({exc}); ratio SKIPPED"
-    return data, f"peer script ran in {took:.1f} s"
+        import pydantic
+        pyd = pydantic.VERSION
+    except Exception:  # pragma: no cover
+        pyd = "?"
+    return {"platform": platform.platform(), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+            "pydantic": pyd, "intentusnet_core": OUR_VERSION, "commit": git_revision(),
+            "temp_dir": tmp_root, "temp_dir_filesystem": filesystem_of(tmp_root),
+            "loadavg_start": loadavg()}
 
 
-# ---------------------------------------------------------------------------------------
-# report
-# ---------------------------------------------------------------------------------------
-def fmt(value: Any, spec: str = ".1f") -> str:
-    return "n/a" if value is None else format(value, spec)
+def rows_of(root: Path, shm: Path | None, ops: dict[str, int]) -> list[dict[str, Any]]:
+    """Every timed row: label, our sample, the peer command to alternate with it."""
+    disk = filesystem_of(str(root)).split("(")[-1].split(")")[0] or "disk"
+    rec, power = ops["record"], ops["power"]
+    rows: list[dict[str, Any]] = [
+        {"key": "direct", "label": "routing, recording off (DIRECT)", "unit": "us",
+         "ours": lambda: ours_direct(ops["direct"]),
+         "peer": {"cmd": "direct", "ops": ops["direct"]}},
+    ]
+
+    def route_row(key: str, label: str, make: StoreFactory, where: Path, n: int) -> None:
+        rows.append({"key": key, "label": label, "unit": "us",
+                     "ours": lambda: ours_record(make, where, n),
+                     "peer": {"cmd": "record", "root": str(where), "ops": min(n * 2, rec)}})
+
+    places = [(disk, root)] + ([("tmpfs", shm)] if shm is not None else [])
+    for fs, where in places:
+        route_row(f"record_default[{fs}]", f"route + record, default store (SQLite), {fs}",
+                  lambda d: open_store(str(d / "records.db")), where, rec)
+    for fs, where in places:
+        route_row(f"record_file_crash[{fs}]",
+                  f"route + record, file store, process-crash, {fs}",
+                  lambda d: file_store_at(d, "process-crash"), where, rec)
+    route_row(f"record_file_power[{disk}]", f"route + record, file store, power-loss, {disk}",
+              lambda d: file_store_at(d, "power-loss"), root, power)
+    route_row(f"record_sqlite_power[{disk}]", f"route + record, SQLite, power-loss, {disk}",
+              lambda d: sqlite_store_at(d / "records.db", "power-loss"),
+              root, power)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--no-peer", action="store_true",
-                        help="do not run the IntentusNet 1.3.0 peer script")
+    parser.add_argument("--no-peer", action="store_true", help="ours only (no ratio)")
     parser.add_argument("--peer-python", default=PEER_PYTHON,
                         help=f"python of the peer venv (default {PEER_PYTHON})")
+    parser.add_argument("--quick", action="store_true", help="fewer ops and rounds")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7; 2 quick)")
     parser.add_argument("--json", metavar="PATH", help="write every figure as JSON to PATH")
     args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 7)
+    ops = {key: pair[1 if args.quick else 0] for key, pair in OPS.items()}
 
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="bench-records-"))
-    shm_root: Path | None = None
+    shm: Path | None = None
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-        shm_root = Path(tempfile.mkdtemp(prefix="bench-records-", dir="/dev/shm"))
-    figures: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": machine(str(root))}
+        shm = Path(tempfile.mkdtemp(prefix="bench-records-", dir="/dev/shm"))
+    figures: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": machine(str(root)),
+                               "rounds": rounds, "ops": ops}
     m = figures["machine"]
-    print("== machine")
-    print(f"  platform : {m['platform']}")
-    print(f"  cpu      : {m['cpu']} x {m['cores']} cores")
-    print(f"  python   : {m['python']} ({m['implementation']}), sqlite {m['sqlite']}, "
+    print(f"== machine: {m['cpu']} x {m['cores']}, python {m['python']}, sqlite {m['sqlite']}, "
           f"pydantic {m['pydantic']}, intentusnet_core {m['intentusnet_core']} "
           f"(commit {m['commit']})")
-    print(f"  stores in: {root}  [{m['temp_dir_filesystem']}]")
-    print(f"             (same filesystem as /tmp: {m['tmp_filesystem']}; the peer's file "
-          "store uses tempfile.mkdtemp() too)")
-    print(f"  loadavg  : {m['loadavg_start']} (1/5/15 min) at start")
-    if float(m["loadavg_start"].split()[0]) > 1.0:
-        print("  NOTE     : the machine is busy (1-min load > 1 on "
-              f"{m['cores']} cores): expect noisy figures; see min/max columns")
+    print(f"   stores in {root} [{m['temp_dir_filesystem']}] and {shm} [tmpfs]; "
+          f"loadavg {m['loadavg_start']} at start; {rounds} rounds")
 
+    peer: Peer | None = None
+    if not args.no_peer:
+        if os.path.exists(args.peer_python):
+            peer = Peer(args.peer_python)
+            figures["peer_version"] = peer.ask(cmd="version")["version"]
+        else:
+            print(f"   peer venv absent ({args.peer_python}); create it with: python3 -m venv "
+                  "/tmp/peer-venv && /tmp/peer-venv/bin/pip install intentusnet==1.3.0")
+    samples: dict[str, dict[str, list[float]]] = {}
     try:
-        # -- routing with recording ----------------------------------------------------
-        rows: list[tuple[str, StoreFactory | None, Path]] = [
-            ("SQLite default (synchronous=NORMAL)",
-             lambda d: open_store(str(d / "records.db")), root),  # what the runtime opens
-            ("SQLite synchronous=FULL",
-             lambda d: SQLiteExecutionStore(d / "records.db", synchronous="FULL"), root),
-            ("File fsync=True", lambda d: FileExecutionStore(d), root),
-            ("File fsync=False", lambda d: FileExecutionStore(d, fsync=False), root),
-            ("InMemory", lambda d: InMemoryExecutionStore(), root),
+        rows = rows_of(root, shm, ops)
+        # stored executions for replay / list / bytes: ours (SQLite default, file) and the peer's
+        sqlite_store = SQLiteExecutionStore(root / "load" / "records.db")
+        file_store = file_store_at(root / "load-files", "process-crash")
+        sqlite_ids = fill(sqlite_store, LOAD_N)
+        file_ids = fill(file_store, LOAD_N)
+        sqlite_store.flush()
+        stored = {"bytes_sqlite_body": sqlite_body_bytes(root / "load" / "records.db"),
+                  "bytes_file": file_bytes(root / "load-files")}
+        if peer is not None:
+            stored["bytes_peer"] = peer.ask(cmd="setup", root=str(root), n=LOAD_N)[
+                "bytes_per_record"]
+        rows += [
+            {"key": "replay_file", "label": "load + replay one stored execution (file store)",
+             "unit": "us", "ours": lambda: ours_replay(file_store, file_ids[500], ops["replay"]),
+             "peer": {"cmd": "replay", "ops": ops["replay"]}},
+            {"key": "replay_sqlite", "label": "load + replay one stored execution (SQLite)",
+             "unit": "us",
+             "ours": lambda: ours_replay(sqlite_store, sqlite_ids[500], ops["replay"]),
+             "peer": {"cmd": "replay", "ops": ops["replay"]}},
+            {"key": "list_sqlite", "label": "list 1,000 records (SQLite default)", "unit": "ms",
+             "ours": lambda: ours_list(sqlite_store), "peer": {"cmd": "list"}},
+            {"key": "list_file", "label": "list 1,000 records (file store)", "unit": "ms",
+             "ours": lambda: ours_list(file_store), "peer": {"cmd": "list"}},
         ]
-        extra: list[tuple[str, StoreFactory | None, Path]] = [
-            ("recording OFF (reference)", None, root),
-        ]
-        if shm_root is not None:
-            extra.append(("SQLite default on tmpfs /dev/shm (extra)",
-                          lambda d: SQLiteExecutionStore(d / "records.db"), shm_root))
-        routing: dict[str, Any] = {}
-        print("\n== routing with recording ON (DIRECT, one agent, us per routed intent; "
-              f"median of {REPEATS} repeats, fresh store per repeat)")
-        print(f"  {'store':<42} {'us/op':>9} {'min':>9} {'max':>9} {'exec/s':>10} "
-              f"{'ops':>6}")
-        for label, factory, where in rows + extra:
-            r = bench_route(label, factory, where)
-            routing[label] = r
-            print(f"  {label:<42} {r['median']:>9.1f} {r['min']:>9.1f} {r['max']:>9.1f} "
-                  f"{r['executions_per_s']:>10.0f} {r['ops']:>6}")
-        figures["routing_us"] = routing
-
-        # -- replay, load, bytes -----------------------------------------------------------
-        print(f"\n== replay / load / size ({LOAD_N:,} stored records per store)")
-        stores: dict[str, Any] = {}
-        db = root / "load" / "records.db"
-        sqlite_store = SQLiteExecutionStore(db)
-        file_store = FileExecutionStore(root / "load-files", fsync=False)
-        mem_store = InMemoryExecutionStore()
-        for name, store in (("SQLite default", sqlite_store), ("File", file_store),
-                            ("InMemory", mem_store)):
-            ids = fill(store, LOAD_N)
-            mid = ids[len(ids) // 2]
-            stores[name] = {
-                "replay_us": bench_replay(store, mid),
-                "replay_loaded_record_us": bench_replay_loaded(store, mid),
-                "load_1000_ms": bench_load(store, LOAD_N),
-            }
+        for number in range(rounds):
+            for row in rows:
+                pair = samples.setdefault(row["key"], {"ours": [], "peer": []})
+                pair["ours"].append(row["ours"]())
+                if peer is not None:
+                    answer = peer.ask(**row["peer"])
+                    pair["peer"].append(answer.get("us", answer.get("ms")))
+            print(f"   round {number + 1}/{rounds} done (loadavg {loadavg()})", flush=True)
+        figures["machine"]["loadavg_after_rounds"] = loadavg()
+        record = file_store.load(file_ids[500])
+        roots = {"tmpfs": shm} if shm is not None else {}
+        roots[filesystem_of(str(root)).split("(")[-1].split(")")[0] or "disk"] = root
+        figures["floor"] = floor(record, roots)
+        if peer is not None:
+            figures["floor"]["peer_plain_new_file_us"] = peer.ask(
+                cmd="fs_baseline", root=str(root), size=int(stored["bytes_peer"]))["us"]
+        parts: dict[str, Any] = {}
+        for label, make in (("default SQLite", lambda d: SQLiteExecutionStore(d / "r.db")),
+                            ("file, process-crash",
+                             lambda d: file_store_at(d, "process-crash"))):
+            where = Path(tempfile.mkdtemp(prefix="parts-", dir=shm or root))
+            store = make(where)
+            rt = runtime_for(store)
+            envs = iter(envelopes(600 if not args.quick else 200 + WARMUP))
+            for _ in range(WARMUP):
+                rt.route_intent(next(envs))
+            n = 580 if not args.quick else 200
+            parts[label] = attribution(lambda rt=rt, envs=envs: rt.route_intent(next(envs)), n)
+            close(store)
+        figures["attribution"] = parts
+        figures["stored"] = stored
         close(sqlite_store)
-        stores["SQLite default"]["bytes"] = sqlite_bytes(db)
-        stores["File"]["bytes"] = file_bytes(root / "load-files")
-        figures["stores"] = stores
-        print(f"  {'store':<16} {'replay(id) us':>14} {'replay(rec) us':>15} "
-              f"{'list() 1000 ms':>15} {'bytes/record':>24}")
-        for name, s in stores.items():
-            b = s.get("bytes")
-            if b is None:
-                size = "-"
-            elif "body_bytes_per_record" in b:
-                size = (f"body {b['body_bytes_per_record']:.0f} / "
-                        f"file {b['file_bytes_per_record']:.0f}")
-            else:
-                size = f"file {b['file_bytes_per_record']:.0f}"
-            print(f"  {name:<16} {s['replay_us']['median']:>14.1f} "
-                  f"{s['replay_loaded_record_us']['median']:>15.1f} "
-                  f"{s['load_1000_ms']['median']:>15.1f} {size:>24}")
-        print("  replay(id) = store.load(id) (parse + hash-verify) + ensure_replayable + "
-              "response; replay(rec) = verify + response on a loaded record")
-
-        eo = error_outcome(root)
-        figures["error_outcome"] = eo
-        print(f"\n== error outcome (agent raises, recording ON, default store): "
-              f"route returned status={eo.get('status')!r} code={eo.get('code')!r}, "
-              f"record left and replayable={eo['recorded']}"
-              + (f", exception {eo['exception']}" if eo["exception"] else ""))
-        ours_elapsed = time.perf_counter() - started
-        figures["ours_elapsed_s"] = round(ours_elapsed, 1)
-        figures["machine"]["loadavg_after_ours"] = loadavg()
-        print(f"  (our part took {ours_elapsed:.1f} s; loadavg now {loadavg()})")
     finally:
+        if peer is not None:
+            with_peer = peer
+            try:
+                with_peer.ask(cmd="cleanup")
+            finally:
+                with_peer.close()
         shutil.rmtree(root, ignore_errors=True)
-        if shm_root is not None:
-            shutil.rmtree(shm_root, ignore_errors=True)
+        if shm is not None:
+            shutil.rmtree(shm, ignore_errors=True)
+    report(figures, rows, samples, peer is not None)
+    return finish(figures, started, args.json)
 
-    # -- the peer ------------------------------------------------------------------------
-    peer: dict[str, Any] | None = None
-    if args.no_peer:
-        print("\n== IntentusNet 1.3.0 peer: skipped (--no-peer); no ratio")
-        figures["peer"] = None
-    else:
-        print(f"\n== IntentusNet 1.3.0 peer ({args.peer_python} {PEER_SCRIPT.name})")
-        peer, message = run_peer(args.peer_python)
-        print("  " + message)
-        figures["peer"] = peer
-        figures["machine"]["loadavg_after_peer"] = loadavg()
 
-    ours_default = figures["routing_us"]["SQLite default (synchronous=NORMAL)"]["median"]
-    if peer is not None:
-        print(f"  version {peer.get('version')}")
-        print(f"  {'figure':<44} {'IntentusNet 1.3.0':>18} {'ours':>14}")
-        sq = figures["stores"]["SQLite default"]
-        comparisons = [
-            ("route, recording OFF (us)", peer.get("route_direct_us"),
-             figures["routing_us"]["recording OFF (reference)"]["median"]),
-            ("route + record, store on /tmp (us)", peer.get("route_recording_file_us"),
-             ours_default),
-            ("route + record, store on tmpfs (us)", peer.get("route_recording_tmpfs_us"),
-             figures["routing_us"].get("SQLite default on tmpfs /dev/shm (extra)",
-                                       {}).get("median")),
-            ("replay one stored execution (us)", peer.get("replay_us"),
-             sq["replay_us"]["median"]),
-            ("replay a loaded record (us)", peer.get("replay_in_memory_us"),
-             sq["replay_loaded_record_us"]["median"]),
-            ("load 1,000 records (ms)", peer.get("load_1000_ms"), sq["load_1000_ms"]["median"]),
-            ("bytes per record", peer.get("bytes_per_record"),
-             sq["bytes"]["body_bytes_per_record"]),
-        ]
-        for label, theirs, mine in comparisons:
-            print(f"  {label:<44} {fmt(theirs):>18} {fmt(mine):>14}")
-        print(f"  error outcome recorded: peer {peer.get('error_outcome_recorded')} "
-              f"(raised {peer.get('error_outcome_exception')}), "
-              f"ours {figures['error_outcome']['recorded']}")
-        for note in peer.get("notes") or []:
-            print(f"  peer note: {note if len(note) <= 220 else note[:217] + '...'}")
-        print("  (peer: store on tmpfs = its route_recording_tmpfs_us; ours on tmpfs = the "
-              "extra SQLite row; ours 'bytes' = SQLite body column; replay(id) from SQLite)")
-
-        ratios: dict[str, Any] = {}
-        print("\n== RATIO (throughput = peer us/op / our us/op; target >= 10x)")
-        for key, against in (("route_recording_file_us", "peer's file store on /tmp"),
-                             ("route_recording_tmpfs_us", "peer's file store on tmpfs")):
-            theirs = peer.get(key)
-            if theirs is None:
-                print(f"  vs {against}: peer figure missing; no ratio")
-                continue
-            ratio = theirs / ours_default
-            ratios[key] = round(ratio, 3)
-            verdict = "target met" if ratio >= 10 else "target NOT met"
-            print(f"  recording to default store (SQLite) vs IntentusNet 1.3.0 file recording: "
-                  f"{ratio:.2f}x throughput  [{against}: {theirs:.1f} us vs ours "
-                  f"{ours_default:.1f} us; {verdict}]")
-        figures["ratios"] = ratios
-    else:
-        figures["ratios"] = None
-        if not args.no_peer:
-            print("  no peer figures: ratio SKIPPED")
-
-    return finish(figures, started, args.json, with_load=False)
+def report(figures: dict[str, Any], rows: list[dict[str, Any]],
+           samples: dict[str, dict[str, list[float]]], with_peer: bool) -> None:
+    table: dict[str, Any] = {}
+    print(f"\n== side by side (median over {figures['rounds']} rounds, contenders alternating; "
+          "ratio = peer / ours: > 1 means ours is faster)")
+    print(f"  {'figure':<52} {'IntentusNet 1.3.0':>18} {'ours':>12} {'ratio':>8}   ours min-max")
+    for row in rows:
+        pair = samples[row["key"]]
+        ours = statistics.median(pair["ours"])
+        theirs = statistics.median(pair["peer"]) if pair["peer"] else None
+        ratio = theirs / ours if theirs is not None and ours else None
+        unit = row["unit"]
+        table[row["key"]] = {"label": row["label"], "unit": unit, "ours": round(ours, 2),
+                             "peer": None if theirs is None else round(theirs, 2),
+                             "ratio": None if ratio is None else round(ratio, 3),
+                             "ours_samples": [round(x, 2) for x in pair["ours"]],
+                             "peer_samples": [round(x, 2) for x in pair["peer"]]}
+        peer_text = "-" if theirs is None else f"{theirs:.1f} {unit}"
+        ratio_text = "-" if ratio is None else f"{ratio:.2f}x"
+        print(f"  {row['label']:<52} {peer_text:>18} {ours:>9.1f} {unit:<2} {ratio_text:>8}"
+              f"   {min(pair['ours']):.1f}-{max(pair['ours']):.1f}")
+    stored = figures["stored"]
+    peer_bytes = stored.get("bytes_peer")
+    for label, ours_bytes in (("bytes per record (SQLite body)", stored["bytes_sqlite_body"]),
+                              ("bytes per record (file store, pretty)", stored["bytes_file"])):
+        ratio = (ours_bytes / peer_bytes) if ours_bytes and peer_bytes else None
+        print(f"  {label:<52} {peer_bytes or '-':>18} {ours_bytes or '-':>12} "
+              f"{'-' if ratio is None else f'{ratio:.2f}x':>8}   (ours / peer: < 1 is smaller)")
+    figures["table"] = table
+    print("\n== the floor of one recorded execution on this machine "
+          f"(one {figures['floor']['record_bytes']}-byte record)")
+    for key, value in figures["floor"].items():
+        if key != "record_bytes":
+            print(f"  {key:<52} {value:>10}")
+    print("\n== attribution of one recorded execution (cProfile own time by module; the "
+          "profiler inflates every part: read the shares)")
+    for label, parts in figures["attribution"].items():
+        text = ", ".join(f"{part} {v['us_per_execution']:.0f} us ({v['share']:.0%})"
+                         for part, v in parts.items())
+        print(f"  {label}: {text}")
+    if not with_peer:
+        print("  (no peer: ratios skipped)")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@ Run under a virtualenv that has the peer installed, e.g.::
 
     python3 -m venv /tmp/peer-venv
     /tmp/peer-venv/bin/pip install intentusnet==1.3.0
-    /tmp/peer-venv/bin/python bench/peer_intentusnet.py
+    /tmp/peer-venv/bin/python bench/peer_intentusnet.py          # every figure, once
+    /tmp/peer-venv/bin/python bench/peer_intentusnet.py --serve  # one command a line
+
+``--serve`` is how ``bench/bench_records.py`` drives it: a long-lived process taking one
+JSON command a line on stdin (``{"cmd": "record", "root": "/dev/shm", "ops": 300}``) and
+answering one JSON line, so both contenders are measured alternately, figure by figure.
 
 Imports only ``intentusnet`` and the standard library. Prints ONE JSON object
 on stdout. Figures that cannot be measured are reported as ``null`` with an
@@ -451,5 +456,109 @@ def main() -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------
+# --serve: a long-lived peer taking one command a line (JSON in, JSON out), so that
+# bench_records.py can alternate contenders figure by figure within each round
+# ---------------------------------------------------------------------------
+def _timed_route(route, envs) -> float:
+    gc.collect()
+    t0 = time.perf_counter_ns()
+    for e in envs:
+        route(e)
+    return (time.perf_counter_ns() - t0) / len(envs) / 1000.0
+
+
+def serve() -> int:
+    lg = logging.getLogger("intentusnet")
+    lg.addHandler(logging.NullHandler())
+    lg.propagate = False
+    state: dict = {}
+    counter = [0]
+
+    def fresh(n: int) -> list:
+        counter[0] += n
+        return [_envelope(counter[0] - n + i) for i in range(n)]
+
+    def handle(cmd: dict) -> dict:
+        kind = cmd["cmd"]
+        if kind == "version":
+            ver = _dist_version("intentusnet") if _dist_version else None
+            return {"version": ver or getattr(intentusnet, "__version__", None)}
+        if kind == "direct":
+            rt = _runtime(None)
+            route = rt.router.route_intent
+            for e in fresh(100):
+                route(e)
+            us = _timed_route(route, fresh(cmd["ops"]))
+            r = route(_envelope(0))
+            assert r.status == "success", r
+            return {"us": us}
+        if kind == "record":  # one JSON file per routed intent, in a fresh dir under root
+            d = tempfile.mkdtemp(prefix="peer-rec-", dir=cmd["root"])
+            try:
+                rt = _runtime(d)
+                route = rt.router.route_intent
+                for e in fresh(20):
+                    route(e)
+                envs = fresh(cmd["ops"])
+                us = _timed_route(route, envs)
+                n_files = len([f for f in os.listdir(d) if f.endswith(".json")])
+                assert n_files == 20 + len(envs), n_files
+                return {"us": us}
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        if kind == "setup":  # the 1,000 stored records of the replay / list figures
+            d = tempfile.mkdtemp(prefix="peer-store-", dir=cmd["root"])
+            store = make_records(d, cmd["n"])
+            ids = store.list_ids()
+            state.update(dir=d, store=store, ids=ids)
+            return {"bytes_per_record": bytes_per_record(d), "records": len(ids)}
+        if kind == "replay":  # load one stored execution from its file + replay it
+            store, ids = state["store"], state["ids"]
+            eid = ids[len(ids) // 2]
+            res = ReplayEngine(store.load(eid)).replay()
+            assert res.response.get("payload") == {"decision": "SAFE", "n": 1}, res.response
+            ops = cmd["ops"]
+            gc.collect()
+            t0 = time.perf_counter_ns()
+            for _ in range(ops):
+                ReplayEngine(store.load(eid)).replay()
+            return {"us": (time.perf_counter_ns() - t0) / ops / 1000.0}
+        if kind == "list":  # list_ids() + load() of every stored record
+            store = state["store"]
+            gc.collect()
+            t0 = time.perf_counter_ns()
+            recs = [store.load(i) for i in store.list_ids()]
+            ms = (time.perf_counter_ns() - t0) / 1e6
+            assert len(recs) == len(state["ids"]), len(recs)
+            return {"ms": ms}
+        if kind == "fs_baseline":
+            return {"us": fs_baseline_us(cmd["root"], cmd["size"], cmd.get("n", 500))}
+        if kind == "cleanup":
+            if "dir" in state:
+                shutil.rmtree(state["dir"], ignore_errors=True)
+            state.clear()
+            return {}
+        raise ValueError(f"unknown command {kind!r}")
+
+    root = tempfile.mkdtemp(prefix="peer-intentusnet-")
+    os.chdir(root)  # any default ".intentusnet/records" lands in the temp dir
+    print(json.dumps({"ready": True}), flush=True)
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                out = handle(json.loads(line))
+            except Exception as ex:  # reported, never invented
+                out = {"error": f"{type(ex).__name__}: {ex}"}
+            print(json.dumps(out), flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        if "dir" in state:
+            shutil.rmtree(state["dir"], ignore_errors=True)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve() if "--serve" in sys.argv[1:] else main())

@@ -16,7 +16,9 @@ or, for a journal this process keeps open, by :func:`write_all`:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import stat
 import tempfile
 from pathlib import Path
@@ -30,9 +32,11 @@ __all__ = [
     "append_text",
     "check_before_write",
     "check_record_size",
+    "fsync_directory",
     "max_record_bytes",
     "read_file_bytes",
     "write_all",
+    "write_new_file",
     "write_text_atomic",
 ]
 
@@ -255,6 +259,73 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, where: str | N
         raise
     if fsync:
         _fsync_dir(target.parent)
+
+
+# O_TMPFILE (Linux): an unnamed file in the folder, linked under its name once complete;
+# a crash before the link leaves nothing behind (no temporary name to clean up)
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0) if os.path.isdir("/proc/self/fd") else 0
+_NO_TMPFILE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP)
+_no_tmpfile: set[str] = set()  # folders whose file system refused O_TMPFILE
+
+
+def write_new_file(path: str, data: bytes, *, fsync: bool, sync_directory: bool = True) -> None:
+    """Create the file *path* (an absolute path, in an existing folder) holding *data*,
+    atomically and without ever replacing a file: a crash or I/O error at any point leaves
+    no file or the whole one, never a part, and no temporary file (Linux: an ``O_TMPFILE``
+    linked into place; elsewhere a temporary file linked, then removed). Mode ``0o666``
+    less the umask. Nothing is checked: pass what :func:`check_before_write` passed.
+
+    With *fsync* the file's bytes are fsynced before it appears, and with *sync_directory*
+    the folder after (:func:`fsync_directory`): the file survives a power loss once this
+    returns. Without, it survives the process being killed at any instant (the bytes are
+    the kernel's), not a power loss. Group many files: ``sync_directory=False`` for each,
+    then one :func:`fsync_directory`.
+
+    Raises :class:`FileExistsError` when *path* exists (nothing written), and the
+    :class:`OSError` of the call that failed otherwise.
+    """
+    folder = os.path.dirname(path)
+    if _O_TMPFILE and folder not in _no_tmpfile:
+        try:
+            fd = os.open(folder, os.O_WRONLY | _O_TMPFILE | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            if exc.errno not in _NO_TMPFILE:
+                raise
+            _no_tmpfile.add(folder)
+        else:
+            try:
+                write_all(fd, data, fsync=fsync)
+                # an absolute *path* ignores dst_dir_fd; giving it makes this linkat(),
+                # which follows the /proc link to the open file
+                os.link(f"/proc/self/fd/{fd}", path, dst_dir_fd=fd, follow_symlinks=True)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                raise
+            try:
+                os.close(fd)
+            except OSError:  # a failed close may mean lost bytes: the file must not stay
+                _remove(path)
+                raise
+            if fsync and sync_directory:
+                fsync_directory(folder)
+            return
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        _write_and_close(fd, data, fsync)
+        _publish(tmp, Path(path), overwrite=False)
+    except BaseException:
+        _remove(tmp)
+        raise
+    if fsync and sync_directory:
+        fsync_directory(folder)
+
+
+def fsync_directory(directory: str | os.PathLike[str]) -> None:
+    """fsync the folder *directory*, making the names created or removed in it durable (a
+    file system that cannot fsync a folder is not an error). Never raises."""
+    _fsync_dir(Path(directory))
 
 
 def _publish(tmp: str, target: Path, overwrite: bool) -> None:

@@ -12,9 +12,13 @@ database and the finished records still waiting in the journals of other live st
 A journal is owned through a lock its store holds while it lives, never by process id
 (:mod:`.ownership`): journals whose writer died are taken over by the next reader.
 
-``synchronous="NORMAL"`` (the default) survives the crash of the process, as SQLite's own
-``NORMAL`` does in WAL mode; ``"FULL"`` also fsyncs each journal entry and each SQLite
-commit, so every finished execution survives a power loss too, at a higher cost per write.
+Durability (``durability=``, see ``docs/how-to/durability.md``): ``"process-crash"`` (the
+default; ``synchronous="NORMAL"``) survives the death of the process at any instant, as
+SQLite's own ``NORMAL`` does in WAL mode; ``"power-loss"`` (``synchronous="FULL"``) also
+fsyncs each journal entry before the call returns and commits each batch with SQLite's
+``FULL`` (one fsync per batch), so every finished execution survives a power loss too.
+``synchronous="OFF"`` keeps the process-crash promise (journal entries reach the kernel
+before the call returns) and lets SQLite skip its own syncs.
 """
 
 from __future__ import annotations
@@ -35,7 +39,15 @@ from ..errors import ConfigurationError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json, text_of
 from ..records import ExecutionRecord
 from ..serialization import check_before_write
-from .base import check_limit, matches, record_order, record_text
+from .base import (
+    POWER_LOSS,
+    PROCESS_CRASH,
+    check_limit,
+    matches,
+    record_order,
+    record_text,
+    resolve_durability,
+)
 from .journal import JournalWriter, keep_only, read_journal, recovered_record
 from .ownership import claim, remove_abandoned
 from .sqlite_schema import BODY, INSERT, Row, connect, row_of
@@ -48,19 +60,29 @@ _open_stores: weakref.WeakSet[SQLiteExecutionStore] = weakref.WeakSet()
 class SQLiteExecutionStore:
     """Records in one SQLite file (created on first use), safe across threads and processes.
 
-    ``batch_size`` bounds how many finished records wait in the journal before they are
-    moved into the database in one transaction (see the module documentation).
+    *durability*: ``"process-crash"`` (the default) or ``"power-loss"`` (see the module
+    documentation); ``synchronous=`` (``"NORMAL"``, ``"FULL"``, ``"OFF"``) is the older,
+    finer spelling. ``batch_size`` bounds how many finished records wait in the journal
+    before they are moved into the database in one transaction. Raises
+    :class:`ConfigurationError` for an unknown level or contradicting options.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL",
-                 batch_size: int = 64) -> None:
-        if synchronous.upper() not in ("NORMAL", "FULL", "OFF"):
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str | None = None,
+                 batch_size: int = 64, durability: str | None = None) -> None:
+        if synchronous is not None and (not isinstance(synchronous, str) or
+                                        synchronous.upper() not in ("NORMAL", "FULL", "OFF")):
             raise ConfigurationError(
                 f"synchronous={synchronous!r}: expected 'NORMAL', 'FULL' or 'OFF'")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigurationError(f"batch_size={batch_size!r}: expected an integer >= 1")
+        legacy = None if synchronous is None else (
+            POWER_LOSS if synchronous.upper() == "FULL" else PROCESS_CRASH)
+        self.durability = resolve_durability(durability, f"synchronous={synchronous!r}",
+                                             legacy, PROCESS_CRASH,
+                                             f"SQLiteExecutionStore({str(path)!r})")
         self.path = Path(path).absolute()  # a later chdir must not move it
-        self.synchronous = synchronous.upper()
+        self.synchronous = synchronous.upper() if synchronous is not None else (
+            "FULL" if self.durability == POWER_LOSS else "NORMAL")
         self.batch_size = batch_size
         self.journal_dir = self.path.with_name(self.path.name + ".pending")
         self._lock = threading.RLock()
