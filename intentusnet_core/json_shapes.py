@@ -176,6 +176,11 @@ class ObjectShape:
                     bad.path.append(name)
                     raise
 
+    def part(self, names: tuple[str, ...], what: str) -> ObjectShape:
+        """The shape of just the fields *names* of this one (a check of the part of a value
+        that one caller uses)."""
+        return ObjectShape(what, {name: self._fields[name] for name in names})
+
     def _keys_problem(self, keys: Any) -> ShapeError:
         missing = [name for name in self._fields if name in self._required - keys]
         if missing:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .errors import ConfigurationError
 from .models import AgentResponse, response_from_wire
+from .record_loading import vouched_for_replay
 from .records import ExecutionRecord
 from .stores import ExecutionStore, open_store
 from .wire_format import check_record
@@ -24,13 +25,19 @@ def replay(record_or_id: ExecutionRecord | str,
     records not in the shape they are written in (a record object is checked as strictly
     as a loaded one: it may have been built with ``model_validate`` from an edited file)
     and :class:`RecordIntegrityError` for records that were altered.
+
+    A record object loaded or sealed in this process is not checked again when what
+    replay returns is unchanged since (:func:`~.record_loading.vouched_for_replay`: no
+    field replaced, the final response still encoding to its loaded or sealed text);
+    any other record is shape-checked and verified in full.
     """
     if isinstance(record_or_id, ExecutionRecord):
         record = record_or_id
-        source = f"record {record.execution_id}"
-        check_record(record.to_wire(), source,
-                     "Replay the record as it was written, or route the intent again.")
-        record.verify(source=source)
+        if not vouched_for_replay(record):
+            source = f"record {record.execution_id}"
+            check_record(record.to_wire(), source,
+                         "Replay the record as it was written, or route the intent again.")
+            record.verify(source=source)
     else:
         if store is None:
             raise ConfigurationError(
