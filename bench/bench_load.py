@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Loading stored records: ``store.load(id)``, ``replay(id, store)`` and ``store.list()`` of
-1,000 records, SQLite and file store, each with a cold and a warm cache of checked bytes.
+1,000 records, SQLite, file and memory store, each with a cold and a warm cache of checked
+bytes; and ``replay(record)`` of a record loaded before (SQLite).
 
 *cold*: the process has not loaded these bytes before (``record_check.forget_all()`` before
 every operation): strict shape check and one hash over the stored bytes. *warm*: the same
@@ -31,7 +32,12 @@ sys.path.insert(0, str(HERE))
 
 from _machine import loadavg  # noqa: E402
 
-from intentusnet_core import FileExecutionStore, SQLiteExecutionStore, replay  # noqa: E402
+from intentusnet_core import (  # noqa: E402
+    FileExecutionStore,
+    InMemoryExecutionStore,
+    SQLiteExecutionStore,
+    replay,
+)
 
 
 def forget() -> None:
@@ -77,9 +83,13 @@ def main(argv: list[str]) -> int:
     sqlite_store = SQLiteExecutionStore(root / "records.db")
     file_store = FileExecutionStore(root / "files", fsync=False)
     file_id = file_store.list()[500].execution_id
+    memory_store = InMemoryExecutionStore()
+    for record in sqlite_store.list():
+        memory_store.save(record)
     figures: dict[str, Any] = {"loadavg_start": loadavg()}
     for name, store, eid in (("sqlite", sqlite_store, sqlite_id),
-                             ("file", file_store, file_id)):
+                             ("file", file_store, file_id),
+                             ("memory", memory_store, sqlite_id)):
         for label, fn, n, scale in (
                 ("list_1000_ms", store.list, 1, 1e6),
                 ("load_us", lambda s=store, e=eid: s.load(e), 300, 1e3),
@@ -87,6 +97,8 @@ def main(argv: list[str]) -> int:
             for cold in (True, False):
                 key = f"{name} {label} {'cold' if cold else 'warm'}"
                 figures[key] = timed(fn, n, cold, scale)
+    loaded = sqlite_store.load(sqlite_id)
+    figures["sqlite replay(record) us"] = timed(lambda: replay(loaded), 300, False, 1e3)
     figures["loadavg_end"] = loadavg()
     sqlite_store.close()
     print(json.dumps(figures))

@@ -125,7 +125,7 @@ def plain_parse(text: str) -> Any:
 # bytes.translate table: digits -> "0", the bytes a number can follow in JSON (":", ",",
 # "[") and its sign -> "X", everything else -> " "; a run of 19 or more digits in number
 # position then reads "X" + 19 zeros (inside a string too: a false alarm only costs the
-# stdlib parse)
+# stdlib parse; "sha256:" and its hex digits, as in the genesis hash, is passed over)
 _NUMBER_TABLE = bytes(ord("0") if chr(byte).isdigit() and byte < 128 else
                       ord("X") if byte in b":,[-" else ord(" ") for byte in range(256))
 _LONG_INTEGER = b"X" + b"0" * 19
@@ -143,8 +143,12 @@ def fast_parse(text: str) -> Any:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate character: the stdlib reads it
         return plain_parse(text)
-    if _LONG_INTEGER in data.translate(_NUMBER_TABLE):
-        return plain_parse(text)
+    marks = data.translate(_NUMBER_TABLE)
+    found = marks.find(_LONG_INTEGER)
+    while found >= 0:
+        if not data.startswith(b"sha256", found - 6):  # "sha256:000…": a hash, not a number
+            return plain_parse(text)
+        found = marks.find(_LONG_INTEGER, found + 20)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
