@@ -123,11 +123,12 @@ def plain_parse(text: str) -> Any:
 
 
 # bytes.translate table: digits -> "0", the bytes a number can follow in JSON (":", ",",
-# "[") and its sign -> "X", everything else -> " "; a run of 19 or more digits in number
-# position then reads "X" + 19 zeros (inside a string too: a false alarm only costs the
-# stdlib parse; "sha256:" and its hex digits, as in the genesis hash, is passed over)
+# "[") or JSON whitespace, and a sign -> "X", everything else -> " "; a run of 19 or more
+# digits in number position then reads "X" + 19 zeros (inside a string too: a false alarm
+# only costs the stdlib parse; "sha256:" and its hex digits, as in the genesis hash, is
+# passed over: outside a string, "sha256" cannot stand before a ":")
 _NUMBER_TABLE = bytes(ord("0") if chr(byte).isdigit() and byte < 128 else
-                      ord("X") if byte in b":,[-" else ord(" ") for byte in range(256))
+                      ord("X") if byte in b":,[- \t\n\r" else ord(" ") for byte in range(256))
 _LONG_INTEGER = b"X" + b"0" * 19
 
 
@@ -144,9 +145,11 @@ def fast_parse(text: str) -> Any:
     except UnicodeEncodeError:  # a lone surrogate character: the stdlib reads it
         return plain_parse(text)
     marks = data.translate(_NUMBER_TABLE)
+    if marks.startswith(_LONG_INTEGER[1:]):  # the text is a number
+        return plain_parse(text)
     found = marks.find(_LONG_INTEGER)
     while found >= 0:
-        if not data.startswith(b"sha256", found - 6):  # "sha256:000…": a hash, not a number
+        if found < 6 or not data.startswith(b"sha256:", found - 6):  # a hash, not a number
             return plain_parse(text)
         found = marks.find(_LONG_INTEGER, found + 20)
     try:

@@ -53,12 +53,16 @@ _set = object.__setattr__
 
 
 def construct_model(cls: type[Any], values: dict[str, Any],
-                    private: dict[str, Any] | None = None) -> Any:
+                    private: dict[str, Any] | None = None, *,
+                    fields_set: set[str] | None = None) -> Any:
     """``cls.model_construct(**values)`` without its generic overhead (reading and
-    recording, both hot paths): *values* holds every field, already checked."""
+    recording, both hot paths): *values* holds every field, already checked. *fields_set*:
+    a set of every field name, shared by the instances built in one load (pydantic only
+    adds to it, and every name is in it already)."""
     instance = _new(cls)
     _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_fields_set__", set(values) if fields_set is None
+         else fields_set)
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", private)
     return instance
@@ -94,12 +98,15 @@ def build_record(cls: type[R], event_cls: type[Any], data: dict[str, Any], *,
         envelope, agents = data["envelope"], data["agents"]
         decision, usage, hashes = data["routerDecision"], data["usage"], data["hashes"]
     events = []
+    event_fields: set[str] | None = None
     for event in data["events"]:
         payload = event["payload"]
-        events.append(construct_model(event_cls, {
-            "seq": event["seq"], "type": event["type"], "agent": event["agent"],
-            "payload": dict(payload) if copy else payload,
-            "prev_hash": event.get("prevHash"), "hash": event.get("hash")}))
+        values = {"seq": event["seq"], "type": event["type"], "agent": event["agent"],
+                  "payload": dict(payload) if copy else payload,
+                  "prev_hash": event.get("prevHash"), "hash": event.get("hash")}
+        if event_fields is None:
+            event_fields = set(values)
+        events.append(construct_model(event_cls, values, fields_set=event_fields))
     record: R = construct_model(cls, {
         "format_version": data["formatVersion"], "execution_id": data["executionId"],
         "parent_execution_id": data["parentExecutionId"], "created_at": data["createdAt"],
