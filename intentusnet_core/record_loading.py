@@ -44,7 +44,8 @@ from .record_check import (
 from .strict_json import parse_json
 from .wire_format import RECORD_FORMATS, check_record
 
-__all__ = ["build_record", "construct_model", "load_json", "load_wire", "vouched_for_replay"]
+__all__ = ["build_record", "construct_model", "load_json", "load_vouched", "load_wire",
+           "remember_loaded", "vouched_for_replay"]
 
 R = TypeVar("R")
 
@@ -128,24 +129,34 @@ def load_json(cls: type[R], event_cls: type[Any], text: str | bytes, *, source: 
     key = canonical_record_hash(decoded)  # the one hash, over the stored bytes as they are
     canonical = key is not None
     key = key or text_key(decoded)
-    known = is_known(key)
-    if canonical or known:
-        try:
-            data = fast_parse(decoded)
-        except (ValueError, RecursionError):
-            data = None  # odd text: the strict parse below says what is wrong
-        if data is not None:
-            if not known:  # the hash vouches for the content; the shape is checked once
-                check_record(data, source, advice)
-            record = build_record(cls, event_cls, data, copy=False)
-            if not known:
-                remember(key)
-            _remember_loaded(record, decoded, canonical)
+    if canonical or is_known(key):
+        record = load_vouched(cls, event_cls, decoded, key, source=source, advice=advice)
+        if record is not None:
+            remember_loaded(record, decoded, canonical)
             return record
     record = load_wire(cls, event_cls, parse_json(decoded, source), source=source,
                        verify=True, advice=advice)
     remember(key)
-    _remember_loaded(record, decoded, False)
+    remember_loaded(record, decoded, False)
+    return record
+
+
+def load_vouched(cls: type[R], event_cls: type[Any], text: str, key: str, *, source: str,
+                 advice: str) -> R | None:
+    """The record of a text its record hash (*key*) matched, or that was loaded before
+    (*key*: :func:`~intentusnet_core.record_check.text_key`): parsed fast, shape-checked
+    unless it was before, built without copies. None when the fast parse refuses the text
+    (the caller's strict parse then says why)."""
+    try:
+        data = fast_parse(text)
+    except (ValueError, RecursionError):
+        return None
+    known = is_known(key)
+    if not known:  # the hash vouches for the content; the shape is checked once
+        check_record(data, source, advice)
+    record = build_record(cls, event_cls, data, copy=False)
+    if not known:
+        remember(key)
     return record
 
 
@@ -162,7 +173,9 @@ def _utf8(text: Any) -> str | None:
 _loaded: dict[int, tuple[weakref.ref[Any], str, bool, tuple[Any, ...]]] = {}
 
 
-def _remember_loaded(record: Any, text: str, canonical: bool) -> None:
+def remember_loaded(record: Any, text: str, canonical: bool) -> None:
+    """Remember (weakly) that *record* was loaded from *text* in this process, for
+    :func:`vouched_for_replay`."""
     key = id(record)
 
     def forget(_: weakref.ref[Any]) -> None:

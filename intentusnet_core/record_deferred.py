@@ -1,0 +1,70 @@
+"""Records listed before they are read: ``store.list()`` checks every stored canonical text
+against its record hash at once, and builds each record when it is first used.
+
+Listing is where loading spends on records nobody reads (a count, a filter on the indexed
+columns, the last one of a run): what a listed record costs beyond its hash check — the
+parse, the shape check and the objects of its parts, three quarters of the time — is paid
+by the first attribute read of that record (any attribute: fields, methods, ``==``,
+``model_dump``, pickling). It then turns into a plain :class:`ExecutionRecord`, built as
+:meth:`ExecutionRecord.from_json` builds it.
+
+A text whose record hash does not match is loaded at once, strictly: the store raises for
+it during ``list()`` as before. A text whose hash matches was written by a sealer; if its
+shape is not the written shape (a record edited and resealed by hand) the first read of the
+record raises :class:`RecordFormatError` naming the field, as loading it would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .record_check import canonical_record_hash
+from .record_loading import load_json, load_vouched, remember_loaded
+from .records import ExecutionRecord, RecordEvent
+from .wire_format import RECORD_ADVICE
+
+__all__ = ["DeferredRecord", "deferred_record"]
+
+_new = object.__new__
+_set = object.__setattr__
+_get = object.__getattribute__
+_STATE = "\0deferred"  # the one key of a deferred record's __dict__: never a field name
+
+
+class DeferredRecord(ExecutionRecord):
+    """An :class:`ExecutionRecord` whose stored bytes matched their record hash, built on
+    first use; from then on its class is :class:`ExecutionRecord`."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if type(self) is DeferredRecord:
+            _materialize(self)
+        return getattr(self, name)
+
+
+def deferred_record(text: str, source: str,
+                    advice: str = RECORD_ADVICE) -> ExecutionRecord | None:
+    """A record of the stored canonical *text*, checked against its record hash now and
+    built on first use; None when the text does not match its hash (or is not canonical):
+    the caller then loads it strictly (``ExecutionRecord.from_json``)."""
+    key = canonical_record_hash(text)
+    if key is None:
+        return None
+    record = _new(DeferredRecord)
+    _set(record, "__dict__", {_STATE: (text, key, source, advice)})
+    _set(record, "__pydantic_fields_set__", set())
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", {"_sealed_text": None})
+    return record
+
+
+def _materialize(record: DeferredRecord) -> None:
+    text, key, source, advice = _get(record, "__dict__")[_STATE]
+    built = load_vouched(ExecutionRecord, RecordEvent, text, key, source=source,
+                         advice=advice)
+    if built is None:  # refused by the fast parse: the strict load says why (or reads it)
+        built = load_json(ExecutionRecord, RecordEvent, text, source=source, verify=True,
+                          advice=advice)
+    _set(record, "__dict__", _get(built, "__dict__"))
+    _set(record, "__pydantic_fields_set__", _get(built, "__pydantic_fields_set__"))
+    _set(record, "__class__", ExecutionRecord)
+    remember_loaded(record, text, True)
