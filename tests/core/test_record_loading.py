@@ -170,7 +170,8 @@ def test_a_listed_record_is_built_by_any_first_use(tmp_path: Path, use: str) -> 
     eid = fill(store)[2]
     expected = store.load(eid)
     record = store.list()[2]
-    assert type(record) is DeferredRecord and isinstance(record, ExecutionRecord)
+    assert type(record) is DeferredRecord
+    assert isinstance(record, ExecutionRecord)
     if use == "model_dump":
         assert record.model_dump() == expected.model_dump()
     elif use == "pickle":
@@ -256,5 +257,6 @@ def test_a_version_2_record_loads_lists_and_replays(tmp_path: Path) -> None:
     assert replay(record).payload == {"decision": "SAFE", "n": 0}
     store._records[eid] = (*store._records[eid][:4], text)
     [listed] = store.list()
-    assert listed.format_version == 2 and listed.to_wire() == record.to_wire()
+    assert listed.format_version == 2
+    assert listed.to_wire() == record.to_wire()
     assert replay(eid, store).payload == {"decision": "SAFE", "n": 0}
