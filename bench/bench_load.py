@@ -98,6 +98,9 @@ def main(argv: list[str]) -> int:
                              ("memory", memory_store, sqlite_id)):
         for label, fn, n, scale in (
                 ("list_1000_ms", store.list, 1, 1e6),
+                # every listed record read (records listed are built on first use)
+                ("list_1000_read_ms", lambda s=store: [r.final_response for r in s.list()],
+                 1, 1e6),
                 ("load_us", lambda s=store, e=eid: s.load(e), 300, 1e3),
                 ("replay_us", lambda s=store, e=eid: replay(e, s), 300, 1e3)):
             for cold in (True, False):

@@ -1,6 +1,9 @@
 """Records listed before they are read: ``store.list()`` checks every stored canonical text
 against its record hash at once, and builds each record when it is first used.
 
+``store.load(id)`` does the same (replay by id then reads only what it returns:
+:func:`deferred_replay_view`).
+
 Listing is where loading spends on records nobody reads (a count, a filter on the indexed
 columns, the last one of a run): what a listed record costs beyond its hash check — the
 parse, the shape check and the objects of its parts, three quarters of the time — is paid
@@ -20,15 +23,17 @@ from typing import Any
 
 from .record_check import canonical_record_hash
 from .record_loading import load_json, load_vouched, remember_loaded
+from .record_replay_view import ReplayView, replay_view
 from .records import ExecutionRecord, RecordEvent
 from .wire_format import RECORD_ADVICE
 
-__all__ = ["DeferredRecord", "deferred_record"]
+__all__ = ["DeferredRecord", "deferred_record", "deferred_replay_view"]
 
 _new = object.__new__
 _set = object.__setattr__
 _get = object.__getattribute__
 _STATE = "\0deferred"  # the one key of a deferred record's __dict__: never a field name
+_FAILED = "\0failed"
 
 
 class DeferredRecord(ExecutionRecord):
@@ -58,13 +63,28 @@ def deferred_record(text: str, source: str,
 
 
 def _materialize(record: DeferredRecord) -> None:
-    text, key, source, advice = _get(record, "__dict__")[_STATE]
-    built = load_vouched(ExecutionRecord, RecordEvent, text, key, source=source,
-                         advice=advice)
-    if built is None:  # refused by the fast parse: the strict load says why (or reads it)
-        built = load_json(ExecutionRecord, RecordEvent, text, source=source, verify=True,
-                          advice=advice)
+    state = _get(record, "__dict__")
+    text, key, source, advice = state[_STATE]
+    try:
+        built = load_vouched(ExecutionRecord, RecordEvent, text, key, source=source,
+                             advice=advice)
+        if built is None:  # refused by the fast parse: the strict load says why (or reads it)
+            built = load_json(ExecutionRecord, RecordEvent, text, source=source, verify=True,
+                              advice=advice)
+    except Exception:
+        state[_FAILED] = True  # found malformed: replay no longer reads it in part
+        raise
     _set(record, "__dict__", _get(built, "__dict__"))
     _set(record, "__pydantic_fields_set__", _get(built, "__pydantic_fields_set__"))
     _set(record, "__class__", ExecutionRecord)
     remember_loaded(record, text, True)
+
+
+def deferred_replay_view(record: ExecutionRecord) -> ReplayView | None:
+    """What replay uses of *record*, read from its stored text without building it when it
+    is a :class:`DeferredRecord` not built yet (:mod:`.record_replay_view`); None
+    otherwise, or when those fields cannot be read with certainty."""
+    if type(record) is not DeferredRecord:
+        return None
+    state = _get(record, "__dict__")
+    return None if _FAILED in state else replay_view(state[_STATE][0])

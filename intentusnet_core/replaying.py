@@ -10,6 +10,7 @@ from typing import cast
 
 from .errors import ConfigurationError
 from .models import AgentResponse, response_from_wire
+from .record_deferred import deferred_replay_view
 from .record_loading import vouched_for_replay
 from .records import ExecutionRecord
 from .stores import (
@@ -43,11 +44,14 @@ def replay(record_or_id: ExecutionRecord | str,
     A record object loaded or sealed in this process is not checked again when what
     replay returns is unchanged since (:func:`~.record_loading.vouched_for_replay`: no
     field replaced, the final response still encoding to its loaded or sealed text);
-    any other record is shape-checked and verified in full.
+    any other record is shape-checked and verified in full. A stored record whose bytes
+    match their record hash is not built at all: the fields replay returns are read from
+    their place in the stored text and shape-checked (:mod:`.record_replay_view`).
     """
     if isinstance(record_or_id, ExecutionRecord):
         record = record_or_id
-        if not vouched_for_replay(record):
+        view = deferred_replay_view(record)
+        if view is None and not vouched_for_replay(record):
             source = f"record {record.execution_id}"
             check_record(record.to_wire(), source,
                          "Replay the record as it was written, or route the intent again.")
@@ -58,10 +62,17 @@ def replay(record_or_id: ExecutionRecord | str,
                 "replay(execution_id) needs store=...; or call runtime.replay(execution_id)")
         opened = store if type(store) in _OWN_STORES else open_store(store)
         record = cast(ExecutionStore, opened).load(record_or_id)
-    record.ensure_replayable()
-    assert record.final_response is not None
-    response = response_from_wire(record.final_response)
+        view = deferred_replay_view(record)
+    if view is not None and view.status == "completed" and view.replayable and \
+            view.final_response is not None:
+        # a stored text its hash vouches for: only what is returned was parsed and checked
+        final, execution_id = view.final_response, view.execution_id
+    else:
+        record.ensure_replayable()
+        assert record.final_response is not None
+        final, execution_id = record.final_response, record.execution_id
+    response = response_from_wire(final)
     response.metadata["from_replay"] = True
-    response.metadata["execution_id"] = record.execution_id
+    response.metadata["execution_id"] = execution_id
     response.metadata["replayable"] = True
     return response

@@ -50,7 +50,7 @@ class InMemoryExecutionStore:
             raise RecordNotFoundError(
                 f"memory store: no execution {execution_id!r}; list the ids with "
                 "store.list()") from None
-        return _decode(execution_id, text)
+        return _listed(execution_id, text)
 
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,

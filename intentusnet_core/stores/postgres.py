@@ -278,7 +278,7 @@ class PostgresExecutionStore:
             raise RecordNotFoundError(
                 f"{self.url}: no execution {execution_id!r}; list the ids with "
                 "`intentusnet records list --store URL`")
-        return self._decode(execution_id, rows[0][0])
+        return self._listed(execution_id, rows[0][0])
 
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,

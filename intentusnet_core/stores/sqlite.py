@@ -258,7 +258,7 @@ class SQLiteExecutionStore:
             raise RecordNotFoundError(
                 f"{self.path}: no execution {execution_id!r}; list the ids with "
                 "`intentusnet records list`")
-        return self._decode(execution_id, rows[0][0])
+        return self._listed(execution_id, rows[0][0])
 
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,

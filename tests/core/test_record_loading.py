@@ -200,14 +200,17 @@ def test_a_listed_resealed_malformed_record_raises_when_first_read() -> None:
     del wire["envelope"]["routing"]["timeoutMs"]  # a key the writer writes, removed
     store._records[eid] = (*store._records[eid][:4], _reseal(wire))
     forget_all()
+    # replay by id reads and checks only what it returns: the envelope is not used
+    assert replay(eid, store).payload == {"decision": "SAFE", "n": 0}
     [record] = store.list()  # its hash matches: listed
     with pytest.raises(RecordFormatError, match=r"field envelope\.routing\.timeoutMs is "
                                                 r"missing"):
         record.envelope  # noqa: B018 - the first read builds it
     with pytest.raises(RecordFormatError, match=r"timeoutMs"):
-        replay(record)
+        replay(record)  # found malformed: replayed no more
+    loaded = store.load(eid)
     with pytest.raises(RecordFormatError, match=r"timeoutMs"):
-        store.load(eid)
+        loaded.verify()
 
 
 def test_a_listed_record_that_does_not_match_its_hash_fails_the_list() -> None:
@@ -260,3 +263,47 @@ def test_a_version_2_record_loads_lists_and_replays(tmp_path: Path) -> None:
     assert listed.format_version == 2
     assert listed.to_wire() == record.to_wire()
     assert replay(eid, store).payload == {"decision": "SAFE", "n": 0}
+
+
+# -- replay(execution_id): only what is returned is read ------------------------------------
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_replay_by_id_does_not_build_the_stored_record(kind: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import intentusnet_core.record_loading as loading
+
+    store: Any = (SQLiteExecutionStore(tmp_path / "r.db") if kind == "sqlite"
+                  else InMemoryExecutionStore())
+    eid = fill(store)[1]
+    built: list[str] = []
+    original = loading.build_record
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        built.append("built")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loading, "build_record", counted)
+    forget_all()
+    response = replay(eid, store)
+    assert response.payload == {"decision": "SAFE", "n": 1}
+    assert response.metadata["execution_id"] == eid
+    assert built == []
+    assert store.load(eid).final_response["payload"] == {"decision": "SAFE", "n": 1}
+    assert built == ["built"]  # a loaded record is built when it is used
+
+
+@pytest.mark.parametrize(("edit", "field"), [
+    (lambda f: f.update(status="ok"), "finalResponse.status"),
+    (lambda f: f.pop("metadata"), "finalResponse.metadata"),
+    (lambda f: f.update(payload=[1]), "finalResponse.payload"),
+])
+def test_replay_by_id_of_a_resealed_malformed_final_response_is_a_format_error(
+        edit: Any, field: str) -> None:
+    store = InMemoryExecutionStore()
+    eid = fill(store, 1)[0]
+    wire = json.loads(store.load(eid).canonical_text())
+    edit(wire["finalResponse"])
+    store._records[eid] = (*store._records[eid][:4], _reseal(wire))
+    forget_all()
+    with pytest.raises(RecordFormatError, match=rf"field {field}\b"):
+        replay(eid, store)

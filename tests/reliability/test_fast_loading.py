@@ -5,6 +5,7 @@ shape predicate compiled from a shape accepts exactly the values its walk accept
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 from typing import Any
@@ -13,10 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from intentusnet_core import ExecutionRecord, IntentusError
 from intentusnet_core.errors import PayloadError
-from intentusnet_core.hashing import canonical_json, pretty_json
+from intentusnet_core.hashing import canonical_json, hash_text, pretty_json
 from intentusnet_core.json_shapes import ShapeError, compile_fits
-from intentusnet_core.record_check import fast_parse, plain_parse
+from intentusnet_core.record_check import fast_parse, forget_all, plain_parse
+from intentusnet_core.record_replay_view import replay_view
 from intentusnet_core.wire_format import RECORD_FORMATS
 
 from .samples import rich_records
@@ -161,6 +164,11 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+def fresh(data: st.DataObject, values: Any, label: str) -> Any:
+    """A drawn value of its own (the strategies share their lists and dicts)."""
+    return copy.deepcopy(data.draw(values, label=label))
+
+
 def _walk_accepts(shape: Any, value: Any) -> bool:
     try:
         shape._explain(value)
@@ -182,14 +190,14 @@ def test_the_compiled_shape_check_accepts_exactly_what_the_walk_accepts(
             parent = parent[step]
         action = data.draw(st.sampled_from(["replace", "delete", "add"]), label="action")
         if action == "replace":
-            parent[path[-1]] = data.draw(REPLACEMENTS, label="value")
+            parent[path[-1]] = fresh(data, REPLACEMENTS, "value")
         elif action == "delete":
             del parent[path[-1]]
         elif isinstance(parent, dict):
             parent[data.draw(st.sampled_from(["extra", "status", "agent"]))] = data.draw(
                 REPLACEMENTS, label="added")
         else:
-            parent.append(data.draw(REPLACEMENTS, label="appended"))
+            parent.append(fresh(data, REPLACEMENTS, "appended"))
     for shape in RECORD_FORMATS[1].by_status.values():
         assert compile_fits(shape)(wire) == _walk_accepts(shape, wire)
 
@@ -199,3 +207,66 @@ def test_the_compiled_shape_check_accepts_every_sealed_record() -> None:
         shape = RECORD_FORMATS[1].by_status[wire["status"]]
         assert compile_fits(shape)(wire)
         assert _walk_accepts(shape, wire)
+
+
+# -- the replay view: the fields replay returns, read in place ------------------------------
+
+FINALS = [wire["finalResponse"] for wire in WIRES]
+CONFUSING = st.one_of(REPLACEMENTS, st.sampled_from(FINALS),
+                      st.just({"finalResponse": FINALS[0], "formatVersion": 1}),
+                      st.just({"hashes": {"record": "sha256:" + "0" * 64}}))
+
+
+def _resealed_text(wire: dict[str, Any]) -> str:
+    hashes = {k: v for k, v in wire["hashes"].items() if k != "record"} \
+        if isinstance(wire.get("hashes"), dict) else {}
+    body = {**wire, "hashes": hashes}
+    return canonical_json({**wire, "hashes": {**hashes, "record": hash_text(
+        canonical_json(body))}})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_replay_view_reads_what_the_full_load_reads(data: st.DataObject) -> None:
+    wire = json.loads(json.dumps(data.draw(st.sampled_from(WIRES), label="record")))
+    for _ in range(data.draw(st.integers(0, 3), label="edits")):
+        paths = _paths(wire)[1:]
+        path = data.draw(st.sampled_from(paths), label="path")
+        parent = wire
+        for step in path[:-1]:
+            parent = parent[step]
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]), label="action")
+        if action == "replace":
+            parent[path[-1]] = fresh(data, CONFUSING, "value")
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, dict):
+            key = data.draw(st.sampled_from(["finalResponse", "formatVersion", "hashes",
+                                             "executionId", "parentExecutionId", "status"]))
+            parent[key] = fresh(data, CONFUSING, "added")
+        else:
+            parent.append(fresh(data, CONFUSING, "appended"))
+    try:
+        text = _resealed_text(wire)
+    except PayloadError:
+        return
+    view = replay_view(text)
+    forget_all()
+    try:
+        full = ExecutionRecord.from_json(text, source="t", verify=True)
+    except IntentusError:
+        full = None
+    if full is not None:
+        # a record that loads: the view reads exactly its fields
+        assert view is not None
+        assert (view.execution_id, view.status, view.replayable, view.replayable_reason) == (
+            full.execution_id, full.status, full.replayable, full.replayable_reason)
+        assert canonical_json(view.final_response) == canonical_json(full.final_response)
+    elif view is not None:
+        # malformed elsewhere: what the view read is still the record's own top-level
+        # fields, as the stdlib reads the whole text
+        whole = json.loads(text)
+        assert view.execution_id == whole["executionId"]
+        assert canonical_json(view.final_response) == canonical_json(whole["finalResponse"])
+        assert (view.status, view.replayable, view.replayable_reason) == (
+            whole["status"], whole["replayable"], whole["replayableReason"])
