@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from .errors import PayloadError, RecordFormatError
 from .hashing import canonical_json
-from .json_shapes import ObjectShape, ShapeError
+from .json_shapes import ShapeError
 from .record_check import (
     canonical_record_hash,
     fast_parse,
@@ -41,8 +41,9 @@ from .record_check import (
     text_key,
     wire_intact,
 )
+from .record_replay_view import final_text, replay_shape
 from .strict_json import parse_json
-from .wire_format import RECORD_FORMATS, check_record
+from .wire_format import check_record
 
 __all__ = ["build_record", "construct_model", "load_json", "load_vouched", "load_wire",
            "remember_loaded", "vouched_for_replay"]
@@ -187,24 +188,6 @@ def remember_loaded(record: Any, text: str, canonical: bool) -> None:
                     tuple(record.__dict__.values()))
 
 
-# the fields replay uses, checked on a record sealed in this process (it may have been
-# built from an edited file with model_validate, then sealed)
-_REPLAY_FIELDS = ("executionId", "status", "replayable", "replayableReason", "finalResponse")
-_replay_shapes: dict[tuple[int, str], ObjectShape] = {}
-
-
-def _replay_shape(version: Any, status: Any) -> ObjectShape | None:
-    shape = _replay_shapes.get((version, status))
-    if shape is None:
-        formats = RECORD_FORMATS.get(version) if type(version) is int else None
-        full = formats.by_status.get(status) if formats and type(status) is str else None
-        if full is None:
-            return None
-        shape = _replay_shapes[(version, status)] = full.part(
-            _REPLAY_FIELDS, f"a formatVersion {version} record")
-    return shape
-
-
 def vouched_for_replay(record: Any) -> bool:
     """Whether what ``replay(record)`` returns was checked in this process and is unchanged
     since: *record* was loaded here (hash, shape) and no field was replaced since, or it was
@@ -216,7 +199,7 @@ def vouched_for_replay(record: Any) -> bool:
     sealed = private.get("_sealed_text") if private else None
     values = record.__dict__
     if sealed is not None:
-        shape = _replay_shape(values["format_version"], values["status"])
+        shape = replay_shape(values["format_version"], values["status"])
         try:
             if shape is None:
                 return False
@@ -226,7 +209,7 @@ def vouched_for_replay(record: Any) -> bool:
                          "finalResponse": values["final_response"]})
         except ShapeError:
             return False
-        stored = _final_of_canonical(sealed)
+        stored = final_text(sealed)
     else:
         entry = _loaded.get(id(record))
         if entry is None or entry[0]() is not record:
@@ -235,28 +218,13 @@ def vouched_for_replay(record: Any) -> bool:
         if len(fields) != len(values) or any(
                 now is not then for now, then in zip(values.values(), fields)):
             return False  # a field was replaced (or the model's fields were)
-        stored = _final_of_canonical(text) if canonical else _final_of_pretty(text)
+        stored = final_text(text) if canonical else _final_of_pretty(text)
     if stored is None:
         return False
     try:
         return bool(canonical_json(values["final_response"]) == stored)
     except PayloadError:
         return False
-
-
-def _final_of_canonical(text: str) -> str | None:
-    """The text of the top-level ``finalResponse`` of a canonical record text, or None.
-
-    The keys are sorted: ``finalResponse``, ``formatVersion``, ``hashes`` come in this order
-    and a quote cannot stand unescaped in a string, so each key is found by the last
-    occurrence before the next; a slice found at a nested key instead is not one JSON
-    value and never equals an encoding."""
-    hashes = text.rfind(',"hashes":{')
-    version = text.rfind(',"formatVersion":', 0, hashes)
-    start = text.rfind(',"finalResponse":', 0, version)
-    if start < 0:
-        return None
-    return text[start + len(',"finalResponse":'):version]
 
 
 def _final_of_pretty(text: str) -> str | None:

@@ -22,7 +22,7 @@ from .json_shapes import ObjectShape, ShapeError
 from .record_check import fast_parse
 from .wire_format import RECORD_FORMATS
 
-__all__ = ["ReplayView", "replay_view"]
+__all__ = ["ReplayView", "final_text", "replay_shape", "replay_view"]
 
 
 class ReplayView(NamedTuple):
@@ -44,11 +44,15 @@ _FIELDS = ("executionId", "status", "replayable", "replayableReason", "finalResp
 _shapes: dict[tuple[int, str], ObjectShape] = {}
 
 
-def _shape(version: Any, status: Any) -> ObjectShape | None:
+def replay_shape(version: Any, status: Any) -> ObjectShape | None:
+    """The shape of the fields replay uses in a record of *version* and *status* (None for
+    a version or status no record has)."""
+    if type(version) is not int or type(status) is not str:
+        return None
     shape = _shapes.get((version, status))
     if shape is None:
-        formats = RECORD_FORMATS.get(version) if type(version) is int else None
-        full = formats.by_status.get(status) if formats and type(status) is str else None
+        formats = RECORD_FORMATS.get(version)
+        full = formats.by_status.get(status) if formats else None
         if full is None:
             return None
         shape = _shapes[(version, status)] = full.part(_FIELDS,
@@ -67,8 +71,8 @@ def replay_view(text: str) -> ReplayView | None:
     if found is None:
         return None
     version, found_fields = found
-    fields = {name: found_fields.get(name) for name in _FIELDS}
-    shape = _shape(version, fields["status"])
+    fields: dict[str, Any] = {name: found_fields.get(name) for name in _FIELDS}
+    shape = replay_shape(version, fields["status"])
     if shape is None or not all(name in found_fields for name in _FIELDS):
         return None
     try:
@@ -79,13 +83,32 @@ def replay_view(text: str) -> ReplayView | None:
                       fields["replayableReason"], fields["finalResponse"])
 
 
-def _canonical_fields(text: str) -> tuple[int, dict[str, Any]] | None:
+def final_text(text: str) -> str | None:
+    """The text of the top-level ``finalResponse`` of a canonical record text, found as
+    :func:`replay_view` finds it; None when it cannot be found with certainty (a slice
+    begun at a nested key is not one JSON value: it never equals an encoding)."""
+    places = _places(text)
+    if places is None:
+        return None
+    _, version_at, final_at = places
+    return text[final_at + len(',"finalResponse":'):version_at] if final_at >= 0 else None
+
+
+def _places(text: str) -> tuple[re.Match[str], int, int] | None:
     after = text.rfind('},"parentExecutionId":')
     version_at = text.rfind(',"formatVersion":', 0, after)
     match = _HASHES.match(text, version_at) if version_at >= 0 else None
     if match is None or match.end() != after + len('},"parentExecutionId":'):
         return None
-    final_at = text.rfind(',"finalResponse":', 0, version_at)
+    return match, version_at, text.rfind(',"finalResponse":', 0, version_at)
+
+
+def _canonical_fields(text: str) -> tuple[int, dict[str, Any]] | None:
+    places = _places(text)
+    if places is None:
+        return None
+    match, version_at, final_at = places
+    after = match.end() - len('},"parentExecutionId":')
     id_at = text.rfind(',"executionId":', 0, final_at) if final_at >= 0 else -1
     if id_at < 0:
         return None
