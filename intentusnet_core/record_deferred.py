@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record_check import canonical_record_hash
+from .record_check import canonical_record_hash, fast_parse
 from .record_loading import load_json, load_vouched, remember_loaded
-from .record_replay_view import ReplayView, replay_view
+from .record_replay_view import ReplayView, final_text, replay_view
 from .records import ExecutionRecord, RecordEvent
 from .wire_format import RECORD_ADVICE
 
@@ -34,6 +34,7 @@ _set = object.__setattr__
 _get = object.__getattribute__
 _STATE = "\0deferred"  # the one key of a deferred record's __dict__: never a field name
 _FAILED = "\0failed"
+_VIEW = "\0view"
 
 
 class DeferredRecord(ExecutionRecord):
@@ -87,4 +88,15 @@ def deferred_replay_view(record: ExecutionRecord) -> ReplayView | None:
     if type(record) is not DeferredRecord:
         return None
     state = _get(record, "__dict__")
-    return None if _FAILED in state else replay_view(state[_STATE][0])
+    if _FAILED in state:
+        return None
+    kept: tuple[ReplayView, str] | None = state.get(_VIEW)
+    if kept is not None:  # kept while the record is not built: nothing in it can change;
+        # the final response parsed again, so a caller's edit of one response stays its own
+        return kept[0]._replace(final_response=fast_parse(kept[1]))
+    text = state[_STATE][0]
+    view = replay_view(text)
+    final = final_text(text) if view is not None else None
+    if view is not None and final is not None:
+        state[_VIEW] = (view, final)
+    return view

@@ -307,3 +307,14 @@ def test_replay_by_id_of_a_resealed_malformed_final_response_is_a_format_error(
     forget_all()
     with pytest.raises(RecordFormatError, match=rf"field {field}\b"):
         replay(eid, store)
+
+
+def test_replaying_a_stored_record_twice_gives_independent_responses(tmp_path: Path) -> None:
+    store = SQLiteExecutionStore(tmp_path / "r.db")
+    eid = fill(store)[1]
+    record = store.load(eid)
+    first = replay(record)
+    first.payload["decision"] = "edited by the caller"  # type: ignore[index]
+    assert replay(record).payload == {"decision": "SAFE", "n": 1}
+    assert replay(eid, store).payload == {"decision": "SAFE", "n": 1}
+    store.close()
