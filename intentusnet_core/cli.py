@@ -20,6 +20,7 @@ from .cli_files import (
     cmd_cassettes_list,
     cmd_cassettes_prune,
     cmd_cassettes_sign,
+    cmd_cassettes_upgrade,
     cmd_cassettes_verify,
     cmd_golden_export,
     cmd_keys_generate,
@@ -212,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="mark executions that never finished as interrupted")
     recover.set_defaults(func=cmd_recover)
 
-    cassettes = commands.add_parser("cassettes", help="list, verify, sign or prune cassettes")
+    cassettes = commands.add_parser("cassettes",
+                                    help="list, verify, sign, prune or upgrade cassettes")
     cassettes_sub = cassettes.add_subparsers(dest="cassettes_command", metavar="ACTION")
     cassettes_sub.required = True
     for name, func, text in (("list", cmd_cassettes_list, "list cassettes"),
@@ -220,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
                              ("sign", cmd_cassettes_sign,
                               "sign every cassette for its path and test"),
                              ("prune", cmd_cassettes_prune,
-                              "delete cassettes of tests that no longer exist")):
+                              "delete cassettes of tests that no longer exist"),
+                             ("upgrade", cmd_cassettes_upgrade,
+                              "rewrite formatVersion 1 records as the current version")):
         sub = cassettes_sub.add_parser(name, help=text)
         sub.add_argument("--dir", default="cassettes", help="cassette directory")
         if name == "verify":
@@ -230,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--key", required=True, help="private key file")
         if name == "prune":
             sub.add_argument("--dry-run", action="store_true")
+        if name == "upgrade":
+            sub.add_argument("--check", action="store_true",
+                             help="write nothing; exit 1 listing the files that would change")
         sub.set_defaults(func=func)
 
     golden = commands.add_parser("golden", help="golden suites from recorded executions")

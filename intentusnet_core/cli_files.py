@@ -1,5 +1,5 @@
 """The ``intentusnet`` commands about files: ``verify``, ``sign``, ``keys generate``,
-``cassettes list|verify|sign|prune`` and ``golden export`` (the parser and the record-store
+``cassettes list|verify|sign|prune|upgrade`` and ``golden export`` (the parser and the record-store
 commands are in :mod:`intentusnet_core.cli`)."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from .signing import SIGNATURE_SUFFIX, generate_keys, sign_file, verify_file
 from .strict_json import parse_json
 
 __all__ = ["cmd_cassettes_list", "cmd_cassettes_prune", "cmd_cassettes_sign",
-           "cmd_cassettes_verify", "cmd_golden_export", "cmd_keys_generate", "cmd_sign",
-           "cmd_verify"]
+           "cmd_cassettes_upgrade", "cmd_cassettes_verify", "cmd_golden_export",
+           "cmd_keys_generate", "cmd_sign", "cmd_verify"]
 
 def _verify_one(path: Path, args: argparse.Namespace) -> str:
     try:
@@ -156,6 +156,55 @@ def cmd_cassettes_prune(args: argparse.Namespace) -> int:
               "nothing was pruned; make the suite green first: "
               f"python -m pytest {flag}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_cassettes_upgrade(args: argparse.Namespace) -> int:
+    """Rewrite every formatVersion 1 record under ``--dir`` (cassettes, golden sets, record
+    files) as the current version, identity hashes unchanged; with ``--check``, write
+    nothing and exit 1 listing the files that would change. A file refused (malformed,
+    edited, hostile) is named on one line, and then no file is written."""
+    from .upgrade import upgrade_files, write_plan
+
+    check_cassette_dir(args.dir, must_exist=True)
+    plans, refused = upgrade_files(args.dir)
+    changing = [plan for plan in plans if plan.text is not None]
+    verb = "would upgrade" if args.check else "upgraded"
+    for line in refused:
+        print(f"FAIL  {line}")
+    if refused:
+        print(f"{len(refused)} files refused, nothing was written: restore or re-record "
+              f"them, then run: intentusnet cassettes upgrade --dir {args.dir}",
+              file=sys.stderr)
+        return 1
+    records = 0
+    for plan in changing:
+        if not args.check:
+            try:
+                write_plan(plan)
+            except IntentusError as exc:
+                print(f"FAIL  {exc}")
+                return 1
+        records += plan.upgraded
+        print(f"{verb} {plan.path} ({plan.describe()})")
+    resign = [plan for plan in changing if plan.signed]
+    when = "would no longer match" if args.check else "no longer matches"
+    for plan in resign:
+        print(f"note  {plan.path}: its signature covers the old bytes and {when} the "
+              "upgraded file; sign it again")
+    summary = (f"{len(changing)} files {'would be upgraded' if args.check else verb} "
+               f"({records} records), "
+               f"{len(plans) - len(changing)} already current, in {args.dir}.")
+    if args.check:
+        print(summary + (f" Next: intentusnet cassettes upgrade --dir {args.dir}"
+                         if changing else ""))
+        return 1 if changing else 0
+    if resign:
+        summary += (f" {len(resign)} signed files need a new signature: intentusnet "
+                    f"cassettes sign --dir {args.dir} --key PRIVATE_KEY")
+    else:
+        summary += f" Next: intentusnet cassettes verify --dir {args.dir}"
+    print(summary)
     return 0
 
 

@@ -14,13 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 import json.encoder
+import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from .errors import PayloadError
 
-__all__ = ["HASH_PREFIX", "canonical_bytes", "canonical_json", "hash_text", "join_object",
-           "pretty_json", "stable_hash", "text_of"]
+__all__ = ["HASH_PREFIX", "canonical_bytes", "canonical_json", "fast_json_bytes",
+           "fast_text_may_differ", "hash_text", "join_object", "pretty_json", "stable_hash",
+           "text_of"]
 
 HASH_PREFIX = "sha256:"
 
@@ -75,6 +79,67 @@ def canonical_json(value: Any) -> str:
         return _canonical.encode(value)
     except (ValueError, TypeError, RecursionError) as exc:
         raise PayloadError(f"value cannot be encoded as canonical JSON: {exc}") from None
+
+
+# orjson writes what the canonical encoder writes (sorted keys, no whitespace, the same
+# string escapes, the shortest float digits), except: floats with an exponent ("1e-7" for
+# "1e-07") and floats in [1e-5, 1e-4) written fixed ("0.00001" for "1e-05"), which
+# fast_text_may_differ finds; ints beyond 64 bits, lone surrogates, non-str keys and
+# subclasses of the JSON types, which it refuses (fast_json_bytes returns None); NaN and
+# Infinity (written as null), enums and UUIDs (written as their values), which the
+# canonical encoder refuses: values given to it must hold none (checked before).
+_FAST_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+                 | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
+_dumps = orjson.dumps
+_EXPONENT = re.compile(rb"e[-+][0-9]")  # orjson writes an exponent with its sign
+_NUMBER_CHARS = frozenset(b"0123456789.")
+
+
+def fast_json_bytes(value: Any) -> bytes | None:
+    """The UTF-8 bytes of :func:`canonical_json` of *value*, encoded by orjson, or None when
+    orjson refuses it (an int beyond 64 bits, a lone surrogate, a non-str key, a subclass
+    of a JSON type, a non-JSON type). The text may still differ in how a float is written:
+    check it with :func:`fast_text_may_differ`. *value* must be made of the plain JSON
+    types only, with no NaN or Infinity: orjson writes null for those, and writes enums and
+    UUIDs the canonical encoder refuses. Pass only values already checked (the runtime's
+    :func:`~intentusnet_core.agent_output.recordable` and ``check_json_value`` do)."""
+    try:
+        return _dumps(value, option=_FAST_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
+def _number_at(data: bytes, start: int) -> bool:
+    # whether a JSON number token may start at *start*: after an optional "-", preceded by
+    # '":' (an object member), ',' or '[' (an array item), or nothing (a bare value).
+    # Inside a string this may also match: that only costs the slow path.
+    if start > 0 and data[start - 1] == 0x2D:  # "-"
+        start -= 1
+    if start == 0:
+        return True
+    before = data[start - 1]
+    return before in (0x2C, 0x5B) or (before == 0x3A and start > 1 and data[start - 2] == 0x22)
+
+
+def fast_text_may_differ(data: bytes) -> bool:
+    """Whether the orjson text *data* (:func:`fast_json_bytes`) may differ from the
+    canonical text: it holds, where a number may be, a float with an exponent (orjson
+    always writes its sign: ``1e-7``, ``1e+16``) or one written ``0.0000…``. Conservative:
+    a string that looks like one also counts."""
+    first = _EXPONENT.search(data)
+    if first is not None:
+        for found in _EXPONENT.finditer(data, first.start()):
+            start = found.start()
+            while start > 0 and data[start - 1] in _NUMBER_CHARS:
+                start -= 1
+            if start < found.start() and _number_at(data, start):
+                return True
+    start = data.find(b"0.0000")
+    while start >= 0:
+        if _number_at(data, start):
+            return True
+        start = data.find(b"0.0000", start + 1)
+    return False
 
 
 def canonical_bytes(value: Any) -> bytes:

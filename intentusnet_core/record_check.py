@@ -176,7 +176,7 @@ def raise_broken_chain(where: str, events: Sequence[Any], index: int, kind: str)
     seqs = [e.seq for e in events]
     seen: set[Any] = set()
     for position, e in enumerate(events):
-        if e.seq in seen or e.hash in seen:
+        if e.seq in seen or (e.hash is not None and e.hash in seen):
             raise RecordIntegrityError(
                 f"{where}: events[{position}] ({e.type}) repeats seq {e.seq} of an "
                 "earlier event: an event was inserted"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import record_writer
 from .models import AgentResponse, response_wire
 from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent, construct_model
 
@@ -119,6 +120,16 @@ class ExecutionRecorder:
         raw_events.append(("FINAL_RESPONSE", decision.agent,
                            {"status": response.status,
                             "errorCode": response.error.code if response.error else None}))
+        if record_writer.ENABLED:
+            envelope_text, input_text = self.envelope_texts or (None, None)
+            return record_writer.write_record(
+                execution_id=self.execution_id, parent_execution_id=self.parent_execution_id,
+                created_at=self.created_at, envelope=self.envelope,
+                envelope_text=envelope_text, input_text=input_text,
+                input_hash=self.input_hash, agents=agents,
+                decision=decision.to_wire(), events=raw_events, final=response_wire(response),
+                usage=usage, redactor=self.redactor)
+        # the reference path: records.py seals what is built here
         redacted = self.redactor.redact_json_many(
             [payload for _, _, payload in raw_events] + [response_wire(response)])
         final, final_text = redacted.pop()

@@ -1,4 +1,4 @@
-"""``ExecutionRecord``: the immutable, hash-chained record of one routed intent.
+"""``ExecutionRecord``: the immutable, hash-sealed record of one routed intent.
 
 On disk a record is JSON with camelCase keys and ``formatVersion``. Four identity hashes
 leave volatile fields out (timestamps, execution ids, durations), so the same input to the
@@ -10,36 +10,43 @@ same agents gives the same hashes in any process on any day (the rules are in
 * ``hashes.decision`` the routing decision and the attempt order and outcomes
 * ``hashes.output``   the final response (status, payload, error, non-volatile metadata)
 
-``hashes.record`` covers everything else, and the events are hash-chained, so any edit of
-a saved record is caught by :meth:`ExecutionRecord.verify`. Loading is decoding, a strict
-check of the shape (every field written is required, with its exact JSON type, and no
-other: :mod:`intentusnet_core.wire_format`), then one hash over the canonical bytes against
-``hashes.record``, in one place: :meth:`ExecutionRecord.from_json` /
-:meth:`~ExecutionRecord.from_wire` with ``verify=True`` (:mod:`.record_check`; the chain
-walk of :meth:`~ExecutionRecord.verify` names what changed when it does not match).
+``hashes.record`` covers everything else (every event included), so any edit of a saved
+record is caught by :meth:`ExecutionRecord.verify`. Records of ``formatVersion`` 2 (what
+this version writes) store nothing else; ``formatVersion`` 1 records (still read, and
+resealed as version 1) also chain their events, each with ``prevHash`` and ``hash``
+(``intentusnet cassettes upgrade`` rewrites them as version 2, identity hashes unchanged).
+
+Loading is decoding, a strict check of the shape (every field written is required, with
+its exact JSON type, and no other: :mod:`intentusnet_core.wire_format`), then one hash over
+the canonical bytes against ``hashes.record``, in one place: :meth:`ExecutionRecord.from_json` /
+:meth:`~ExecutionRecord.from_wire` with ``verify=True`` (:mod:`.record_check`;
+:meth:`~ExecutionRecord.verify` names what changed when it does not match).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
 
-from .errors import NotReplayableError, PayloadError, RecordFormatError, RecordIntegrityError
-from .hashing import HASH_PREFIX, canonical_json, hash_text, join_object, text_of
-from .identity import IDENTITY_KEYS, PartTexts, identity_hashes
-from .record_check import raise_broken_chain
+from .errors import NotReplayableError
+from .hashing import canonical_json, hash_text, join_object, text_of
+from .identity import IDENTITY_KEYS, PartTexts
 from .record_loading import build_record, construct_model, load_json, load_wire
-from .strict_json import unencodable_field
-from .wire_format import EVENT_TYPES, FORMAT_VERSION, RECORD_ADVICE, record_json_schema
+from .record_verify import GENESIS_HASH, chain_link, event_hash, verify_record
+from .wire_format import (
+    EVENT_TYPES,
+    FORMAT_VERSION,
+    RECORD_ADVICE,
+    SUPPORTED_FORMAT_VERSIONS,
+    record_json_schema,
+)
 
 __all__ = ["EVENT_TYPES", "FORMAT_VERSION", "GENESIS_HASH", "ExecutionRecord", "RecordEvent",
            "construct_model"]
 
-GENESIS_HASH = HASH_PREFIX + "0" * 64
 EventType = Literal["INTENT_RECEIVED", "POLICY_FILTERED", "AGENT_ATTEMPT_START", "STEP",
                     "AGENT_ATTEMPT_END", "FALLBACK_TRIGGERED", "CHILD_INTENT", "FINAL_RESPONSE"]
 
@@ -50,33 +57,21 @@ class _Wire(BaseModel):
 
 
 class RecordEvent(_Wire):
-    """One step of an execution; ``hash`` chains it to the event before it."""
+    """One step of an execution. In a ``formatVersion`` 1 record, ``hash`` chains it to
+    the event before it (``prev_hash``); in version 2 both are None (not written)."""
 
     seq: int = Field(ge=1)
     type: EventType
     agent: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
-    prev_hash: str
-    hash: str
+    prev_hash: str | None = None
+    hash: str | None = None
 
     def chain_hash(self) -> str:
-        return event_hash(self.prev_hash, self.seq, self.type, self.agent, self.payload)
-
-
-def event_hash(prev_hash: str, seq: int, type_: str, agent: str | None,
-               payload: dict[str, Any]) -> str:
-    return _event_hash(prev_hash, _event_body(seq, type_, agent, canonical_json(payload)))
-
-
-def _event_body(seq: int, type_: str, agent: str | None, payload_text: str) -> str:
-    # canonical_json({"seq", "type", "agent", "payload"}), keys in sorted order
-    return (f'{{"agent":{canonical_json(agent)},"payload":{payload_text},'
-            f'"seq":{canonical_json(seq)},"type":{canonical_json(type_)}}}')
-
-
-def _event_hash(prev_hash: str, body: str) -> str:
-    digest = hashlib.sha256(prev_hash.encode("ascii") + b"\n" + body.encode("utf-8"))
-    return HASH_PREFIX + digest.hexdigest()
+        """The version-1 chain hash of this event after ``prev_hash`` (the genesis hash
+        when there is none)."""
+        return event_hash(self.prev_hash or GENESIS_HASH, self.seq, self.type, self.agent,
+                          self.payload)
 
 
 # the wire keys of a record in canonical (sorted) order, as a %-template of member texts
@@ -135,10 +130,11 @@ class ExecutionRecord(_Wire):
     @field_validator("format_version")
     @classmethod
     def _known_version(cls, value: int) -> int:
-        if value != FORMAT_VERSION:
+        if value not in SUPPORTED_FORMAT_VERSIONS:
+            readable = " and ".join(map(str, SUPPORTED_FORMAT_VERSIONS))
             raise ValueError(
                 f"formatVersion {value} is not supported (this version reads "
-                f"{FORMAT_VERSION}); upgrade pytest-intentusnet or re-record"
+                f"{readable}); upgrade pytest-intentusnet or re-record"
             )
         return value
 
@@ -154,7 +150,10 @@ class ExecutionRecord(_Wire):
         return agent if isinstance(agent, str) else None
 
     def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        """The record as written (camelCase keys); version 2 events have no hash keys."""
+        if self.format_version == 1:
+            return self.model_dump(mode="json", by_alias=True)
+        return self.model_dump(mode="json", by_alias=True, exclude=_EVENT_CHAIN)
 
     # -- loading ----------------------------------------------------------------------
 
@@ -192,11 +191,15 @@ class ExecutionRecord(_Wire):
     def seal(self, *, _payload_texts: list[str] | None = None,
              _envelope_texts: tuple[str, str] | None = None,
              _final_text: str | None = None) -> ExecutionRecord:
-        """Chain the events and compute every hash in place; returns self.
+        """Compute every hash in place (and, in a ``formatVersion`` 1 record, chain the
+        events); returns self.
 
         Each part is encoded once; the record's canonical text is joined from the parts and
         kept for the stores, so a sealed record is never encoded again to be written.
+        A version 2 record's events carry no hash (``prev_hash`` and ``hash`` become None):
+        ``hashes.record`` covers them.
         """
+        chained = self.__dict__["format_version"] == 1
         prev = GENESIS_HASH
         event_texts = []
         for index, event in enumerate(self.events):
@@ -206,8 +209,12 @@ class ExecutionRecord(_Wire):
             agent = text_of(fields["agent"])
             seq = text_of(fields["seq"])
             type_ = text_of(fields["type"])
-            digest = _event_hash(
-                prev, f'{{"agent":{agent},"payload":{payload},"seq":{seq},"type":{type_}}}')
+            body = f'{{"agent":{agent},"payload":{payload},"seq":{seq},"type":{type_}}}'
+            if not chained:
+                event_texts.append(body)
+                fields["prev_hash"] = fields["hash"] = None
+                continue
+            digest = chain_link(prev, body)
             event_texts.append(f'{{"agent":{agent},"hash":"{digest}","payload":{payload},'
                                f'"prevHash":"{prev}","seq":{seq},"type":{type_}}}')
             fields["prev_hash"] = prev
@@ -242,89 +249,19 @@ class ExecutionRecord(_Wire):
         text = private.get("_sealed_text") if private else None
         return text if text is not None else canonical_json(self.to_wire())
 
-    def _record_hash(self, identity: dict[str, str], wire: dict[str, Any] | None) -> str:
-        wire = dict(wire) if wire is not None else self.to_wire()
-        wire["hashes"] = {k: v for k, v in identity.items() if k != "record"}
-        return hash_text(canonical_json(wire))
-
     def verify(self, *, source: str | None = None,
                _wire: dict[str, Any] | None = None) -> None:
         """Raise :class:`RecordIntegrityError` naming what was altered, if anything was.
 
-        Each kind of tampering has its own message: an edited event, reordered, removed or
-        inserted events, a relinked chain, an edited part (envelope, agents, decision,
-        final response) or an edited hash field. A record that cannot be hashed at all (NaN,
-        text that is not Unicode, nesting too deep) raises :class:`RecordFormatError`.
+        Each kind of tampering has its own message: reordered, removed or inserted events
+        (their ``seq``), an edited part (envelope, agents, decision, final response), an
+        edited hash field, and in a ``formatVersion`` 1 record an edited event or a relinked
+        chain (its per-event hashes); an edited event of a version 2 record is caught by
+        ``hashes.record``, which says an event or a field outside the hashed parts changed.
+        A record that cannot be hashed at all (NaN, text that is not Unicode, nesting too
+        deep) raises :class:`RecordFormatError`.
         """
-        where = source or f"record {self.execution_id}"
-        events = self.events
-        try:
-            prev = GENESIS_HASH
-            broken: tuple[int, str] | None = None
-            for index, event in enumerate(events):
-                if event.seq != index + 1:
-                    broken = (index, "seq")
-                elif event.prev_hash != prev:
-                    broken = (index, "link")
-                elif event.chain_hash() != event.hash:
-                    broken = (index, "hash")
-                if broken is not None:
-                    break
-                prev = event.hash
-            expected = identity_hashes(self.envelope, self.agents, self.router_decision,
-                                       self.final_response)
-            content_intact = self.hashes.get("record") == self._record_hash(expected, _wire)
-        except (PayloadError, ValueError, RecursionError) as exc:
-            parts: list[tuple[str, Any]] = [
-                ("envelope", self.envelope), ("agents", self.agents),
-                ("routerDecision", self.router_decision), ("finalResponse", self.final_response),
-                ("usage", self.usage),
-                *((f"events[{i}].payload", e.payload) for i, e in enumerate(events)),
-                *((name, getattr(self, name)) for name in ("execution_id", "created_at",
-                                                           "replayable_reason")),
-            ]
-            field = next((found for name, value in parts
-                          if (found := unencodable_field(value, name, max_depth=200))), None)
-            problem = f"field {field}" if field else f"a field ({exc})"
-            raise RecordFormatError(
-                f"{where}: {problem} cannot be hashed: not valid JSON (NaN, infinity, text that "
-                "is not Unicode, or nesting too deep). Restore the file or re-record it."
-            ) from None
-        if broken is not None:
-            raise_broken_chain(where, events, *broken)
-        final = next((i for i, e in enumerate(events) if e.type == "FINAL_RESPONSE"), None)
-        if final is not None and final != len(events) - 1:
-            extra = events[final + 1]
-            raise RecordIntegrityError(
-                f"{where}: events[{final + 1}] ({extra.type}) comes after FINAL_RESPONSE: an "
-                "event was inserted after the end of the execution"
-            )
-        parts_named = {"input": "envelope (intent, payload or routing)",
-                       "config": "agents (candidate definitions)",
-                       "decision": "routerDecision", "output": "finalResponse"}
-        for key in IDENTITY_KEYS:
-            stored = self.hashes.get(key)
-            if stored == expected[key]:
-                continue
-            part = parts_named[key]
-            if stored is None:
-                raise RecordIntegrityError(f"{where}: hashes.{key} is missing: the hash of the "
-                                           f"{part} was removed")
-            if content_intact:
-                raise RecordIntegrityError(
-                    f"{where}: hashes.{key} was edited: it no longer matches the {part}, "
-                    "which still matches hashes.record"
-                )
-            raise RecordIntegrityError(
-                f"{where}: hashes.{key} does not match the {part}: the {part} was edited "
-                "after the record was sealed"
-            )
-        if not content_intact:
-            raise RecordIntegrityError(
-                f"{where}: hashes.record does not match the record: a field outside the "
-                "hashed parts (id, status, timestamps, usage, event list) or hashes.record "
-                "itself was edited"
-            )
+        verify_record(self, source or f"record {self.execution_id}", _wire)
 
     def ensure_replayable(self) -> None:
         if self.status != "completed" or not self.replayable or self.final_response is None:
@@ -333,6 +270,10 @@ class ExecutionRecord(_Wire):
                 f"execution {self.execution_id} cannot be replayed: {reason}. "
                 "Route the intent again live to get a replayable record."
             )
+
+
+# what a version 2 record's wire leaves out of every event
+_EVENT_CHAIN: Any = {"events": {"__all__": {"prev_hash", "hash"}}}
 
 
 def _file_schema(schema: dict[str, Any]) -> None:

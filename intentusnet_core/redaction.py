@@ -122,22 +122,41 @@ _PASS_WORD = re.compile(r"pass(?![a-z0-9])")  # DB_PASS, "pass", not "passed"
 
 
 def _may_hold_secret(text: str) -> bool:
-    for anchor in _ANCHORS_EXACT:
+    # True exactly when an anchor of _ANCHORS_EXACT (case-sensitive) or _ANCHORS_ANY_CASE
+    # (any case) is in *text*, or one of the checks below matches; anchors sharing a prefix
+    # are searched only when the prefix is there (fewer passes over a long text)
+    for anchor in _EXACT_FIRST:
         if anchor in text:
             return True
+    if "k_" in text and ("k_live_" in text or "k_test_" in text):
+        return True
     if "gh" in text and _GITHUB.search(text) is not None:
         return True
     lowered = text.lower()
-    for anchor in _ANCHORS_ANY_CASE:
+    for anchor in _ANY_CASE_FIRST:
         if anchor in lowered:
             return True
-    if "token" in lowered and _TOKEN_HIT.search(lowered) is not None:
+    if "api" in lowered and ("apikey" in lowered or "api_key" in lowered
+                             or "api-key" in lowered):
         return True
-    if "pass" in lowered and _PASS_WORD.search(lowered) is not None:
+    if "private" in lowered and ("private_key" in lowered or "private-key" in lowered
+                                 or "privatekey" in lowered or "PRIVATE KEY" in text):
+        return True
+    if "pass" in lowered and ("passw" in lowered or "passphrase" in lowered
+                              or _PASS_WORD.search(lowered) is not None):
+        return True
+    if "token" in lowered and _TOKEN_HIT.search(lowered) is not None:
         return True
     if "://" in text and _URL_CREDENTIALS.search(text) is not None:
         return True
     return any(secret in text for secret in _live_values())
+
+
+# the anchors searched one by one; the others are searched after a shared prefix
+_EXACT_FIRST = tuple(a for a in _ANCHORS_EXACT if a not in ("k_live_", "k_test_",
+                                                            "PRIVATE KEY"))
+_ANY_CASE_FIRST = tuple(a for a in _ANCHORS_ANY_CASE if not a.startswith(
+    ("api", "private", "pass")))
 
 
 _live_cache: list[Any] = [None, frozenset()]
@@ -261,6 +280,12 @@ class Redactor:
             return value, text
         redacted = self.redact(value)
         return (value, text) if redacted is value else (redacted, canonical_json(redacted))
+
+    def prefilter_clears(self, texts: list[str]) -> bool:
+        """Whether the canonical *texts* need no redaction at all: none shows anything the
+        rules could replace (one pass of the prefilter over them all). False also when this
+        redactor has extra patterns or keys (the prefilter knows the built-in ones only)."""
+        return self._fast and not _may_hold_secret("\n".join(texts))
 
     def redact_json_many(self, values: list[Any]) -> list[tuple[Any, str]]:
         """:meth:`redact_json` of each value, with one prefilter pass over all the texts."""

@@ -38,6 +38,7 @@ __all__ = [
     "FORMAT_VERSION",
     "RECORD_ADVICE",
     "RECORD_FORMATS",
+    "SUPPORTED_FORMAT_VERSIONS",
     "RecordShapes",
     "cassette_advice",
     "check_cassette",
@@ -45,8 +46,11 @@ __all__ = [
     "record_json_schema",
 ]
 
-#: The record format this version writes.
-FORMAT_VERSION = 1
+#: The record format this version writes: 2, events without per-event chain hashes.
+FORMAT_VERSION = 2
+#: The record formats this version reads (1: events hash-chained with ``prevHash`` and
+#: ``hash``; 2: the same record without them, ``hashes.record`` alone covers the events).
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
 #: The cassette format this version writes.
 CASSETTE_FORMAT_VERSION = 1
 EVENT_TYPES = (
@@ -134,14 +138,18 @@ _FINAL = ObjectShape("a final response", {
     "error": _object(ObjectShape("an error", {"code": _STR, "message": _STR, "details": _DATA}),
                      null=True),
     "metadata": _DATA})
-_EVENT = ObjectShape("an event", {
-    "seq": _of((int,), "an integer", minimum=1), "type": _enum(*EVENT_TYPES),
-    "agent": _STR_OR_NULL, "payload": _DATA, "prevHash": _STR, "hash": _STR})
+_EVENT_FIELDS = {"seq": _of((int,), "an integer", minimum=1), "type": _enum(*EVENT_TYPES),
+                 "agent": _STR_OR_NULL, "payload": _DATA}
+#: formatVersion 1: each event hash-chained to the one before it
+_EVENT_V1 = ObjectShape("a formatVersion 1 event", {**_EVENT_FIELDS, "prevHash": _STR,
+                                                      "hash": _STR})
+#: formatVersion 2: no per-event hashes (hashes.record covers the events)
+_EVENT_V2 = ObjectShape("an event", _EVENT_FIELDS)
 _HASHES = ObjectShape("record hashes", dict.fromkeys(
     ("input", "config", "decision", "output", "record"), _STR))
 
 
-def _record(what: str, decision: Field, final: Field) -> ObjectShape:
+def _record(what: str, decision: Field, final: Field, event: ObjectShape) -> ObjectShape:
     # in the order the fields are documented: the first problem found is reported
     return ObjectShape(what, {
         "formatVersion": _INT, "executionId": _NON_EMPTY,
@@ -150,7 +158,7 @@ def _record(what: str, decision: Field, final: Field) -> ObjectShape:
         "replayableReason": _STR_OR_NULL, "envelope": _object(_ENVELOPE),
         "agents": _list(_object(_AGENT), "a list of agent definitions"),
         "routerDecision": decision,
-        "events": _list(_object(_EVENT), "a list of events"), "finalResponse": final,
+        "events": _list(_object(event), "a list of events"), "finalResponse": final,
         "usage": _of((dict,), "an object of numbers", inner=MappingShape(_FLOAT)),
         "hashes": _object(_HASHES)})
 
@@ -165,13 +173,14 @@ class RecordShapes:
 #: formatVersion -> the shapes of its records. A new version adds an entry (and keeps the
 #: old ones it still reads).
 RECORD_FORMATS: Mapping[int, RecordShapes] = {
-    1: RecordShapes({
-        "completed": _record("a formatVersion 1 record", _object(_DECISION),
-                             _object(_FINAL)),
-        "interrupted": _record("a formatVersion 1 record",
-                               _object(_INTERRUPTED_DECISION), _NULL_ONLY),
-    }),
+    version: RecordShapes({
+        "completed": _record(f"a formatVersion {version} record", _object(_DECISION),
+                             _object(_FINAL), event),
+        "interrupted": _record(f"a formatVersion {version} record",
+                               _object(_INTERRUPTED_DECISION), _NULL_ONLY, event),
+    }) for version, event in ((1, _EVENT_V1), (2, _EVENT_V2))
 }
+assert tuple(RECORD_FORMATS) == SUPPORTED_FORMAT_VERSIONS
 
 #: formatVersion -> the shape of a cassette's own fields (its records are records).
 #: ``hashes.records`` is optional: cassettes sealed before it existed still load.
@@ -263,9 +272,26 @@ def check_cassette(data: Any, source: str) -> None:
             from None
 
 
-def record_json_schema(version: int = FORMAT_VERSION) -> dict[str, Any]:
-    """The JSON Schema of the records of *version*, from the same shapes the loader checks:
-    every field required, no field beyond them where the writer's shape is fixed."""
+def record_json_schema(version: int | None = None) -> dict[str, Any]:
+    """The JSON Schema of the records of *version* (1 or 2), from the same shapes the
+    loader checks: every field required, no field beyond them where the writer's shape is
+    fixed. Without *version*: every version this one reads (``formatVersion`` 1 or 2, each
+    with its own events)."""
+    if version is not None:
+        return _version_schema(version)
+    events = {number: _version_schema(number)["properties"]["events"]
+              for number in SUPPORTED_FORMAT_VERSIONS}
+    merged = _version_schema(FORMAT_VERSION)
+    merged["properties"]["formatVersion"] = {"type": "integer",
+                                             "enum": list(SUPPORTED_FORMAT_VERSIONS)}
+    merged["properties"]["events"] = {"anyOf": list(events.values())}
+    merged["allOf"] = [*merged["allOf"], *(
+        {"if": {"properties": {"formatVersion": {"const": number}}},
+         "then": {"properties": {"events": shape}}} for number, shape in events.items())]
+    return merged
+
+
+def _version_schema(version: int) -> dict[str, Any]:
     by_status = RECORD_FORMATS[version].by_status
     schemas = {status: shape.schema() for status, shape in by_status.items()}
     first = next(iter(schemas.values()))

@@ -164,12 +164,15 @@ def _check_signature(path: Path, nodeid: str, required: RequiredSignature) -> No
 def _unchanged_except_durations(old: ExecutionRecord, new: ExecutionRecord) -> bool:
     """True when *new* is *old* again except for what changes on every run: the
     ``durationMs`` of events and attempts, and the event and record hashes that follow
-    from them. Identity hashes, ids, timestamps and content must all be equal."""
+    from them, and the record ``formatVersion`` (a version 1 cassette blessed unchanged is
+    kept as it is; ``intentusnet cassettes upgrade`` rewrites it). Identity hashes, ids,
+    timestamps and content must all be equal."""
     return canonical_json(_without_durations(old)) == canonical_json(_without_durations(new))
 
 
 def _without_durations(record: ExecutionRecord) -> dict[str, Any]:
     wire = record.to_wire()
+    wire["formatVersion"] = None
     wire["routerDecision"] = decision_identity(wire.get("routerDecision") or {})
     wire["events"] = [
         {**{key: value for key, value in event.items() if key not in ("hash", "prevHash")},

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from intentusnet_core.records import FORMAT_VERSION, ExecutionRecord
+from intentusnet_core.wire_format import SUPPORTED_FORMAT_VERSIONS
 
 HERE = Path(__file__).resolve().parent
 SCHEMA_PATH = HERE / "record.schema.json"
@@ -34,11 +35,14 @@ _EXAMPLE = re.compile(r"(<!-- doc-test: cassette -->\n```json\n)(.*?)(```)", re.
 
 
 def record_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the records this version writes and reads."""
+    """The JSON Schema (draft 2020-12) of the records this version writes and reads (every
+    supported ``formatVersion``, each with its own events)."""
     schema = ExecutionRecord.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://intentusnet.dev/schemas/execution-record-v{FORMAT_VERSION}.json"
-    schema["title"] = f"intentusnet execution record, formatVersion {FORMAT_VERSION}"
+    versions = " or ".join(map(str, SUPPORTED_FORMAT_VERSIONS))
+    schema["title"] = (f"intentusnet execution record, formatVersion {versions} "
+                       f"(written: {FORMAT_VERSION})")
     return schema
 
 

@@ -126,12 +126,14 @@ class SQLiteExecutionStore:
         where = f"{self.path} (execution {record.execution_id})"
         body = record_text(record, where, pretty=False)
         row = row_of(record, body)
+        private = record.__pydantic_private__  # skips pydantic's attribute hook
+        sealed = private is not None and private.get("_sealed_text") is not None
         with self._lock:
             self._raise_flush_error()
             # A record sealed just now has a fresh id from the runtime's id factory: an id
             # already in the database (an id factory reused across runs) is refused when
             # the batch is written. Any other record (loaded, rebuilt) is checked now.
-            if row[0] in self._buffered_ids or (record._sealed_text is None and self._db(
+            if row[0] in self._buffered_ids or (not sealed and self._db(
             ).execute("select 1 from records where execution_id = ?", (row[0],)).fetchone()):
                 raise _duplicate(self.path, [row[0]])
             self._append(f'{{"record":{body}}}\n')

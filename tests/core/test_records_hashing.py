@@ -30,6 +30,7 @@ from intentusnet_core import (
     step,
 )
 from intentusnet_core.hashing import stable_hash
+from intentusnet_core.upgrade import reformat_record
 
 IDENTITY_KEYS = ("input", "config", "decision", "output")
 
@@ -178,8 +179,18 @@ def test_input_hash_is_the_canonical_sha256_of_intent_payload_and_routing() -> N
 
 @pytest.fixture(scope="module")
 def saved_wire(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The saved record of :func:`recorded_wire` as ``formatVersion`` 1: this module checks
+    what the version 1 event chain names (test_records_v2 checks the same edits of the
+    version 2 record the runtime writes)."""
+    wire = recorded_wire(tmp_path_factory.mktemp("tamper"))
+    v1 = reformat_record(ExecutionRecord.from_wire(wire), 1).to_wire()
+    assert v1["formatVersion"] == 1
+    assert all("hash" in event for event in v1["events"])
+    return v1
+
+
+def recorded_wire(directory: Path) -> dict[str, Any]:
     """A saved record (read back from a file store) with a step, a fallback and usage."""
-    directory = tmp_path_factory.mktemp("tamper")
     runtime = IntentusRuntime(
         store=FileExecutionStore(directory),
         clock=lambda: datetime(2024, 3, 4, 5, 6, 7, tzinfo=timezone.utc),

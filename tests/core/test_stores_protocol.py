@@ -155,7 +155,7 @@ def test_file_store_format_is_canonical_and_pretty(tmp_path: Path) -> None:
         path = tmp_path / "files" / f"{execution_id}.json"
         text = path.read_text(encoding="utf-8")
         data = json.loads(text)
-        assert data["formatVersion"] == 1
+        assert data["formatVersion"] == 2
         assert text == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     # no temp files or write-ahead entries are left behind after clean runs
     assert sorted(p.name for p in (tmp_path / "files").iterdir() if p.is_file()) == sorted(

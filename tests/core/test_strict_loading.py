@@ -255,7 +255,7 @@ WRONG_FIELDS = [
     ("formatVersion as true", lambda w: w.update(formatVersion=True), "formatVersion",
      "must be an integer, got True"),
     ("an unknown top-level field", lambda w: w.update(colour="red"), "colour",
-     "is not a field of a formatVersion 1 record"),
+     "is not a field of a formatVersion 2 record"),
     ("an unknown event field", lambda w: w["events"][2].update(note="x"), "events[2].note",
      "is not a field of an event"),
     ("an unknown decision field", lambda w: w["routerDecision"].update(why="x"),
@@ -276,8 +276,8 @@ WRONG_FIELDS = [
      "envelope.routing.strategy", "must be one of 'DIRECT'"),
     ("an empty execution id", lambda w: w.update(executionId=""), "executionId",
      "must not be empty"),
-    ("a future formatVersion", lambda w: w.update(formatVersion=2), "formatVersion",
-     "formatVersion 2 is not supported"),
+    ("a future formatVersion", lambda w: w.update(formatVersion=3), "formatVersion",
+     "formatVersion 3 is not supported"),
 ]
 
 

@@ -8,6 +8,7 @@ import contextlib
 import copy
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,8 +144,16 @@ def test_fast_parse_keeps_integers_beyond_64_bits_exact() -> None:
 
 # -- the compiled shape predicate -----------------------------------------------------------
 
+GOLDEN = Path(__file__).resolve().parents[2] / "cassettes" / "tests" / "golden"
+
+
 def _wires() -> list[dict[str, Any]]:
-    return [json.loads(record.canonical_text()) for record in rich_records("shape")]
+    """Records as this version writes them, and version 1 records of the committed golden
+    cassettes (as they were written, re-encoded canonically)."""
+    wires = [json.loads(record.canonical_text()) for record in rich_records("shape")]
+    for path in sorted(GOLDEN.rglob("*.json"))[:3]:
+        wires += json.loads(path.read_text(encoding="utf-8"))["records"]
+    return wires
 
 
 WIRES = _wires()
@@ -198,13 +207,14 @@ def test_the_compiled_shape_check_accepts_exactly_what_the_walk_accepts(
                 REPLACEMENTS, label="added")
         else:
             parent.append(fresh(data, REPLACEMENTS, "appended"))
-    for shape in RECORD_FORMATS[1].by_status.values():
-        assert compile_fits(shape)(wire) == _walk_accepts(shape, wire)
+    for formats in RECORD_FORMATS.values():
+        for shape in formats.by_status.values():
+            assert compile_fits(shape)(wire) == _walk_accepts(shape, wire)
 
 
 def test_the_compiled_shape_check_accepts_every_sealed_record() -> None:
     for wire in WIRES:
-        shape = RECORD_FORMATS[1].by_status[wire["status"]]
+        shape = RECORD_FORMATS[wire["formatVersion"]].by_status[wire["status"]]
         assert compile_fits(shape)(wire)
         assert _walk_accepts(shape, wire)
 
@@ -270,3 +280,7 @@ def test_the_replay_view_reads_what_the_full_load_reads(data: st.DataObject) -> 
         assert canonical_json(view.final_response) == canonical_json(whole["finalResponse"])
         assert (view.status, view.replayable, view.replayable_reason) == (
             whole["status"], whole["replayable"], whole["replayableReason"])
+
+
+def test_the_samples_hold_both_record_format_versions() -> None:
+    assert {wire["formatVersion"] for wire in WIRES} == {1, 2}

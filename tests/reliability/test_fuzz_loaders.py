@@ -186,8 +186,8 @@ def test_unknown_event_type_and_format_version_are_named(small: ExecutionRecord)
     with pytest.raises(RecordFormatError, match=r"x\.json: .*field events\[1\]\.type"):
         ExecutionRecord.from_wire(wire, source="x.json")
     wire = small.to_wire()
-    wire["formatVersion"] = 2
-    with pytest.raises(RecordFormatError, match=r"x\.json: .*formatVersion.* 2 is not supported"):
+    wire["formatVersion"] = 3
+    with pytest.raises(RecordFormatError, match=r"x\.json: .*formatVersion.* 3 is not supported"):
         ExecutionRecord.from_wire(wire, source="x.json")
 
 

@@ -26,6 +26,7 @@ from intentusnet_core.record_check import (
     wire_intact,
 )
 from intentusnet_core.strict_json import parse_json
+from intentusnet_core.upgrade import reformat_record
 
 from .samples import rich_records
 
@@ -138,7 +139,10 @@ def test_intentusnet_verify_walks_the_chain_that_loading_leaves_to_verify(
     # an event edited and hashes.record recomputed, nothing else: the one hash of loading
     # vouches for the bytes, so the CLI's check (and verify()) must walk the chain itself
     # (a cassette holding it fails its binding first: the record's hash is not the sealed one)
-    wire = json.loads(sealed_texts()[0])
+    # a formatVersion 1 record: version 2 has no chain (there, recomputing hashes.record is
+    # the forgery only a signature catches)
+    v1 = reformat_record(ExecutionRecord.from_json(sealed_texts()[0]), 1)
+    wire = json.loads(v1.canonical_text())
     wire["events"][1]["payload"]["note"] = "edited"
     hashes = {key: value for key, value in wire["hashes"].items() if key != "record"}
     wire["hashes"] = {**hashes, "record": hash_text(canonical_json({**wire, "hashes": hashes}))}

@@ -1,9 +1,13 @@
-"""Eleven ways to tamper with recorded files; each is caught, with a message of its own.
+"""Twelve ways to tamper with recorded files; each is caught, with a message of its own.
 
 Every file starts signed by the trusted key, and is checked the way CI checks it:
 ``intentusnet verify PATH --pub KEY --require-signature`` (hashes, then the signature).
 Hashes need no key, so an attacker who recomputes every hash (the chain relink) passes the
 hash check and is caught by the signature.
+
+Records are written as ``formatVersion`` 2 (no per-event hashes: an edited event is caught
+by ``hashes.record``); the classes about the event chain tamper with ``formatVersion`` 1
+records, which are still read (committed cassettes), and name the edited event.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from intentusnet_core import (
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.cli import main
 from intentusnet_core.hashing import pretty_json
+from intentusnet_core.upgrade import reformat_record
 
 from .figures import Figures
 from .samples import cassette_of, reseal, rich_records
@@ -56,8 +61,8 @@ def write_signed(path: Path, wire: dict[str, Any], key: Path) -> Path:
     return path
 
 
-def record_wire() -> dict[str, Any]:
-    return rich_records("tamper")[0].to_wire()
+def record_wire(version: int = 2) -> dict[str, Any]:
+    return reformat_record(rich_records("tamper")[0], version).to_wire()
 
 
 def edit_after_signing(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
@@ -66,7 +71,7 @@ def edit_after_signing(path: Path, edit: Callable[[dict[str, Any]], None]) -> No
     path.write_text(pretty_json(wire), encoding="utf-8")
 
 
-# -- the eleven classes: each writes a tampered file and returns its path -----------------
+# -- the twelve classes: each writes a tampered file and returns its path -----------------
 
 
 def payload_edit(folder: Path, keys: Keys) -> Path:
@@ -76,7 +81,16 @@ def payload_edit(folder: Path, keys: Keys) -> Path:
 
 
 def event_edit(folder: Path, keys: Keys) -> Path:
+    # formatVersion 2: no per-event hash; hashes.record catches it
     path = write_signed(folder / "record.json", record_wire(), keys.trusted_private)
+    edit_after_signing(path, lambda w: w["events"][5]["payload"]["response"].update(
+        label="FLAGGED"))
+    return path
+
+
+def chained_event_edit(folder: Path, keys: Keys) -> Path:
+    # formatVersion 1: the event's own chain hash names it
+    path = write_signed(folder / "record.json", record_wire(1), keys.trusted_private)
     edit_after_signing(path, lambda w: w["events"][5]["payload"]["response"].update(
         label="FLAGGED"))
     return path
@@ -113,9 +127,9 @@ def hash_field_edit(folder: Path, keys: Keys) -> Path:
 
 
 def chain_relink(folder: Path, keys: Keys) -> Path:
-    # the final decision edited, then every hash and the whole chain recomputed: the hashes
-    # verify, only the signature (made before the edit) catches it
-    path = write_signed(folder / "record.json", record_wire(), keys.trusted_private)
+    # the final decision edited, then every hash and the whole chain (formatVersion 1)
+    # recomputed: the hashes verify, only the signature (made before the edit) catches it
+    path = write_signed(folder / "record.json", record_wire(1), keys.trusted_private)
 
     def forge(wire: dict[str, Any]) -> None:
         wire["finalResponse"]["payload"]["decision"] = "FLAGGED"
@@ -157,8 +171,10 @@ def truncated(folder: Path, keys: Keys) -> Path:
 CLASSES: dict[str, tuple[Callable[[Path, Keys], Path], str]] = {
     "payload edit": (payload_edit, r"hashes\.input does not match the envelope .* the "
                                    r"envelope .* was edited after the record was sealed"),
-    "event edit": (event_edit, r"events\[5\] \(STEP\) does not match its hash: the event "
-                               r"was edited"),
+    "event edit": (event_edit, r"hashes\.record does not match the record: an event or a "
+                               r"field outside the hashed parts"),
+    "chained event edit": (chained_event_edit, r"events\[5\] \(STEP\) does not match its "
+                                               r"hash: the event was edited"),
     "event reorder": (event_reorder, r"events\[2\] has seq 4 where seq 3 belongs: events "
                                      r"were reordered"),
     "event removal": (event_removal, r"events\[2\] has seq 4, expected 3: an event was "
