@@ -239,7 +239,8 @@ def _resealed_text(wire: dict[str, Any]) -> str:
 @given(data=st.data())
 def test_the_replay_view_reads_what_the_full_load_reads(data: st.DataObject) -> None:
     wire = json.loads(json.dumps(data.draw(st.sampled_from(WIRES), label="record")))
-    for _ in range(data.draw(st.integers(0, 3), label="edits")):
+    edits = data.draw(st.integers(0, 3), label="edits")
+    for _ in range(edits):
         paths = _paths(wire)[1:]
         path = data.draw(st.sampled_from(paths), label="path")
         parent = wire
@@ -266,9 +267,12 @@ def test_the_replay_view_reads_what_the_full_load_reads(data: st.DataObject) -> 
         full = ExecutionRecord.from_json(text, source="t", verify=True)
     except IntentusError:
         full = None
-    if full is not None:
-        # a record that loads: the view reads exactly its fields
-        assert view is not None
+    if edits == 0:
+        assert view is not None  # as written: always read in place
+    if full is not None and view is not None:
+        # a record that loads: the view reads exactly its fields (None, when a field it
+        # anchors on is not as written, e.g. a hash that is not "sha256:<hex>", only sends
+        # replay to the full load)
         assert (view.execution_id, view.status, view.replayable, view.replayable_reason) == (
             full.execution_id, full.status, full.replayable, full.replayable_reason)
         assert canonical_json(view.final_response) == canonical_json(full.final_response)
