@@ -34,22 +34,13 @@ from pydantic.alias_generators import to_camel
 from .errors import NotReplayableError
 from .hashing import canonical_json, hash_text, join_object, text_of
 from .identity import IDENTITY_KEYS, PartTexts
-from .record_check import (
-    canonical_record_hash,
-    is_known,
-    plain_parse,
-    remember,
-    text_key,
-    wire_intact,
-)
+from .record_loading import build_record, construct_model, load_json, load_wire
 from .record_verify import GENESIS_HASH, chain_link, event_hash, verify_record
-from .strict_json import parse_json
 from .wire_format import (
     EVENT_TYPES,
     FORMAT_VERSION,
     RECORD_ADVICE,
     SUPPORTED_FORMAT_VERSIONS,
-    check_record,
     record_json_schema,
 )
 
@@ -178,64 +169,22 @@ class ExecutionRecord(_Wire):
         Raises :class:`RecordFormatError` naming *source* and the field and ending with
         *advice*, and with *verify* :class:`RecordIntegrityError` naming what was altered.
         """
-        check_record(data, source, advice)
-        record = cls._build(data)
-        # one hash over the canonical bytes vouches for every field; the chain walk only
-        # runs to name what changed (record_check)
-        if verify and not wire_intact(data):
-            record.verify(source=source, _wire=data)
-        return record
+        return load_wire(cls, RecordEvent, data, source=source, verify=verify, advice=advice)
 
     @classmethod
     def _build(cls, data: dict[str, Any]) -> ExecutionRecord:
-        # every field is there with its exact type: built directly, as model_validate
-        # would build it (top-level containers copied), at a fraction of its cost
-        final = data["finalResponse"]
-        record: ExecutionRecord = construct_model(cls, {
-            "format_version": data["formatVersion"], "execution_id": data["executionId"],
-            "parent_execution_id": data["parentExecutionId"], "created_at": data["createdAt"],
-            "status": data["status"], "replayable": data["replayable"],
-            "replayable_reason": data["replayableReason"], "envelope": dict(data["envelope"]),
-            "agents": [dict(agent) for agent in data["agents"]],
-            "router_decision": dict(data["routerDecision"]),
-            "events": [construct_model(RecordEvent, {
-                "seq": event["seq"], "type": event["type"], "agent": event["agent"],
-                "payload": dict(event["payload"]), "prev_hash": event.get("prevHash"),
-                "hash": event.get("hash")}) for event in data["events"]],
-            "final_response": None if final is None else dict(final),
-            "usage": dict(data["usage"]), "hashes": dict(data["hashes"])},
-            {"_sealed_text": None})
-        return record
+        return build_record(cls, RecordEvent, data, copy=True)
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "record", verify: bool = False,
                   advice: str = RECORD_ADVICE) -> ExecutionRecord:
         """The record of a JSON text (read strictly, :func:`parse_json`); with *verify*,
         also hash-checked: canonical text (a store's body) against ``hashes.record`` as it
-        is, before parsing, then parsed without the per-object checks its hash vouches
-        for; other text (a pretty file) as :meth:`from_wire` does. Text already loaded in
-        this process is not checked twice. Raises what :meth:`from_wire` raises, and
+        is, before parsing, then parsed fast and shape-checked; other text (a pretty file)
+        as :meth:`from_wire` does. Text already loaded in this process is only parsed and
+        built (:mod:`.record_loading`). Raises what :meth:`from_wire` raises, and
         :class:`RecordFormatError` for text that is not strict JSON."""
-        decoded = text if isinstance(text, str) else _utf8(text)
-        if decoded is None or not verify:  # not UTF-8: the strict path names the problem
-            return cls.from_wire(parse_json(text, source), source=source, verify=verify,
-                                 advice=advice)
-        # stored canonical bytes: the record hash is checked on them before parsing; bytes
-        # loaded before in this process are not checked again (record_check)
-        key = canonical_record_hash(decoded)
-        canonical = key is not None
-        key = key or text_key(decoded)
-        try:
-            data = plain_parse(decoded) if canonical or is_known(key) else None
-        except (ValueError, RecursionError):
-            data = None
-        if data is not None and is_known(key):
-            return cls._build(data)
-        record = cls.from_wire(data if data is not None else parse_json(decoded, source),
-                               source=source, verify=not canonical or data is None,
-                               advice=advice)
-        remember(key)
-        return record
+        return load_json(cls, RecordEvent, text, source=source, verify=verify, advice=advice)
 
     # -- sealing and verifying --------------------------------------------------------
 
@@ -327,30 +276,7 @@ class ExecutionRecord(_Wire):
 _EVENT_CHAIN: Any = {"events": {"__all__": {"prev_hash", "hash"}}}
 
 
-def _utf8(text: Any) -> str | None:
-    try:
-        return bytes(text).decode("utf-8") if isinstance(text, (bytes, bytearray)) else None
-    except UnicodeDecodeError:
-        return None
-
-
 def _file_schema(schema: dict[str, Any]) -> None:
     description = schema.get("description")
     schema.clear()
     schema.update(record_json_schema(), description=description)
-
-
-_new = object.__new__
-_set = object.__setattr__
-
-
-def construct_model(cls: type[Any], values: dict[str, Any],
-                    private: dict[str, Any] | None = None) -> Any:
-    """``cls.model_construct(**values)`` without its generic overhead (reading and
-    recording, both hot paths): *values* holds every field, already checked."""
-    instance = _new(cls)
-    _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", set(values))
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", private)
-    return instance

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import RecordNotFoundError, StoreError
+from ..record_deferred import deferred_record
 from ..records import ExecutionRecord
 from .base import check_limit, interrupted_record, record_text, time_order_key
 
@@ -49,7 +50,7 @@ class InMemoryExecutionStore:
             raise RecordNotFoundError(
                 f"memory store: no execution {execution_id!r}; list the ids with "
                 "store.list()") from None
-        return _decode(execution_id, text)
+        return _listed(execution_id, text)
 
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,
@@ -61,7 +62,7 @@ class InMemoryExecutionStore:
                       and (agent is None or a == agent))
         if limit is not None:
             rows = rows[:limit]
-        return [_decode(execution_id, text) for _, execution_id, text in rows]
+        return [_listed(execution_id, text) for _, execution_id, text in rows]
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
         return iter(self.list())
@@ -87,3 +88,9 @@ class InMemoryExecutionStore:
 def _decode(execution_id: str, text: str) -> ExecutionRecord:
     return ExecutionRecord.from_json(text, source=f"memory store (execution {execution_id})",
                                      verify=True)
+
+
+def _listed(execution_id: str, text: str) -> ExecutionRecord:
+    # hash-checked now, built on first use (record_deferred); any other text at once
+    return (deferred_record(text, f"memory store (execution {execution_id})")
+            or _decode(execution_id, text))

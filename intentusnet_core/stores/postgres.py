@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import RecordFormatError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json
+from ..record_deferred import deferred_record
 from ..records import ExecutionRecord
 from ..serialization import check_before_write
 from .base import check_limit, interrupted_record, record_text
@@ -277,7 +278,7 @@ class PostgresExecutionStore:
             raise RecordNotFoundError(
                 f"{self.url}: no execution {execution_id!r}; list the ids with "
                 "`intentusnet records list --store URL`")
-        return self._decode(execution_id, rows[0][0])
+        return self._listed(execution_id, rows[0][0])
 
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,
@@ -294,7 +295,13 @@ class PostgresExecutionStore:
         sql += " order by created_at, execution_id"
         if limit is not None:
             sql += f" limit {int(limit)}"
-        return [self._decode(eid, body) for eid, body in self._rows(sql, tuple(args))]
+        return [self._listed(eid, body) for eid, body in self._rows(sql, tuple(args))]
+
+    def _listed(self, execution_id: str, body: str) -> ExecutionRecord:
+        # hash-checked now, built on first use (record_deferred); any other body at once
+        source = f"{self.url} (execution {execution_id})"
+        return (deferred_record(body, source) if type(body) is str else None) or \
+            ExecutionRecord.from_json(body, source=source, verify=True)
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
         return iter(self.list())

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, RecordNotFoundError, StoreError
 from ..hashing import canonical_json, text_of
+from ..record_deferred import deferred_record
 from ..records import ExecutionRecord
 from ..serialization import check_before_write
 from .base import (
@@ -254,6 +255,12 @@ class SQLiteExecutionStore:
         return ExecutionRecord.from_json(body, source=f"{self.path} (execution {execution_id})",
                                          verify=True)
 
+    def _listed(self, execution_id: str, body: str) -> ExecutionRecord:
+        # hash-checked now, built on first use (record_deferred); any other body at once
+        source = f"{self.path} (execution {execution_id})"
+        return (deferred_record(body, source) if type(body) is str else None) or \
+            ExecutionRecord.from_json(body, source=source, verify=True)
+
     def _query(self, sql: str, args: tuple[Any, ...]) -> builtins.list[tuple[Any, ...]]:
         with self._lock:
             self._check_process()
@@ -275,7 +282,7 @@ class SQLiteExecutionStore:
             raise RecordNotFoundError(
                 f"{self.path}: no execution {execution_id!r}; list the ids with "
                 "`intentusnet records list`")
-        return self._decode(execution_id, rows[0][0])
+        return self._listed(execution_id, rows[0][0])
 
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,
@@ -293,7 +300,7 @@ class SQLiteExecutionStore:
         sql += " order by created_at, execution_id"  # the time order key: by instant
         if limit is not None:
             sql += f" limit {int(limit)}"
-        found = [self._decode(eid, body) for eid, body in self._query(sql, tuple(args))]
+        found = [self._listed(eid, body) for eid, body in self._query(sql, tuple(args))]
         waiting = [record for record in self._live_journal_records(stored=False)
                    if matches(record, intent, agent, status)]
         if not waiting:

@@ -1,0 +1,102 @@
+"""Records listed before they are read: ``store.list()`` checks every stored canonical text
+against its record hash at once, and builds each record when it is first used.
+
+``store.load(id)`` does the same (replay by id then reads only what it returns:
+:func:`deferred_replay_view`).
+
+Listing is where loading spends on records nobody reads (a count, a filter on the indexed
+columns, the last one of a run): what a listed record costs beyond its hash check — the
+parse, the shape check and the objects of its parts, three quarters of the time — is paid
+by the first attribute read of that record (any attribute: fields, methods, ``==``,
+``model_dump``, pickling). It then turns into a plain :class:`ExecutionRecord`, built as
+:meth:`ExecutionRecord.from_json` builds it.
+
+A text whose record hash does not match is loaded at once, strictly: the store raises for
+it during ``list()`` as before. A text whose hash matches was written by a sealer; if its
+shape is not the written shape (a record edited and resealed by hand) the first read of the
+record raises :class:`RecordFormatError` naming the field, as loading it would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .record_check import canonical_record_hash, fast_parse
+from .record_loading import load_json, load_vouched, remember_loaded
+from .record_replay_view import ReplayView, final_text, replay_view
+from .records import ExecutionRecord, RecordEvent
+from .wire_format import RECORD_ADVICE
+
+__all__ = ["DeferredRecord", "deferred_record", "deferred_replay_view"]
+
+_new = object.__new__
+_set = object.__setattr__
+_get = object.__getattribute__
+_STATE = "\0deferred"  # the one key of a deferred record's __dict__: never a field name
+_FAILED = "\0failed"
+_VIEW = "\0view"
+
+
+class DeferredRecord(ExecutionRecord):
+    """An :class:`ExecutionRecord` whose stored bytes matched their record hash, built on
+    first use; from then on its class is :class:`ExecutionRecord`."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if type(self) is DeferredRecord:
+            _materialize(self)
+        return getattr(self, name)
+
+
+def deferred_record(text: str, source: str,
+                    advice: str = RECORD_ADVICE) -> ExecutionRecord | None:
+    """A record of the stored canonical *text*, checked against its record hash now and
+    built on first use; None when the text does not match its hash (or is not canonical):
+    the caller then loads it strictly (``ExecutionRecord.from_json``)."""
+    key = canonical_record_hash(text)
+    if key is None:
+        return None
+    record = _new(DeferredRecord)
+    _set(record, "__dict__", {_STATE: (text, key, source, advice)})
+    _set(record, "__pydantic_fields_set__", set())
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", {"_sealed_text": None})
+    return record
+
+
+def _materialize(record: DeferredRecord) -> None:
+    state = _get(record, "__dict__")
+    text, key, source, advice = state[_STATE]
+    try:
+        built = load_vouched(ExecutionRecord, RecordEvent, text, key, source=source,
+                             advice=advice)
+        if built is None:  # refused by the fast parse: the strict load says why (or reads it)
+            built = load_json(ExecutionRecord, RecordEvent, text, source=source, verify=True,
+                              advice=advice)
+    except Exception:
+        state[_FAILED] = True  # found malformed: replay no longer reads it in part
+        raise
+    _set(record, "__dict__", _get(built, "__dict__"))
+    _set(record, "__pydantic_fields_set__", _get(built, "__pydantic_fields_set__"))
+    _set(record, "__class__", ExecutionRecord)
+    remember_loaded(record, text, True)
+
+
+def deferred_replay_view(record: ExecutionRecord) -> ReplayView | None:
+    """What replay uses of *record*, read from its stored text without building it when it
+    is a :class:`DeferredRecord` not built yet (:mod:`.record_replay_view`); None
+    otherwise, or when those fields cannot be read with certainty."""
+    if type(record) is not DeferredRecord:
+        return None
+    state = _get(record, "__dict__")
+    if _FAILED in state:
+        return None
+    kept: tuple[ReplayView, str] | None = state.get(_VIEW)
+    if kept is not None:  # kept while the record is not built: nothing in it can change;
+        # the final response parsed again, so a caller's edit of one response stays its own
+        return kept[0]._replace(final_response=fast_parse(kept[1]))
+    text = state[_STATE][0]
+    view = replay_view(text)
+    final = final_text(text) if view is not None else None
+    if view is not None and final is not None:
+        state[_VIEW] = (view, final)
+    return view
