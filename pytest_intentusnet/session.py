@@ -151,6 +151,10 @@ class IntentusSession:
             else:
                 yield from self._run_once(cassette)
         finally:
+            # the test is over: its loaded records are not kept until the end of the run,
+            # where every full garbage collection (the summary's, pytest's at unconfigure,
+            # the interpreter's at exit) would walk them again
+            del item.stash[_CASSETTE]
             self.totals.add(cassette.counters)
             self.used_up.extend([cassette.nodeid] * cassette.used_up)
             if cassette.golden is not None:
