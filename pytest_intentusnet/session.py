@@ -166,13 +166,12 @@ class IntentusSession:
 
     def _binding(self, cassette: Cassette) -> CassetteBinding:
         frozen = cassette.frozen_at
-        clock = None
-        if frozen is not None:
-            instant = _dt.datetime.fromisoformat(frozen.replace("Z", "+00:00"))
+        from intentusnet_core.execution import FixedClock
 
-            def clock() -> _dt.datetime:
-                return instant
         from .binding import CassetteBinding
+
+        clock = None if frozen is None else FixedClock(
+            _dt.datetime.fromisoformat(frozen.replace("Z", "+00:00")))
 
         return CassetteBinding(cassette, redactor=self.settings.redactor, clock=clock,
                                late=self.late)
