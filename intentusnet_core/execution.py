@@ -196,6 +196,11 @@ class ExecutionLifecycle:
     def __init__(self, settings: RecordingSettings) -> None:
         self.settings = settings
 
+    def records_nothing(self) -> bool:
+        """True when a top-level execution begun now would record nothing: no ambient
+        binding is installed and recording is off (the router's plain path)."""
+        return _ambient is None and not self.settings.enable_recording
+
     def begin(self, envelope: IntentEnvelope, decision: RoutingDecision,
               parent: AttemptScope | None, preview: Preview | None = None) -> Execution:
         """A new execution of *envelope* (a child of the attempt *parent*: recorded under

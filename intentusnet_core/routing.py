@@ -17,6 +17,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from .agent_output import error_response
+from .all_failed import all_failed
 from .attempts import AgentEntry, AttemptRunner
 from .context import current_attempt
 from .decision import RoutingDecision
@@ -24,7 +25,6 @@ from .errors import ConfigurationError, ErrorCode, SecretLeakError
 from .execution import Execution
 from .models import (
     AgentResponse,
-    ErrorInfo,
     IntentEnvelope,
     IntentRef,
     RoutingStrategy,
@@ -53,6 +53,9 @@ class Router:
 
     Without a *lifecycle* nothing is recorded (every response says ``replayable: False``).
     """
+
+    #: False: never take :meth:`_route_plain` (the property tests compare both paths)
+    plain_path = True
 
     def __init__(self, lifecycle: ExecutionLifecycle | None = None,
                  policy: PolicyEngine | None = None) -> None:
@@ -195,6 +198,10 @@ class Router:
         refused = self._refused(envelope, parent)
         if refused is not None:
             return refused
+        if parent is None and self.plain_path:
+            plain = self._route_plain(envelope)
+            if plain is not None:
+                return plain
         execution = self._begin(envelope, parent)
         runner = self._runner
         if execution.decision.strategy is _DIRECT:  # the hot path: no generator
@@ -216,6 +223,32 @@ class Router:
         except StopIteration as stop:
             response: AgentResponse = stop.value
         return self._finish(execution, response), execution.decision
+
+    def _route_plain(self, envelope: IntentEnvelope
+                     ) -> tuple[AgentResponse, RoutingDecision] | None:
+        """DIRECT to a sync agent without a deadline, target or policy, nothing recorded or
+        served: the general path's response and decision without an :class:`Execution`
+        (``tests/properties/test_plain_routing.py``); None for any other case."""
+        __tracebackhide__ = True
+        options = envelope.routing
+        lifecycle = self._lifecycle
+        if options.strategy is not _DIRECT or options.target_agent is not None \
+                or options.timeout_ms is not None or self.policy is not None \
+                or (lifecycle is not None and not lifecycle.records_nothing()):
+            return None
+        candidates = self.candidates(envelope.intent)
+        if not candidates:
+            return None
+        entry = candidates[0]
+        if entry.is_async or entry.timeout_s is not None:
+            return None
+        decision = RoutingDecision(strategy=_DIRECT)
+        decision.priority_order = [candidate.name for candidate in candidates]
+        response = self._runner.plain(entry, envelope, decision)
+        decision.agent = entry.name
+        decision.reason = "deterministic_match"
+        response.metadata["replayable"] = False
+        return response, decision
 
     async def _route_async(self, envelope: IntentEnvelope,
                            parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:
@@ -329,7 +362,7 @@ class Router:
                 decision.reason = "first_success_in_priority_order"
                 return response
         decision.reason = "all_failed"
-        return _all_failed([entry.name for entry in resolved], responses, "parallel")
+        return all_failed([entry.name for entry in resolved], responses, "parallel")
 
     @staticmethod
     def _decide_direct(execution: Execution, entry: AgentEntry) -> None:
@@ -354,7 +387,7 @@ class Router:
                 decision.reason = "deterministic_match" if index == 0 else "fallback_success"
                 return response
         decision.reason = "all_failed"
-        return _all_failed([entry.name for entry in ordered], responses, "fallback")
+        return all_failed([entry.name for entry in ordered], responses, "fallback")
 
     @staticmethod
     def _broadcast(execution: Execution, ordered: list[AgentEntry]) -> _Plan:
@@ -384,16 +417,3 @@ class Router:
                                      f"all {len(results)} broadcast agents failed",
                                      results=results)
 
-
-def _all_failed(names: list[str], responses: list[AgentResponse],
-                strategy: str) -> AgentResponse:
-    """The last failure, with every attempt's code in ``details.attempts``."""
-    error = responses[-1].error
-    assert error is not None
-    attempts = [{"agent": name, "code": response.error.code if response.error else None}
-                for name, response in zip(names, responses)]
-    # built directly: the agent's details may hold any key ("code", "message" too)
-    return build_response("error", None, ErrorInfo.model_construct(
-        code=error.code,
-        message=f"all {len(responses)} {strategy} agents failed; last: {error.message}",
-        details={**error.details, "attempts": attempts}), {})
