@@ -62,7 +62,7 @@ class Router:
         self._lifecycle = lifecycle
         self.policy = policy
         self._agents: dict[str, AgentEntry] = {}
-        self._candidates: dict[IntentRef, tuple[AgentEntry, ...]] = {}
+        self._candidates: dict[tuple[str, str], tuple[AgentEntry, ...]] = {}
         self._lock = threading.Lock()
         self._runner = AttemptRunner(self._route_child, self._route_child_async)
 
@@ -94,12 +94,13 @@ class Router:
 
     def candidates(self, intent: IntentRef) -> tuple[AgentEntry, ...]:
         """The agents able to handle *intent*, in routing order (cached per intent)."""
-        found = self._candidates.get(intent)
+        key = (intent.name, intent.version)  # a tuple hashes and compares in C
+        found = self._candidates.get(key)
         if found is None:
             found = tuple(sorted((entry for entry in self._agents.values()
                                   if entry.definition.handles(intent)),
                                  key=lambda entry: entry.sort_key))
-            self._candidates[intent] = found
+            self._candidates[key] = found
         return found
 
     def preview(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
@@ -242,11 +243,9 @@ class Router:
         entry = candidates[0]
         if entry.is_async or entry.timeout_s is not None:
             return None
-        decision = RoutingDecision(strategy=_DIRECT)
-        decision.priority_order = [candidate.name for candidate in candidates]
+        decision = RoutingDecision(_DIRECT, entry.name, "deterministic_match",
+                                   [candidate.name for candidate in candidates], [], [], [])
         response = self._runner.plain(entry, envelope, decision)
-        decision.agent = entry.name
-        decision.reason = "deterministic_match"
         response.metadata["replayable"] = False
         return response, decision
 

@@ -266,8 +266,7 @@ class CassetteBinding:
                 return None
         self.cassette.counters.replayed += 1
         self._count_saved_cost()
-        self.cassette.records.append(recorded)
-        self._identify(recorded)
+        self.cassette.records.append(recorded)  # identities are for repeat mode: not here
         return recorded
 
     def _decision_hash(self, decision: RoutingDecision) -> str:
