@@ -158,8 +158,8 @@ class AgentPlayer(_RecordedAttempts):
         as drift of the cassette) when the recording has another agent, or no attempt, there."""
         __tracebackhide__ = True
         index = self._next_attempt
-        order = [name for name, _ in self.attempts]
         if index >= len(self.attempts) or self.attempts[index][0] != agent:
+            order = [name for name, _ in self.attempts]
             expected = self.attempts[index][0] if index < len(self.attempts) else None
             self.cassette.add_drift(DriftReport(
                 before_id=self.recorded.execution_id, after_id=None, agent_before=expected,
