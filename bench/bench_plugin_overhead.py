@@ -21,8 +21,9 @@ whole ``python -m pytest`` process; the figures are its wall time, its CPU time 
 system, from the OS accounting of the finished child: steadier than wall time on a shared
 machine) and the loop timed inside the test body. Printed:
 
-* (a) whole run per replayed execution = (median at the largest N - median at the smallest
-  N) / (difference of N): start-up, cassette loading, the body, teardown and exit included;
+* (a) whole run per replayed execution = (run at the largest N - run at the smallest N) /
+  (difference of N), the median over the rounds (the two runs of a round are adjacent):
+  start-up, cassette loading, the body, teardown and exit included;
 * (b) in the body, microseconds per replayed execution (median at the largest N).
 
 With ``--baseline DIR`` (another checkout of this repository) both checkouts replay the
@@ -158,8 +159,12 @@ def replayed(args: argparse.Namespace) -> int:
         for name in trees:
             medians = {n: [statistics.median(run[k] for run in runs[(name, n)])
                            for k in range(3)] for n in ns}
-            per_exec_wall = (medians[high][0] - medians[low][0]) / (high - low) * 1e6
-            per_exec_cpu = (medians[high][1] - medians[low][1]) / (high - low) * 1e6
+            # the median of the per-round differences (the two runs of a round are
+            # adjacent in time, so a drift of the machine's load hits both)
+            per_exec_wall, per_exec_cpu = (statistics.median(
+                (big[k] - small[k]) / (high - low) * 1e6
+                for big, small in zip(runs[(name, high)], runs[(name, low)]))
+                for k in (0, 1))
             figures[name] = {"whole_run_us_per_execution_wall": round(per_exec_wall, 1),
                              "whole_run_us_per_execution_cpu": round(per_exec_cpu, 1),
                              "body_us_per_execution": round(medians[high][2], 2),
