@@ -212,10 +212,15 @@ class AttemptRunner:
         started = _clock[0]()
         token = enter_attempt(scope)
         try:
-            response = _call_agent(entry, envelope, None)
+            try:
+                result = entry.call(envelope)
+            except BaseException as exc:
+                response = agent_error(exc, entry.name)
+            else:
+                response = normalize(result, entry.name)
         finally:
             leave_attempt(token)
-            close_attempt(scope)
+            scope.closed = True  # close_attempt() of a scope without a log
         error = response.error
         decision.attempts.append(AttemptOutcome(
             entry.name, response.status, error.code if error is not None else None,

@@ -196,13 +196,15 @@ class Router:
     def _route(self, envelope: IntentEnvelope,
                parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:
         __tracebackhide__ = True
+        if parent is None and self.plain_path:
+            scope = current_attempt()
+            if scope is None or not scope.closed:  # else refused (_refused)
+                plain = self._route_plain(envelope)
+                if plain is not None:
+                    return plain
         refused = self._refused(envelope, parent)
         if refused is not None:
             return refused
-        if parent is None and self.plain_path:
-            plain = self._route_plain(envelope)
-            if plain is not None:
-                return plain
         execution = self._begin(envelope, parent)
         runner = self._runner
         if execution.decision.strategy is _DIRECT:  # the hot path: no generator
