@@ -202,7 +202,7 @@ class AttemptRunner:
     # -- one attempt ----------------------------------------------------------------------
 
     def plain(self, entry: AgentEntry, envelope: IntentEnvelope,
-              decision: RoutingDecision) -> AgentResponse:
+              decision: RoutingDecision | None) -> AgentResponse:
         """:meth:`attempt` of a sync agent without a deadline, in an execution that records
         nothing and serves nothing (no ids, log, playback or binding): the same scope, call,
         ladder and outcome, without the :class:`Execution` around them."""
@@ -221,10 +221,11 @@ class AttemptRunner:
         finally:
             leave_attempt(token)
             scope.closed = True  # close_attempt() of a scope without a log
-        error = response.error
-        decision.attempts.append(AttemptOutcome(
-            entry.name, response.status, error.code if error is not None else None,
-            (_clock[0]() - started) * 1000.0))
+        if decision is not None:  # the outcome of an attempt nobody asked about: not built
+            error = response.error
+            decision.attempts.append(AttemptOutcome(
+                entry.name, response.status, error.code if error is not None else None,
+                (_clock[0]() - started) * 1000.0))
         return response
 
     def attempt(self, execution: Execution, entry: AgentEntry,

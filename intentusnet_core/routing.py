@@ -30,6 +30,7 @@ from .models import (
     RoutingStrategy,
     build_response,
 )
+from .plain_route import route_plain
 
 if TYPE_CHECKING:
     from .agents import BaseAgent
@@ -54,7 +55,7 @@ class Router:
     Without a *lifecycle* nothing is recorded (every response says ``replayable: False``).
     """
 
-    #: False: never take :meth:`_route_plain` (the property tests compare both paths)
+    #: False: never take the plain path (:mod:`.plain_route`; the property tests compare)
     plain_path = True
 
     def __init__(self, lifecycle: ExecutionLifecycle | None = None,
@@ -136,6 +137,13 @@ class Router:
         """
         __tracebackhide__ = True  # cassette errors point at the caller, not here
         try:
+            if self.plain_path:  # no decision: the caller never sees it
+                scope = current_attempt()
+                if scope is None or not scope.closed:  # else refused (_refused)
+                    plain = route_plain(envelope, self.candidates, self._runner,
+                                        self.policy, self._lifecycle, False)
+                    if plain is not None:
+                        return plain[0]
             return self._route(envelope, None)[0]
         except SecretLeakError as exc:  # the frames below hold the secret in their locals
             raise exc.with_traceback(None) from None
@@ -199,9 +207,10 @@ class Router:
         if parent is None and self.plain_path:
             scope = current_attempt()
             if scope is None or not scope.closed:  # else refused (_refused)
-                plain = self._route_plain(envelope)
-                if plain is not None:
-                    return plain
+                plain = route_plain(envelope, self.candidates, self._runner, self.policy,
+                                    self._lifecycle, True)
+                if plain is not None and plain[1] is not None:
+                    return plain[0], plain[1]
         refused = self._refused(envelope, parent)
         if refused is not None:
             return refused
@@ -226,30 +235,6 @@ class Router:
         except StopIteration as stop:
             response: AgentResponse = stop.value
         return self._finish(execution, response), execution.decision
-
-    def _route_plain(self, envelope: IntentEnvelope
-                     ) -> tuple[AgentResponse, RoutingDecision] | None:
-        """DIRECT to a sync agent without a deadline, target or policy, nothing recorded or
-        served: the general path's response and decision without an :class:`Execution`
-        (``tests/properties/test_plain_routing.py``); None for any other case."""
-        __tracebackhide__ = True
-        options = envelope.routing
-        lifecycle = self._lifecycle
-        if options.strategy is not _DIRECT or options.target_agent is not None \
-                or options.timeout_ms is not None or self.policy is not None \
-                or (lifecycle is not None and not lifecycle.records_nothing()):
-            return None
-        candidates = self.candidates(envelope.intent)
-        if not candidates:
-            return None
-        entry = candidates[0]
-        if entry.is_async or entry.timeout_s is not None:
-            return None
-        decision = RoutingDecision(_DIRECT, entry.name, "deterministic_match",
-                                   [candidate.name for candidate in candidates], [], [], [])
-        response = self._runner.plain(entry, envelope, decision)
-        response.metadata["replayable"] = False
-        return response, decision
 
     async def _route_async(self, envelope: IntentEnvelope,
                            parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:

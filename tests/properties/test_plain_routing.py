@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import intentusnet_core.routing as routing
 from intentusnet_core import AgentResponse, IntentEnvelope, IntentusRuntime, agent
 from intentusnet_core.context import current_attempt
-from intentusnet_core.routing import Router
+from intentusnet_core.plain_route import route_plain
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.text(max_size=8)
@@ -62,7 +63,10 @@ def _route(outcomes: list[tuple[str, Any]], priorities: list[int], payload: dict
             _body(outcome, seen)))
     response, decision = router.route_with_decision(IntentEnvelope.create("Check", payload))
     wire = response.model_dump(mode="python")
-    return wire, decision.to_wire(volatile=False), seen, router.late_results
+    # route_intent (the plain path builds no decision there) answers the same
+    alone = router.route_intent(IntentEnvelope.create("Check", payload)).model_dump(
+        mode="python")
+    return (wire, alone), decision.to_wire(volatile=False), seen, router.late_results
 
 
 @settings(max_examples=150, deadline=None)
@@ -81,19 +85,20 @@ def test_the_plain_path_answers_as_the_general_path(outcomes: list[tuple[str, An
 
 def test_the_plain_path_is_taken_only_for_its_case(monkeypatch: pytest.MonkeyPatch) -> None:
     taken: list[bool] = []
-    original = Router._route_plain
 
-    def spy(self: Router, envelope: IntentEnvelope) -> Any:
-        result = original(self, envelope)
+    def spy(*args: Any) -> Any:
+        result = route_plain(*args)
         taken.append(result is not None)
         return result
 
-    monkeypatch.setattr(Router, "_route_plain", spy)
+    monkeypatch.setattr(routing, "route_plain", spy)
     plain = IntentusRuntime(enable_recording=False)
     plain.register_agent(agent("a", ["Check"])(lambda e: {"ok": True}))
     plain.route_intent(IntentEnvelope.create("Check", {}))
     recording = IntentusRuntime(store="memory://")
     recording.register_agent(agent("a", ["Check"])(lambda e: {"ok": True}))
     response = recording.route_intent(IntentEnvelope.create("Check", {}))
-    assert taken == [True, False]
+    assert taken[0] is True  # the plain runtime's one route
+    assert taken[1:]  # the recording runtime asked ...
+    assert not any(taken[1:])  # ... and was sent down the general path
     assert response.metadata["replayable"] is True
