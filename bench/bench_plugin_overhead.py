@@ -13,6 +13,22 @@ alike. Each run is ``python -m pytest -q -p no:cacheprovider`` in a subprocess; 
 is the wall time of the whole run (start-up, collection, execution, summary). Prints the
 medians, the difference per test and the spread between runs of the same kind (the noise).
 Nothing is asserted about time.
+
+``--replayed`` measures what replayed executions cost instead (issue 15, Must show 5): the
+``bench_replay.py`` project (one test routing N intents through one agent) is recorded once
+per N (``--ns``, default 100 and 1000) and replayed ``--runs`` times per N. Each replay is a
+whole ``python -m pytest`` process; the figures are its wall time, its CPU time (user +
+system, from the OS accounting of the finished child: steadier than wall time on a shared
+machine) and the loop timed inside the test body. Printed:
+
+* (a) whole run per replayed execution = (run at the largest N - run at the smallest N) /
+  (difference of N), the median over the rounds (the two runs of a round are adjacent):
+  start-up, cassette loading, the body, teardown and exit included;
+* (b) in the body, microseconds per replayed execution (median at the largest N).
+
+With ``--baseline DIR`` (another checkout of this repository) both checkouts replay the
+same recordings, alternating run by run (this checkout, the baseline, ...), each with its
+own packages first on ``PYTHONPATH``; the ratio of the medians is printed.
 """
 
 from __future__ import annotations
@@ -21,6 +37,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -80,12 +98,112 @@ def run(root: Path, extra: list[str]) -> float:
     return elapsed
 
 
+REPO = Path(__file__).resolve().parent.parent
+LOOP_RE = re.compile(r"BENCH_LOOP_NS=(\d+) N=(\d+)")
+
+
+def replay_run(project: Path, tree: Path, extra: list[str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, in-body us per execution) of one pytest process replaying (or, with
+    *extra*, recording) *project* with *tree*'s packages first on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(tree)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                           *extra], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=600)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    match = LOOP_RE.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise SystemExit(f"pytest failed ({done.returncode}) in {project}:\n"
+                         f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, int(match.group(1)) / int(match.group(2)) / 1000.0
+
+
+def replayed(args: argparse.Namespace) -> int:
+    """The ``--replayed`` figures (see the module docstring)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_replay import OURS_TEST, PYTEST_INI
+
+    trees = {"this": REPO}
+    if args.baseline is not None:
+        trees["baseline"] = args.baseline.resolve()
+    root = Path(tempfile.mkdtemp(prefix="bench-replayed-"))
+    ns = sorted(args.ns)
+    try:
+        projects = {}
+        for n in ns:
+            project = root / f"n{n}"
+            project.mkdir()
+            (project / "pytest.ini").write_text(PYTEST_INI)
+            (project / "test_ours.py").write_text(OURS_TEST.format(n=n))
+            replay_run(project, REPO, ["--intentus-record"])
+            projects[n] = project
+        print(f"loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start; "
+              f"N = {ns}; {args.runs} replays per N and checkout, alternating")
+        runs: dict[tuple[str, int], list[tuple[float, float, float]]] = {
+            (name, n): [] for name in trees for n in ns}
+        for n in ns:  # warm the file cache and the bytecode of both checkouts
+            for tree in trees.values():
+                replay_run(projects[n], tree, [])
+        for index in range(args.runs):
+            order = list(trees) if index % 2 == 0 else list(reversed(trees))
+            for n in ns:
+                for name in order:
+                    runs[(name, n)].append(replay_run(projects[n], trees[name], []))
+        low, high = ns[0], ns[-1]
+        figures: dict[str, Any] = {"ns": ns, "runs": args.runs,
+                                   "loadavg_end": list(os.getloadavg())}
+        for name in trees:
+            medians = {n: [statistics.median(run[k] for run in runs[(name, n)])
+                           for k in range(3)] for n in ns}
+            # the median of the per-round differences (the two runs of a round are
+            # adjacent in time, so a drift of the machine's load hits both)
+            per_exec_wall, per_exec_cpu = (statistics.median(
+                (big[k] - small[k]) / (high - low) * 1e6
+                for big, small in zip(runs[(name, high)], runs[(name, low)]))
+                for k in (0, 1))
+            figures[name] = {"whole_run_us_per_execution_wall": round(per_exec_wall, 1),
+                             "whole_run_us_per_execution_cpu": round(per_exec_cpu, 1),
+                             "body_us_per_execution": round(medians[high][2], 2),
+                             "medians": {str(n): [round(x, 4) for x in medians[n]]
+                                         for n in ns}}
+            print(f"{name:>8}: (a) whole run {per_exec_wall:7.1f} us wall, "
+                  f"{per_exec_cpu:7.1f} us CPU per replayed execution (N {low} -> {high}); "
+                  f"(b) body {medians[high][2]:6.2f} us per execution at N = {high}")
+            for n in ns:
+                wall, cpu, body = medians[n]
+                print(f"          N = {n:>5}: wall {wall:.3f} s, CPU {cpu:.3f} s, "
+                      f"body {body:.2f} us")
+        if "baseline" in trees:
+            this, base = figures["this"], figures["baseline"]
+            cpu_key, body_key = "whole_run_us_per_execution_cpu", "body_us_per_execution"
+            print(f"ratio this / baseline: (a) CPU {this[cpu_key] / base[cpu_key]:.2f}, "
+                  f"(b) {this[body_key] / base[body_key]:.2f}")
+        print(f"loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())} at end")
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=2000, help="approximate test count")
     parser.add_argument("--runs", type=int, default=7, help="runs of each kind")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--replayed", action="store_true",
+                        help="measure replayed executions (whole run and body) instead")
+    parser.add_argument("--ns", type=int, nargs="+", default=[100, 1000],
+                        help="with --replayed: the numbers of executions (default 100 1000)")
+    parser.add_argument("--baseline", type=Path,
+                        help="with --replayed: another checkout to alternate with")
     args = parser.parse_args(argv)
+    if args.replayed:
+        return replayed(args)
     root = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     try:
         count = make_project(root, args.tests)

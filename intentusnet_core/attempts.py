@@ -36,6 +36,7 @@ from .hashing import canonical_json
 from .models import AgentDefinition, AgentResponse, IntentEnvelope
 
 if TYPE_CHECKING:
+    from .decision import RoutingDecision
     from .execution import Execution
     from .recording import AttemptLog
 
@@ -199,6 +200,33 @@ class AttemptRunner:
         return entry.timeout_s if entry.timeout_s is not None else execution.timeout_s
 
     # -- one attempt ----------------------------------------------------------------------
+
+    def plain(self, entry: AgentEntry, envelope: IntentEnvelope,
+              decision: RoutingDecision | None) -> AgentResponse:
+        """:meth:`attempt` of a sync agent without a deadline, in an execution that records
+        nothing and serves nothing (no ids, log, playback or binding): the same scope, call,
+        ladder and outcome, without the :class:`Execution` around them."""
+        __tracebackhide__ = True
+        scope = AttemptScope(None, None, None, 0, None, self._route_child,
+                             self._route_child_async, False, None, self.late.add)
+        started = _clock[0]()
+        token = enter_attempt(scope)
+        try:
+            try:
+                result = entry.call(envelope)
+            except BaseException as exc:
+                response = agent_error(exc, entry.name)
+            else:
+                response = normalize(result, entry.name)
+        finally:
+            leave_attempt(token)
+            scope.closed = True  # close_attempt() of a scope without a log
+        if decision is not None:  # the outcome of an attempt nobody asked about: not built
+            error = response.error
+            decision.attempts.append(AttemptOutcome(
+                entry.name, response.status, error.code if error is not None else None,
+                (_clock[0]() - started) * 1000.0))
+        return response
 
     def attempt(self, execution: Execution, entry: AgentEntry,
                 envelope: IntentEnvelope) -> AgentResponse:

@@ -46,6 +46,7 @@ from .hashing import pretty_json, stable_hash
 from .records import ExecutionRecord
 from .serialization import read_file_bytes, write_text_atomic
 from .strict_json import parse_json
+from .trusted_load import trusted_records
 from .wire_format import CASSETTE_FORMAT_VERSION, cassette_advice, check_cassette
 
 __all__ = ["CASSETTE_FORMAT_VERSION", "CassetteFile"]
@@ -128,8 +129,37 @@ class CassetteFile:
             raw = read_file_bytes(source, what="cassette")
         except FileNotFoundError:
             raise MissingCassetteError(f"{source}: no such cassette") from None
+        if verify:  # the writer's own bytes, each record matching its hash: one pass
+            trusted = trusted_records(raw)
+            loaded = cls._from_trusted(*trusted, source) if trusted is not None else None
+            if loaded is not None:
+                return loaded
         data = parse_json(raw, str(source))
         return cls.from_wire(data, source=source, verify=verify)
+
+    @classmethod
+    def _from_trusted(cls, data: dict[str, Any], records: list[ExecutionRecord],
+                      source: Path) -> CassetteFile | None:
+        """The cassette of a document whose records :func:`trusted_records` built, when its
+        own shape, learned matchers and binding hold; None sends the caller down the strict
+        path, which names what is wrong."""
+        try:
+            check_cassette(data, str(source))
+            cassette = cls(node_id=data["nodeId"], frozen_at=data["frozenAt"],
+                           records=records, path=source, learned=list(data.get("learned", [])))
+            if cassette.learned:
+                from .matchers import matcher_from_json
+
+                for entry in cassette.learned:
+                    matcher_from_json(entry["matcher"])
+        except (RecordFormatError, ConfigurationError):
+            return None
+        hashes = data["hashes"]
+        sealed = hashes.get("records")
+        if hashes.get("cassette") != cassette.cassette_hash() or (
+                sealed is not None and sealed != [r.hashes.get("record") for r in records]):
+            return None
+        return cassette
 
     @classmethod
     def from_wire(cls, data: Any, *, source: Path, verify: bool = True) -> CassetteFile:

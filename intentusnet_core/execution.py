@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from .stores.base import ExecutionStore
     from .tracing import TraceSink
 
-__all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "Playback", "Preview",
+__all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "FixedClock", "Playback",
+           "Preview",
            "RecordingSettings", "SequentialIds", "default_execution_id", "set_ambient_binding",
            "utc_now_iso"]
 
@@ -42,10 +43,27 @@ Preview = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 def utc_now_iso(clock: Clock | None = None) -> str:
     """ISO-8601 UTC timestamp with a ``Z`` suffix, from *clock* (default: the wall clock)."""
+    if type(clock) is FixedClock:
+        return clock.iso  # formatted once, not at every execution
     now = clock() if clock is not None else _dt.datetime.now(_dt.timezone.utc)
     if now.tzinfo is None:
         now = now.replace(tzinfo=_dt.timezone.utc)
     return now.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class FixedClock:
+    """A clock frozen at one instant (a cassette's ``frozenAt``); its timestamp text is
+    formatted once."""
+
+    __slots__ = ("instant", "iso")
+
+    def __init__(self, instant: _dt.datetime) -> None:
+        self.instant = instant
+        self.iso = ""
+        self.iso = utc_now_iso(lambda: instant)
+
+    def __call__(self) -> _dt.datetime:
+        return self.instant
 
 
 class SequentialIds:
@@ -177,6 +195,11 @@ class ExecutionLifecycle:
 
     def __init__(self, settings: RecordingSettings) -> None:
         self.settings = settings
+
+    def records_nothing(self) -> bool:
+        """True when a top-level execution begun now would record nothing: no ambient
+        binding is installed and recording is off (the router's plain path)."""
+        return _ambient is None and not self.settings.enable_recording
 
     def begin(self, envelope: IntentEnvelope, decision: RoutingDecision,
               parent: AttemptScope | None, preview: Preview | None = None) -> Execution:

@@ -17,6 +17,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from .agent_output import error_response
+from .all_failed import all_failed
 from .attempts import AgentEntry, AttemptRunner
 from .context import current_attempt
 from .decision import RoutingDecision
@@ -24,12 +25,12 @@ from .errors import ConfigurationError, ErrorCode, SecretLeakError
 from .execution import Execution
 from .models import (
     AgentResponse,
-    ErrorInfo,
     IntentEnvelope,
     IntentRef,
     RoutingStrategy,
     build_response,
 )
+from .plain_route import route_plain
 
 if TYPE_CHECKING:
     from .agents import BaseAgent
@@ -54,12 +55,15 @@ class Router:
     Without a *lifecycle* nothing is recorded (every response says ``replayable: False``).
     """
 
+    #: False: never take the plain path (:mod:`.plain_route`; the property tests compare)
+    plain_path = True
+
     def __init__(self, lifecycle: ExecutionLifecycle | None = None,
                  policy: PolicyEngine | None = None) -> None:
         self._lifecycle = lifecycle
         self.policy = policy
         self._agents: dict[str, AgentEntry] = {}
-        self._candidates: dict[IntentRef, tuple[AgentEntry, ...]] = {}
+        self._candidates: dict[tuple[str, str], tuple[AgentEntry, ...]] = {}
         self._lock = threading.Lock()
         self._runner = AttemptRunner(self._route_child, self._route_child_async)
 
@@ -91,12 +95,13 @@ class Router:
 
     def candidates(self, intent: IntentRef) -> tuple[AgentEntry, ...]:
         """The agents able to handle *intent*, in routing order (cached per intent)."""
-        found = self._candidates.get(intent)
+        key = (intent.name, intent.version)  # a tuple hashes and compares in C
+        found = self._candidates.get(key)
         if found is None:
             found = tuple(sorted((entry for entry in self._agents.values()
                                   if entry.definition.handles(intent)),
                                  key=lambda entry: entry.sort_key))
-            self._candidates[intent] = found
+            self._candidates[key] = found
         return found
 
     def preview(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
@@ -132,6 +137,13 @@ class Router:
         """
         __tracebackhide__ = True  # cassette errors point at the caller, not here
         try:
+            if self.plain_path:  # no decision: the caller never sees it
+                scope = current_attempt()
+                if scope is None or not scope.closed:  # else refused (_refused)
+                    plain = route_plain(envelope, self.candidates, self._runner,
+                                        self.policy, self._lifecycle, False)
+                    if plain is not None:
+                        return plain[0]
             return self._route(envelope, None)[0]
         except SecretLeakError as exc:  # the frames below hold the secret in their locals
             raise exc.with_traceback(None) from None
@@ -192,6 +204,13 @@ class Router:
     def _route(self, envelope: IntentEnvelope,
                parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:
         __tracebackhide__ = True
+        if parent is None and self.plain_path:
+            scope = current_attempt()
+            if scope is None or not scope.closed:  # else refused (_refused)
+                plain = route_plain(envelope, self.candidates, self._runner, self.policy,
+                                    self._lifecycle, True)
+                if plain is not None and plain[1] is not None:
+                    return plain[0], plain[1]
         refused = self._refused(envelope, parent)
         if refused is not None:
             return refused
@@ -329,7 +348,7 @@ class Router:
                 decision.reason = "first_success_in_priority_order"
                 return response
         decision.reason = "all_failed"
-        return _all_failed([entry.name for entry in resolved], responses, "parallel")
+        return all_failed([entry.name for entry in resolved], responses, "parallel")
 
     @staticmethod
     def _decide_direct(execution: Execution, entry: AgentEntry) -> None:
@@ -354,7 +373,7 @@ class Router:
                 decision.reason = "deterministic_match" if index == 0 else "fallback_success"
                 return response
         decision.reason = "all_failed"
-        return _all_failed([entry.name for entry in ordered], responses, "fallback")
+        return all_failed([entry.name for entry in ordered], responses, "fallback")
 
     @staticmethod
     def _broadcast(execution: Execution, ordered: list[AgentEntry]) -> _Plan:
@@ -384,16 +403,3 @@ class Router:
                                      f"all {len(results)} broadcast agents failed",
                                      results=results)
 
-
-def _all_failed(names: list[str], responses: list[AgentResponse],
-                strategy: str) -> AgentResponse:
-    """The last failure, with every attempt's code in ``details.attempts``."""
-    error = responses[-1].error
-    assert error is not None
-    attempts = [{"agent": name, "code": response.error.code if response.error else None}
-                for name, response in zip(names, responses)]
-    # built directly: the agent's details may hold any key ("code", "message" too)
-    return build_response("error", None, ErrorInfo.model_construct(
-        code=error.code,
-        message=f"all {len(responses)} {strategy} agents failed; last: {error.message}",
-        details={**error.details, "attempts": attempts}), {})

@@ -115,6 +115,7 @@ class CassetteBinding:
         # config hash by the identities of the agents' wire dicts (kept alive in the value,
         # so an id is never reused for another dict while it is a key)
         self._config_hashes: dict[tuple[int, ...], tuple[str, list[dict[str, Any]]]] = {}
+        self._decision_hashes: dict[tuple[Any, ...], str] = {}
 
     def begin(self, envelope: dict[str, Any], input_hash: str,
               parent_execution_id: str | None,
@@ -141,10 +142,12 @@ class CassetteBinding:
         if cassette.mode is Mode.VERIFY:
             return VerifyPlayer(recorded)
         if cassette.settings.replay == "agent":
-            for child in self.index.served_with(recorded):
-                if preview is not None:  # children never route again: check them offline
-                    self._check_child_routing(child, preview)
-            return AgentPlayer(cassette, recorded)
+            player = AgentPlayer(cassette, recorded)
+            if player.has_children:
+                for child in self.index.served_with(recorded):
+                    if preview is not None:  # children never route again: check them offline
+                        self._check_child_routing(child, preview)
+            return player
         return StepPlayer(cassette, recorded)
 
     def end(self) -> None:
@@ -249,9 +252,7 @@ class CassetteBinding:
             cached = self._config_hashes[key] = (hash_text(canonical_json(agents)), agents)
         if cached[0] != hashes.get("config"):
             return None
-        # the wire form without durations is decision_identity() of the full wire form
-        if hash_text(canonical_json(decision.to_wire(volatile=False))) \
-                != hashes.get("decision"):
+        if self._decision_hash(decision) != hashes.get("decision"):
             return None
         # the served responses come from the (redacted) recording, and redaction is
         # idempotent: an unchanged output hashes as recorded. Its text matching the
@@ -265,9 +266,25 @@ class CassetteBinding:
                 return None
         self.cassette.counters.replayed += 1
         self._count_saved_cost()
-        self.cassette.records.append(recorded)
-        self._identify(recorded)
+        self.cassette.records.append(recorded)  # identities are for repeat mode: not here
         return recorded
+
+    def _decision_hash(self, decision: RoutingDecision) -> str:
+        """The decision hash of *decision*: its wire form without durations, which is
+        decision_identity() of the full wire form. Decisions without policy verdicts are
+        all strings (and None), so equal keys mean equal canonical texts: each distinct
+        decision is encoded and hashed once per binding."""
+        if decision.filtered:
+            return hash_text(canonical_json(decision.to_wire(volatile=False)))
+        key = (decision.strategy.value, decision.agent, decision.reason,
+               tuple(decision.priority_order), tuple(decision.abandoned),
+               tuple([(a.agent, a.status, a.error_code) for a in decision.attempts]))
+        cached = self._decision_hashes.get(key)
+        if cached is None:
+            cached = hash_text(canonical_json(decision.to_wire(volatile=False)))
+            if len(self._decision_hashes) < 1024:
+                self._decision_hashes[key] = cached
+        return cached
 
     def unused(self) -> list[ExecutionRecord]:
         """The recorded executions this run did not perform."""

@@ -10,6 +10,7 @@ records, drift reports and xdist messages never see the difference.
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 __all__ = ["BodyRun", "LateExecutions", "RunIds", "run_of"]
@@ -53,14 +54,12 @@ class RunIds:
     """``exec-000001``, ``exec-000002`` … of one body run, each registered as the run's."""
 
     def __init__(self, run: BodyRun) -> None:
-        from intentusnet_core.execution import SequentialIds
-
-        self._ids = SequentialIds("exec")
+        self._counter = itertools.count(1)
         self._run = run
 
     def __call__(self) -> str:
-        value = self._ids()
-        with _LOCK:
+        with _LOCK:  # one lock: the next number and its registration
+            value = f"exec-{next(self._counter):06d}"
             _OWNERS[id(value)] = (value, self._run)
         return value
 

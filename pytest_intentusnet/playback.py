@@ -92,22 +92,36 @@ class _RecordedAttempts:
         self.cassette = cassette
         self.recorded = recorded
         self.attempts: list[tuple[str, dict[str, Any]]] = []
-        self.steps: list[tuple[str, list[dict[str, Any]]]] = []
-        current: list[dict[str, Any]] | None = None
+        self.has_children = False  # the recording routed child intents from its agents
         for event in recorded.events:
-            if event.type == "AGENT_ATTEMPT_START":
-                current = []
-                self.steps.append((event.agent or "", current))
-            elif event.type == "STEP" and current is not None:
-                current.append(event.payload)
-            elif event.type == "AGENT_ATTEMPT_END":
+            kind = event.type
+            if kind == "AGENT_ATTEMPT_END":
                 self.attempts.append((event.agent or "", event.payload.get("response") or {}))
+            elif kind == "CHILD_INTENT":
+                self.has_children = True
+        self._steps: list[tuple[str, list[dict[str, Any]]]] | None = None
         self._next_steps = 0
+
+    @property
+    def steps(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Each recorded attempt's agent and steps, in order (gathered on first use: an
+        agent-level replay never asks)."""
+        if self._steps is None:
+            self._steps = []
+            current: list[dict[str, Any]] | None = None
+            for event in self.recorded.events:
+                if event.type == "AGENT_ATTEMPT_START":
+                    current = []
+                    self._steps.append((event.agent or "", current))
+                elif event.type == "STEP" and current is not None:
+                    current.append(event.payload)
+        return self._steps
 
     def steps_for(self, agent: str) -> AttemptSteps:
         """The steps of *agent*'s next recorded attempt (none: every step is a miss)."""
-        for offset in range(self._next_steps, len(self.steps)):
-            name, steps = self.steps[offset]
+        steps_of = self.steps
+        for offset in range(self._next_steps, len(steps_of)):
+            name, steps = steps_of[offset]
             if name == agent:
                 self._next_steps = offset + 1
                 return AttemptSteps(self.cassette, self.recorded, agent, steps)
@@ -144,8 +158,8 @@ class AgentPlayer(_RecordedAttempts):
         as drift of the cassette) when the recording has another agent, or no attempt, there."""
         __tracebackhide__ = True
         index = self._next_attempt
-        order = [name for name, _ in self.attempts]
         if index >= len(self.attempts) or self.attempts[index][0] != agent:
+            order = [name for name, _ in self.attempts]
             expected = self.attempts[index][0] if index < len(self.attempts) else None
             self.cassette.add_drift(DriftReport(
                 before_id=self.recorded.execution_id, after_id=None, agent_before=expected,

@@ -151,6 +151,10 @@ class IntentusSession:
             else:
                 yield from self._run_once(cassette)
         finally:
+            # the test is over: its loaded records are not kept until the end of the run,
+            # where every full garbage collection (the summary's, pytest's at unconfigure,
+            # the interpreter's at exit) would walk them again
+            del item.stash[_CASSETTE]
             self.totals.add(cassette.counters)
             self.used_up.extend([cassette.nodeid] * cassette.used_up)
             if cassette.golden is not None:
@@ -162,13 +166,12 @@ class IntentusSession:
 
     def _binding(self, cassette: Cassette) -> CassetteBinding:
         frozen = cassette.frozen_at
-        clock = None
-        if frozen is not None:
-            instant = _dt.datetime.fromisoformat(frozen.replace("Z", "+00:00"))
+        from intentusnet_core.execution import FixedClock
 
-            def clock() -> _dt.datetime:
-                return instant
         from .binding import CassetteBinding
+
+        clock = None if frozen is None else FixedClock(
+            _dt.datetime.fromisoformat(frozen.replace("Z", "+00:00")))
 
         return CassetteBinding(cassette, redactor=self.settings.redactor, clock=clock,
                                late=self.late)

@@ -1,0 +1,51 @@
+"""The router's plain path: the common unrecorded case answered without an ``Execution``.
+
+DIRECT to a sync agent without a deadline, no target, no policy, no ambient binding and
+recording off: the same scope, call, ladder and outcome as the general path
+(``tests/properties/test_plain_routing.py`` compares both), without the lifecycle around
+them. ``route_intent`` discards the decision, so it is built only when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .decision import RoutingDecision
+from .models import AgentResponse, IntentEnvelope, IntentRef, RoutingStrategy
+
+if TYPE_CHECKING:
+    from .attempts import AgentEntry, AttemptRunner
+    from .execution import ExecutionLifecycle
+    from .policy import PolicyEngine
+
+__all__ = ["route_plain"]
+
+_DIRECT = RoutingStrategy.DIRECT
+
+
+def route_plain(envelope: IntentEnvelope,
+                candidates: Callable[[IntentRef], tuple[AgentEntry, ...]],
+                runner: AttemptRunner, policy: PolicyEngine | None,
+                lifecycle: ExecutionLifecycle | None, decide: bool
+                ) -> tuple[AgentResponse, RoutingDecision | None] | None:
+    """The response (and with *decide* the decision) of *envelope* on the plain path, or
+    None when the case is not the plain one."""
+    __tracebackhide__ = True
+    options = envelope.routing
+    if options.strategy is not _DIRECT or options.target_agent is not None \
+            or options.timeout_ms is not None or policy is not None \
+            or (lifecycle is not None and not lifecycle.records_nothing()):
+        return None
+    found = candidates(envelope.intent)
+    if not found:
+        return None
+    entry = found[0]
+    if entry.is_async or entry.timeout_s is not None:
+        return None
+    decision = RoutingDecision(_DIRECT, entry.name, "deterministic_match",
+                               [candidate.name for candidate in found], [], [], []) \
+        if decide else None
+    response = runner.plain(entry, envelope, decision)
+    response.metadata["replayable"] = False
+    return response, decision
