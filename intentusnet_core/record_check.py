@@ -36,10 +36,11 @@ from typing import Any, NoReturn
 import orjson
 
 from .errors import PayloadError, RecordIntegrityError
-from .hashing import HASH_PREFIX, canonical_json, hash_text
+from .hashing import HASH_PREFIX, canonical_json, fast_text_may_differ, hash_text
 
-__all__ = ["canonical_record_hash", "fast_parse", "forget_all", "is_known", "plain_parse",
-           "raise_broken_chain", "remember", "text_key", "wire_intact"]
+__all__ = ["canonical_of_pretty", "canonical_record_hash", "fast_parse", "forget_all",
+           "is_known", "plain_parse", "raise_broken_chain", "remember", "text_key",
+           "vouched_pretty", "wire_intact"]
 
 # the top-level hashes object of a canonical record ends with the record hash, and
 # "parentExecutionId" is the next key in sorted order; a string inside a payload cannot hold
@@ -68,6 +69,80 @@ def canonical_record_hash(text: str) -> str | None:
     except UnicodeEncodeError:  # a lone surrogate: never canonical
         return None
     return stored if HASH_PREFIX + hashlib.sha256(data).hexdigest() == stored else None
+
+
+_SORTED = orjson.OPT_SORT_KEYS
+_PRETTY = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+# where an orjson number may be written unlike the standard library's (an exponent, or a
+# float below 1e-4 written fixed): absent from a text, absent from its compact form too
+_DIGITS = frozenset(b"0123456789")
+_PRETTY_KNOWN_MAX = 4096
+_pretty_known: set[bytes] = set()
+
+
+def _may_differ(data: bytes) -> bool:
+    # orjson writes an exponent with its sign after a digit ("1e-7", "1e+16"); a float
+    # below 1e-4 written fixed starts "0.0000". Absent from the pretty text, absent from
+    # its compact form; present (in a string too), the exact check decides.
+    if b"0.0000" in data:
+        return True
+    for mark in (b"e-", b"e+"):
+        found = data.find(mark)
+        while found > 0:
+            if data[found - 1] in _DIGITS:
+                return True
+            found = data.find(mark, found + 2)
+    return False
+
+
+def vouched_pretty(data: bytes) -> dict[str, Any] | None:
+    """The parsed record of a pretty record file (*data*) that
+    :func:`canonical_of_pretty` vouches for (these same bytes, in this process, are
+    remembered: then only parsed); None when it does not."""
+    key = hashlib.sha256(data).digest()
+    if key in _pretty_known:
+        try:
+            value = orjson.loads(data)
+        except (ValueError, RecursionError):  # pragma: no cover - it parsed before
+            return None
+        return value if type(value) is dict else None
+    found = canonical_of_pretty(data)
+    if found is None:
+        return None
+    if len(_pretty_known) >= _PRETTY_KNOWN_MAX:
+        _pretty_known.clear()
+    _pretty_known.add(key)
+    return found[0]
+
+
+def canonical_of_pretty(data: bytes, *, check_hash: bool = True,
+                        ) -> tuple[dict[str, Any], str] | None:
+    """``(value, canonical text)`` of a pretty record file (*data*, its bytes) when the
+    bytes are exactly the pretty form the stores write (2-space indent, sorted keys, a final
+    newline) of a value whose canonical text matches its record hash; None otherwise (the
+    caller then loads the file strictly, which names the problem).
+
+    Exactly that form: orjson's indented rendering of what orjson parsed is byte-identical
+    to *data*, so the text has no duplicated key, no NaN, no number read inexactly (an int
+    past 64 bits comes back as a float, written otherwise) and no other spelling of a
+    string; orjson's compact rendering is then the canonical text (the standard library's)
+    unless a float may be printed differently (:func:`~.hashing.fast_text_may_differ`:
+    then None). One SHA-256 over that canonical text is the record hash check
+    (*check_hash* False: the caller checks it, as
+    :func:`~.record_deferred.deferred_record` does)."""
+    try:
+        value = orjson.loads(data)
+        if type(value) is not dict or orjson.dumps(value, option=_PRETTY) + b"\n" != data:
+            return None
+        compact = orjson.dumps(value, option=_SORTED)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if _may_differ(data) and fast_text_may_differ(compact):
+        return None
+    text = compact.decode("utf-8")
+    if check_hash and canonical_record_hash(text) is None:
+        return None
+    return value, text
 
 
 def wire_intact(data: dict[str, Any]) -> bool:
@@ -107,6 +182,7 @@ def remember(key: str) -> None:
 def forget_all() -> None:
     """Forget every checked text (tests and benchmarks measure a cold load with it)."""
     _known.clear()
+    _pretty_known.clear()
 
 
 def _no_constant(name: str) -> Any:
