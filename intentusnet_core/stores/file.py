@@ -36,8 +36,9 @@ from ..errors import RecordNotFoundError, StoreError
 from ..hashing import canonical_json
 from ..record_check import canonical_of_pretty, vouched_pretty
 from ..record_deferred import deferred_record
+from ..record_loading import build_record, remember_loaded
 from ..record_replay_view import ReplayView, wire_replay_view
-from ..records import ExecutionRecord
+from ..records import ExecutionRecord, RecordEvent
 from ..serialization import (
     check_before_write,
     fsync_directory,
@@ -45,6 +46,7 @@ from ..serialization import (
     write_all,
     write_new_file,
 )
+from ..wire_format import RECORD_ADVICE, check_record
 from .base import (
     POWER_LOSS,
     PROCESS_CRASH,
@@ -162,12 +164,17 @@ class FileExecutionStore:
             owned.close(remove=True)
 
     def load(self, execution_id: str) -> ExecutionRecord:
-        path = self._path(execution_id)
-        return self._read(path, missing=execution_id)
-
-    def _read(self, path: Path | str, *, missing: str | None = None) -> ExecutionRecord:
-        return ExecutionRecord.from_json(self._bytes(path, missing), source=str(path),
-                                         verify=True)
+        path = f"{self.directory}{os.sep}{check_execution_id(execution_id, str(self))}.json"
+        data = self._bytes(path, execution_id)
+        found = canonical_of_pretty(data)
+        if found is None:  # any other text: the strict load names what is wrong
+            return ExecutionRecord.from_json(data, source=path, verify=True)
+        # the store's own pretty form of a record matching its hash: shape-checked, built
+        value, text = found
+        check_record(value, path, RECORD_ADVICE)
+        record: ExecutionRecord = build_record(ExecutionRecord, RecordEvent, value, copy=False)
+        remember_loaded(record, text, True)
+        return record
 
     def _listed(self, path: str) -> tuple[tuple[str, str], ExecutionRecord]:
         """``(sort key, record)`` of the file *path*: a file in this store's own pretty
