@@ -71,28 +71,11 @@ def canonical_record_hash(text: str) -> str | None:
     return stored if HASH_PREFIX + hashlib.sha256(data).hexdigest() == stored else None
 
 
-_SORTED = orjson.OPT_SORT_KEYS
 _PRETTY = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 # where an orjson number may be written unlike the standard library's (an exponent, or a
 # float below 1e-4 written fixed): absent from a text, absent from its compact form too
-_DIGITS = frozenset(b"0123456789")
 _PRETTY_KNOWN_MAX = 4096
 _pretty_known: set[bytes] = set()
-
-
-def _may_differ(data: bytes) -> bool:
-    # orjson writes an exponent with its sign after a digit ("1e-7", "1e+16"); a float
-    # below 1e-4 written fixed starts "0.0000". Absent from the pretty text, absent from
-    # its compact form; present (in a string too), the exact check decides.
-    if b"0.0000" in data:
-        return True
-    for mark in (b"e-", b"e+"):
-        found = data.find(mark)
-        while found > 0:
-            if data[found - 1] in _DIGITS:
-                return True
-            found = data.find(mark, found + 2)
-    return False
 
 
 def vouched_pretty(data: bytes) -> dict[str, Any] | None:
@@ -134,10 +117,10 @@ def canonical_of_pretty(data: bytes, *, check_hash: bool = True,
         value = orjson.loads(data)
         if type(value) is not dict or orjson.dumps(value, option=_PRETTY) + b"\n" != data:
             return None
-        compact = orjson.dumps(value, option=_SORTED)
+        compact = orjson.dumps(value)  # its keys are in sorted order: the pretty text's
     except (ValueError, TypeError, RecursionError):
         return None
-    if _may_differ(data) and fast_text_may_differ(compact):
+    if fast_text_may_differ(compact):
         return None
     text = compact.decode("utf-8")
     if check_hash and canonical_record_hash(text) is None:
