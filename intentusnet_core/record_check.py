@@ -30,12 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import orjson
 
-from .errors import PayloadError, RecordIntegrityError
+from .errors import IntentusError, PayloadError, RecordIntegrityError
 from .hashing import HASH_PREFIX, canonical_json, fast_text_may_differ, hash_text
 
 __all__ = ["canonical_of_pretty", "canonical_record_hash", "fast_parse", "forget_all",
@@ -78,10 +78,11 @@ _PRETTY_KNOWN_MAX = 4096
 _pretty_known: set[bytes] = set()
 
 
-def vouched_pretty(data: bytes) -> dict[str, Any] | None:
+def vouched_pretty(data: bytes, check: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
     """The parsed record of a pretty record file (*data*) that
-    :func:`canonical_of_pretty` vouches for (these same bytes, in this process, are
-    remembered: then only parsed); None when it does not."""
+    :func:`canonical_of_pretty` vouches for and *check* (the shape check: it raises for a
+    record not in the written shape) passes; None when either refuses it. These same bytes
+    are then remembered in this process: the next time they are only parsed."""
     key = hashlib.sha256(data).digest()
     if key in _pretty_known:
         try:
@@ -91,6 +92,10 @@ def vouched_pretty(data: bytes) -> dict[str, Any] | None:
         return value if type(value) is dict else None
     found = canonical_of_pretty(data)
     if found is None:
+        return None
+    try:
+        check(found[0])
+    except IntentusError:  # the strict load names the problem
         return None
     if len(_pretty_known) >= _PRETTY_KNOWN_MAX:
         _pretty_known.clear()

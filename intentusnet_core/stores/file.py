@@ -202,11 +202,16 @@ class FileExecutionStore:
     def _replay_view(self, execution_id: str) -> ReplayView | None:
         """What ``replay(execution_id)`` returns, read from a stored file that is exactly
         the pretty form this store writes of a record matching its record hash, with the
-        fields' written shape (:func:`~..record_check.canonical_of_pretty`); None for any
+        record's written shape (:func:`~..record_check.canonical_of_pretty`); None for any
         other file (the caller then loads it strictly, which names the problem). Raises
         :class:`RecordNotFoundError` and the read errors of :meth:`load`."""
         name = f"{check_execution_id(execution_id, str(self))}.json"
-        found = vouched_pretty(self._bytes(f"{self.directory}{os.sep}{name}", execution_id))
+        path = f"{self.directory}{os.sep}{name}"
+
+        def check(value: dict[str, Any]) -> None:  # the whole written shape, as load()
+            check_record(value, path, RECORD_ADVICE)
+
+        found = vouched_pretty(self._bytes(path, execution_id), check)
         return wire_replay_view(found) if found is not None else None
 
     def _files(self) -> builtins.list[str]:
