@@ -46,7 +46,9 @@ def replay(record_or_id: ExecutionRecord | str,
     field replaced, the final response still encoding to its loaded or sealed text);
     any other record is shape-checked and verified in full. A stored record whose bytes
     match their record hash is not built at all: the fields replay returns are read from
-    their place in the stored text and shape-checked (:mod:`.record_replay_view`).
+    their place in the stored text and shape-checked (:mod:`.record_replay_view`); from
+    the file store, a file in its exact pretty form matching its record hash is parsed once
+    and shape-checked, and the record is not built either.
     """
     if isinstance(record_or_id, ExecutionRecord):
         record = record_or_id

@@ -14,6 +14,14 @@ Layout::
     DIR/.journal/<random>.jsonl               the same, "process-crash" stores: one journal
                                               per folder and process (:mod:`.file_journal`)
 
+Reading: a record file that is exactly the pretty form this store writes (orjson's indented
+rendering of what it parsed is byte-identical to the file) of a record whose canonical text
+matches its record hash is parsed once (:func:`~..record_check.canonical_of_pretty`):
+``load()`` shape-checks and builds it from that parse, ``list()`` builds it on first use
+(:mod:`..record_deferred`), and ``replay(execution_id)`` reads only what it returns. Any
+other file (hand-edited, reformatted, a float or integer orjson may read or print otherwise)
+is loaded strictly, and raises as before.
+
 A write-ahead file is created new for each execution (never one that exists already) and
 owned through a lock the writing process holds until the record is saved or the process
 dies (:mod:`.ownership`: never by process id). Its lines are appended (and fsynced) before
