@@ -30,16 +30,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import orjson
 
-from .errors import PayloadError, RecordIntegrityError
-from .hashing import HASH_PREFIX, canonical_json, hash_text
+from .errors import IntentusError, PayloadError, RecordIntegrityError
+from .hashing import HASH_PREFIX, canonical_json, fast_text_may_differ, hash_text
 
-__all__ = ["canonical_record_hash", "fast_parse", "forget_all", "is_known", "plain_parse",
-           "raise_broken_chain", "remember", "text_key", "wire_intact"]
+__all__ = ["canonical_of_pretty", "canonical_record_hash", "fast_parse", "forget_all",
+           "is_known", "plain_parse", "raise_broken_chain", "remember", "text_key",
+           "vouched_pretty", "wire_intact"]
 
 # the top-level hashes object of a canonical record ends with the record hash, and
 # "parentExecutionId" is the next key in sorted order; a string inside a payload cannot hold
@@ -68,6 +69,68 @@ def canonical_record_hash(text: str) -> str | None:
     except UnicodeEncodeError:  # a lone surrogate: never canonical
         return None
     return stored if HASH_PREFIX + hashlib.sha256(data).hexdigest() == stored else None
+
+
+_PRETTY = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+# where an orjson number may be written unlike the standard library's (an exponent, or a
+# float below 1e-4 written fixed): absent from a text, absent from its compact form too
+_PRETTY_KNOWN_MAX = 4096
+_pretty_known: set[bytes] = set()
+
+
+def vouched_pretty(data: bytes, check: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
+    """The parsed record of a pretty record file (*data*) that
+    :func:`canonical_of_pretty` vouches for and *check* (the shape check: it raises for a
+    record not in the written shape) passes; None when either refuses it. These same bytes
+    are then remembered in this process: the next time they are only parsed."""
+    key = hashlib.sha256(data).digest()
+    if key in _pretty_known:
+        try:
+            value = orjson.loads(data)
+        except (ValueError, RecursionError):  # pragma: no cover - it parsed before
+            return None
+        return value if type(value) is dict else None
+    found = canonical_of_pretty(data)
+    if found is None:
+        return None
+    try:
+        check(found[0])
+    except IntentusError:  # the strict load names the problem
+        return None
+    if len(_pretty_known) >= _PRETTY_KNOWN_MAX:
+        _pretty_known.clear()
+    _pretty_known.add(key)
+    return found[0]
+
+
+def canonical_of_pretty(data: bytes, *, check_hash: bool = True,
+                        ) -> tuple[dict[str, Any], str] | None:
+    """``(value, canonical text)`` of a pretty record file (*data*, its bytes) when the
+    bytes are exactly the pretty form the stores write (2-space indent, sorted keys, a final
+    newline) of a value whose canonical text matches its record hash; None otherwise (the
+    caller then loads the file strictly, which names the problem).
+
+    Exactly that form: orjson's indented rendering of what orjson parsed is byte-identical
+    to *data*, so the text has no duplicated key, no NaN, no number read inexactly (an int
+    past 64 bits comes back as a float, written otherwise) and no other spelling of a
+    string; orjson's compact rendering is then the canonical text (the standard library's)
+    unless a float may be printed differently (:func:`~.hashing.fast_text_may_differ`:
+    then None). One SHA-256 over that canonical text is the record hash check
+    (*check_hash* False: the caller checks it, as
+    :func:`~.record_deferred.deferred_record` does)."""
+    try:
+        value = orjson.loads(data)
+        if type(value) is not dict or orjson.dumps(value, option=_PRETTY) + b"\n" != data:
+            return None
+        compact = orjson.dumps(value)  # its keys are in sorted order: the pretty text's
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if fast_text_may_differ(compact):
+        return None
+    text = compact.decode("utf-8")
+    if check_hash and canonical_record_hash(text) is None:
+        return None
+    return value, text
 
 
 def wire_intact(data: dict[str, Any]) -> bool:
@@ -107,6 +170,7 @@ def remember(key: str) -> None:
 def forget_all() -> None:
     """Forget every checked text (tests and benchmarks measure a cold load with it)."""
     _known.clear()
+    _pretty_known.clear()
 
 
 def _no_constant(name: str) -> Any:

@@ -22,7 +22,7 @@ from .json_shapes import ObjectShape, ShapeError
 from .record_check import fast_parse
 from .wire_format import RECORD_FORMATS
 
-__all__ = ["ReplayView", "final_text", "replay_shape", "replay_view"]
+__all__ = ["ReplayView", "final_text", "replay_shape", "replay_view", "wire_replay_view"]
 
 
 class ReplayView(NamedTuple):
@@ -74,6 +74,23 @@ def replay_view(text: str) -> ReplayView | None:
     fields: dict[str, Any] = {name: found_fields.get(name) for name in _FIELDS}
     shape = replay_shape(version, fields["status"])
     if shape is None or not all(name in found_fields for name in _FIELDS):
+        return None
+    try:
+        shape.check(fields)
+    except ShapeError:
+        return None
+    return ReplayView(fields["executionId"], fields["status"], fields["replayable"],
+                      fields["replayableReason"], fields["finalResponse"])
+
+
+def wire_replay_view(data: dict[str, Any]) -> ReplayView | None:
+    """The fields replay uses of a parsed record (*data*, vouched for by its record hash),
+    each with its written shape; None when one is missing or does not have it."""
+    if not all(name in data for name in _FIELDS):
+        return None
+    fields = {name: data[name] for name in _FIELDS}
+    shape = replay_shape(data.get("formatVersion"), fields["status"])
+    if shape is None:
         return None
     try:
         shape.check(fields)

@@ -6,7 +6,7 @@ function in the lazily loaded package.)
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from .errors import ConfigurationError
 from .models import AgentResponse, response_from_wire
@@ -46,7 +46,9 @@ def replay(record_or_id: ExecutionRecord | str,
     field replaced, the final response still encoding to its loaded or sealed text);
     any other record is shape-checked and verified in full. A stored record whose bytes
     match their record hash is not built at all: the fields replay returns are read from
-    their place in the stored text and shape-checked (:mod:`.record_replay_view`).
+    their place in the stored text and shape-checked (:mod:`.record_replay_view`); from
+    the file store, a file in its exact pretty form matching its record hash is parsed once
+    and shape-checked, and the record is not built either.
     """
     if isinstance(record_or_id, ExecutionRecord):
         record = record_or_id
@@ -61,6 +63,13 @@ def replay(record_or_id: ExecutionRecord | str,
             raise ConfigurationError(
                 "replay(execution_id) needs store=...; or call runtime.replay(execution_id)")
         opened = store if type(store) in _OWN_STORES else open_store(store)
+        # a record file in the file store's own form, matching its hash: only what is
+        # returned is read (the record is not built)
+        view = opened._replay_view(record_or_id) if type(opened) is FileExecutionStore \
+            else None
+        if view is not None and view.status == "completed" and view.replayable and \
+                view.final_response is not None:
+            return _response(view.final_response, view.execution_id)
         record = cast(ExecutionStore, opened).load(record_or_id)
         view = deferred_replay_view(record)
     if view is not None and view.status == "completed" and view.replayable and \
@@ -71,6 +80,10 @@ def replay(record_or_id: ExecutionRecord | str,
         record.ensure_replayable()
         assert record.final_response is not None
         final, execution_id = record.final_response, record.execution_id
+    return _response(final, execution_id)
+
+
+def _response(final: dict[str, Any], execution_id: str) -> AgentResponse:
     response = response_from_wire(final)
     response.metadata["from_replay"] = True
     response.metadata["execution_id"] = execution_id

@@ -139,18 +139,27 @@ def read_file_bytes(path: str | os.PathLike[str], *, what: str = "file",
                          "permissions, then retry") from exc
     try:
         info = os.fstat(fd)
-        for is_kind, kind in _KINDS:
-            if is_kind(info.st_mode):
-                raise StoreError(f"refusing to read {what} {path}: it is {kind}, not a "
-                                 f"regular file; replace it with the real {what}")
-        if info.st_size > cap:
+        if not stat.S_ISREG(info.st_mode):
+            for is_kind, kind in _KINDS:
+                if is_kind(info.st_mode):
+                    raise StoreError(f"refusing to read {what} {path}: it is {kind}, not a "
+                                     f"regular file; replace it with the real {what}")
+        expected = info.st_size
+        if expected > cap:
             raise RecordTooLargeError(
-                f"refusing to read {what} {path}: {info.st_size} bytes is over the "
+                f"refusing to read {what} {path}: {expected} bytes is over the "
                 f"{cap}-byte size cap ({MAX_RECORD_BYTES_ENV}); nothing was loaded. "
                 f"If the file is genuine, raise the cap: "
-                f"{MAX_RECORD_BYTES_ENV}={2 * info.st_size}")
-        chunks: list[bytes] = []
-        size = 0
+                f"{MAX_RECORD_BYTES_ENV}={2 * expected}")
+        if 0 < expected < 1 << 20:  # the common case: one read of the size fstat gave
+            first = os.read(fd, expected)
+            if len(first) == expected:
+                return first
+            chunks: list[bytes] = [first]  # short (the file shrank, or a signal): read on
+            size = len(first)
+        else:
+            chunks = []
+            size = 0
         while True:
             chunk = os.read(fd, min(1 << 20, cap + 1 - size))
             if not chunk:

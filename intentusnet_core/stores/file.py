@@ -14,6 +14,14 @@ Layout::
     DIR/.journal/<random>.jsonl               the same, "process-crash" stores: one journal
                                               per folder and process (:mod:`.file_journal`)
 
+Reading: a record file that is exactly the pretty form this store writes (orjson's indented
+rendering of what it parsed is byte-identical to the file) of a record whose canonical text
+matches its record hash is parsed once (:func:`~..record_check.canonical_of_pretty`):
+``load()`` shape-checks and builds it from that parse, ``list()`` builds it on first use
+(:mod:`..record_deferred`), and ``replay(execution_id)`` reads only what it returns. Any
+other file (hand-edited, reformatted, a float or integer orjson may read or print otherwise)
+is loaded strictly, and raises as before.
+
 A write-ahead file is created new for each execution (never one that exists already) and
 owned through a lock the writing process holds until the record is saved or the process
 dies (:mod:`.ownership`: never by process id). Its lines are appended (and fsynced) before
@@ -34,7 +42,11 @@ from typing import Any
 
 from ..errors import RecordNotFoundError, StoreError
 from ..hashing import canonical_json
-from ..records import ExecutionRecord
+from ..record_check import canonical_of_pretty, vouched_pretty
+from ..record_deferred import deferred_record
+from ..record_loading import build_record, remember_loaded
+from ..record_replay_view import ReplayView, wire_replay_view
+from ..records import ExecutionRecord, RecordEvent
 from ..serialization import (
     check_before_write,
     fsync_directory,
@@ -42,6 +54,7 @@ from ..serialization import (
     write_all,
     write_new_file,
 )
+from ..wire_format import RECORD_ADVICE, check_record
 from .base import (
     POWER_LOSS,
     PROCESS_CRASH,
@@ -51,6 +64,7 @@ from .base import (
     record_order,
     record_text,
     resolve_durability,
+    time_order_key,
 )
 from .file_journal import SharedJournals, create_wal, journal_error
 from .journal import check_write_ahead_header, journal_entries, read_journal, recovered_record
@@ -158,29 +172,72 @@ class FileExecutionStore:
             owned.close(remove=True)
 
     def load(self, execution_id: str) -> ExecutionRecord:
-        path = self._path(execution_id)
-        return self._read(path, missing=execution_id)
+        path = f"{self.directory}{os.sep}{check_execution_id(execution_id, str(self))}.json"
+        data = self._bytes(path, execution_id)
+        found = canonical_of_pretty(data)
+        if found is None:  # any other text: the strict load names what is wrong
+            return ExecutionRecord.from_json(data, source=path, verify=True)
+        # the store's own pretty form of a record matching its hash: shape-checked, built
+        value, text = found
+        check_record(value, path, RECORD_ADVICE)
+        record: ExecutionRecord = build_record(ExecutionRecord, RecordEvent, value, copy=False)
+        remember_loaded(record, text, True)
+        return record
 
-    def _read(self, path: Path, *, missing: str | None = None) -> ExecutionRecord:
+    def _listed(self, path: str) -> tuple[tuple[str, str], ExecutionRecord]:
+        """``(sort key, record)`` of the file *path*: a file in this store's own pretty
+        form of a record matching its hash is built on first use (:mod:`.record_deferred`,
+        sorted by its parsed ``createdAt`` and ``executionId``); any other is loaded
+        strictly now (and raises as :meth:`load` does)."""
+        data = self._bytes(path, None)
+        found = canonical_of_pretty(data, check_hash=False)
+        record = deferred_record(found[1], path) if found is not None else None
+        if found is None or record is None:
+            record = ExecutionRecord.from_json(data, source=path, verify=True)
+            return record_order(record), record
+        value = found[0]
+        return (time_order_key(value.get("createdAt", "")), str(value.get("executionId"))), record
+
+    def _bytes(self, path: Path | str, missing: str | None) -> bytes:
         try:  # a FIFO or folder named like a record is refused at once, never waited on
-            data = read_file_bytes(path, what="record")
+            return read_file_bytes(path, what="record")
         except FileNotFoundError:
+            name = missing or os.path.basename(str(path))[:-len(".json")]
             raise RecordNotFoundError(
-                f"{self}: no execution {missing or path.stem!r} ({path} does not exist); "
+                f"{self}: no execution {name!r} ({path} does not exist); "
                 "list the ids with `intentusnet records list`") from None
-        return ExecutionRecord.from_json(data, source=str(path), verify=True)
 
-    def _files(self) -> builtins.list[Path]:
-        if not self.directory.is_dir():
+    def _replay_view(self, execution_id: str) -> ReplayView | None:
+        """What ``replay(execution_id)`` returns, read from a stored file that is exactly
+        the pretty form this store writes of a record matching its record hash, with the
+        record's written shape (:func:`~..record_check.canonical_of_pretty`); None for any
+        other file (the caller then loads it strictly, which names the problem). Raises
+        :class:`RecordNotFoundError` and the read errors of :meth:`load`."""
+        name = f"{check_execution_id(execution_id, str(self))}.json"
+        path = f"{self.directory}{os.sep}{name}"
+
+        def check(value: dict[str, Any]) -> None:  # the whole written shape, as load()
+            check_record(value, path, RECORD_ADVICE)
+
+        found = vouched_pretty(self._bytes(path, execution_id), check)
+        return wire_replay_view(found) if found is not None else None
+
+    def _files(self) -> builtins.list[str]:
+        folder = str(self.directory)
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(p for p in self.directory.glob("*.json") if not p.name.startswith("."))
+        return [f"{folder}{os.sep}{name}" for name in sorted(names)
+                if name.endswith(".json") and not name.startswith(".")]
 
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,
              limit: int | None = None) -> builtins.list[ExecutionRecord]:
         check_limit(limit)
-        records = [self._read(path) for path in self._files()]
-        records.sort(key=record_order)
+        listed = [self._listed(path) for path in self._files()]
+        listed.sort(key=_first)
+        records = [record for _, record in listed]
         found = [r for r in records if matches(r, intent, agent, status)]
         return found[:limit] if limit is not None else found
 
@@ -310,6 +367,10 @@ class FileExecutionStore:
         # else finished: the crash came between save and cleanup
         _discard(wal)
         return record
+
+
+def _first(item: tuple[tuple[str, str], ExecutionRecord]) -> tuple[str, str]:
+    return item[0]
 
 
 def _discard(wal: Path) -> None:
