@@ -203,8 +203,10 @@ def test_the_compiled_shape_check_accepts_exactly_what_the_walk_accepts(
         elif action == "delete":
             del parent[path[-1]]
         elif isinstance(parent, dict):
-            parent[data.draw(st.sampled_from(["extra", "status", "agent"]))] = data.draw(
-                REPLACEMENTS, label="added")
+            # fresh: st.just({}) and st.just([]) hand out one shared object, which a later
+            # edit would mutate (the strategy would then differ between runs: flaky)
+            parent[data.draw(st.sampled_from(["extra", "status", "agent"]), label="key")] = \
+                fresh(data, REPLACEMENTS, "added")
         else:
             parent.append(fresh(data, REPLACEMENTS, "appended"))
     for formats in RECORD_FORMATS.values():
