@@ -226,18 +226,24 @@ def _write_whole(execution_id: str, parent_execution_id: str | None, created_at:
         return None
     # the events and the final response (the parts redaction covers) lie between the
     # envelope, whose text is known, and the hashes, which end the record's user content
-    start = 45 + len(agents_data) + len(text_of(created_at).encode("utf-8")) + \
-        len(envelope_text.encode("utf-8"))
+    text = data.decode("utf-8")
+    ascii_only = len(text) == len(data)  # then a byte offset is a character offset
+    created_text = text_of(created_at)
+    start = 45 + len(agents_data) + (
+        len(created_text) + len(envelope_text) if ascii_only else
+        len(created_text.encode("utf-8")) + len(envelope_text.encode("utf-8")))
     end = data.rfind(b',"formatVersion":2,"hashes":' + hashes.encode("ascii"))
     if data[start - 10:start] != b',"events":' or end < start or \
-            not redactor.prefilter_clears([data[start:end].decode("utf-8")]) or \
+            not redactor.prefilter_clears([text[start:end] if ascii_only
+                                           else data[start:end].decode("utf-8")]) or \
             fast_text_may_differ(data):
         return None
     record_hash = _hash(data)
     end += 28 + len(hashes) - 1
-    sealed = data[:end].decode("utf-8") + f',"record":"{record_hash}"' + \
-        data[end:].decode("utf-8")
+    sealed = text[:end] + f',"record":"{record_hash}"' + text[end:] if ascii_only else \
+        data[:end].decode("utf-8") + f',"record":"{record_hash}"' + data[end:].decode("utf-8")
     config, decided, _, output = identity
+    event_fields = set(_EVENT_FIELDS)  # shared by this record's events, as a load does
     return construct_model(ExecutionRecord, {  # type: ignore[no-any-return]
         "format_version": 2, "execution_id": execution_id,
         "parent_execution_id": parent_execution_id, "created_at": created_at,
@@ -245,12 +251,15 @@ def _write_whole(execution_id: str, parent_execution_id: str | None, created_at:
         "envelope": envelope, "agents": agents, "router_decision": decision,
         "events": [construct_model(RecordEvent, {
             "seq": seq, "type": type_, "agent": agent, "payload": payload,
-            "prev_hash": None, "hash": None})
+            "prev_hash": None, "hash": None}, fields_set=event_fields)
             for seq, (type_, agent, payload) in enumerate(events, start=1)],
         "final_response": final, "usage": usage,
         "hashes": {"input": input_hash, "config": config, "decision": decided,
                    "output": output, "record": record_hash},
     }, {"_sealed_text": sealed})
+
+
+_EVENT_FIELDS = frozenset(RecordEvent.model_fields)
 
 
 def _hash(data: bytes) -> str:

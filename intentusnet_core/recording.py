@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import record_writer
+from .hashing import text_of
 from .models import AgentResponse, response_wire
 from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent, construct_model
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from .redaction import Redactor
     from .stores.base import ExecutionStore
 
-__all__ = ["AttemptLog", "ExecutionRecorder"]
+__all__ = ["AttemptLog", "ExecutionRecorder", "header_text"]
 
 _Event = tuple[str, "str | None", "dict[str, Any]"]
 
@@ -53,6 +54,16 @@ class AttemptLog:
             "response": response_wire(response),
             "durationMs": round(duration_ms, 3),
         }))
+
+
+def header_text(execution_id: str, parent_execution_id: str | None, created_at: str,
+                envelope_text: str) -> str:
+    """``canonical_json`` of the write-ahead header of an execution (``createdAt``,
+    ``envelope``, ``executionId``, ``parentExecutionId``), *envelope_text* being the
+    envelope's canonical text."""
+    return (f'{{"createdAt":{text_of(created_at)},"envelope":{envelope_text},'
+            f'"executionId":{text_of(execution_id)},'
+            f'"parentExecutionId":{text_of(parent_execution_id)}}}')
 
 
 class ExecutionRecorder:
@@ -90,12 +101,23 @@ class ExecutionRecorder:
         if store is not None:
             if not self._begun:
                 self._begun = True
-                store.begin(self.execution_id, {
+                header = {
                     "executionId": self.execution_id,
                     "parentExecutionId": self.parent_execution_id,
                     "createdAt": self.created_at,
                     "envelope": self.envelope,
-                }, agent)
+                }
+                texts = self.envelope_texts
+                # a store that journals the header's canonical text takes it from the
+                # envelope's text, known already (no second encoding of the envelope)
+                from_text = getattr(store, "begin_from_text", None) \
+                    if texts is not None else None
+                if from_text is None or texts is None:
+                    store.begin(self.execution_id, header, agent)
+                else:
+                    from_text(self.execution_id, header, header_text(
+                        self.execution_id, self.parent_execution_id, self.created_at,
+                        texts[0]), agent)
             else:
                 store.attempt_started(self.execution_id, agent)
         return AttemptLog(agent)

@@ -124,18 +124,27 @@ _PASS_WORD = re.compile(r"pass(?![a-z0-9])")  # DB_PASS, "pass", not "passed"
 def _may_hold_secret(text: str) -> bool:
     # True exactly when an anchor of _ANCHORS_EXACT (case-sensitive) or _ANCHORS_ANY_CASE
     # (any case) is in *text*, or one of the checks below matches; anchors sharing a prefix
-    # are searched only when the prefix is there (fewer passes over a long text)
-    for anchor in _EXACT_FIRST:
-        if anchor in text:
-            return True
-    if "k_" in text and ("k_live_" in text or "k_test_" in text):
+    # are searched only when the prefix is there (fewer passes over a long text), and
+    # anchors holding a character rare in JSON texts are searched only when that character
+    # is in the text (a one-character search is a memchr, far cheaper than a substring one)
+    if "J" in text and "eyJ" in text:
+        return True
+    if "k" in text and ("sk-" in text or "k_live_" in text or "k_test_" in text):
+        return True
+    if "K" in text and "AKIA" in text:
+        return True
+    if "z" in text and "AIza" in text:
+        return True
+    if "ASIA" in text or "xox" in text or "glpat-" in text or "github_pat_" in text:
         return True
     if "gh" in text and _GITHUB.search(text) is not None:
         return True
     lowered = text.lower()
-    for anchor in _ANY_CASE_FIRST:
-        if anchor in lowered:
-            return True
+    if "secret" in lowered or "credential" in lowered or "bearer" in lowered:
+        return True
+    if ("z" in lowered and "authorization" in lowered) or \
+            ("k" in lowered and "cookie" in lowered):
+        return True
     if "api" in lowered and ("apikey" in lowered or "api_key" in lowered
                              or "api-key" in lowered):
         return True
@@ -150,13 +159,6 @@ def _may_hold_secret(text: str) -> bool:
     if "://" in text and _URL_CREDENTIALS.search(text) is not None:
         return True
     return any(secret in text for secret in _live_values())
-
-
-# the anchors searched one by one; the others are searched after a shared prefix
-_EXACT_FIRST = tuple(a for a in _ANCHORS_EXACT if a not in ("k_live_", "k_test_",
-                                                            "PRIVATE KEY"))
-_ANY_CASE_FIRST = tuple(a for a in _ANCHORS_ANY_CASE if not a.startswith(
-    ("api", "private", "pass")))
 
 
 _live_cache: list[Any] = [None, frozenset()]

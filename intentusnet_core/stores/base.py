@@ -38,6 +38,9 @@ _ALIASES = {"process-crash": PROCESS_CRASH, "process": PROCESS_CRASH, "crash": P
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 _TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?)?"
                    r"(Z|z|[+-]\d\d:?\d\d)?")
+# the runtime's own form (UTC, full time): its key is its date and time as they are written
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?(?:Z|\+00:00)")
+_last_valid_date = [""]  # the date of the last key made on the fast path
 
 
 @runtime_checkable
@@ -176,6 +179,24 @@ def time_order_key(created_at: str) -> str:
     equals ``00:00Z``. Anything else sorts after every timestamp, by its text. Never
     raises."""
     text = created_at if isinstance(created_at, str) else str(created_at)
+    found = _UTC_TIME.fullmatch(text)
+    if found is not None and text[11:13] < "24" and text[14:16] < "60" and text[17:19] < "60":
+        date = text[:10]
+        if date == _last_valid_date[0] or _is_date(date):
+            _last_valid_date[0] = date
+            return "0" + text[:19] + "." + (found.group(1) or "").rstrip("0")
+    return _general_time_order_key(text)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        _dt.date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+def _general_time_order_key(text: str) -> str:
     found = _TIME.fullmatch(text.strip())
     if found is None:
         return "1" + text

@@ -127,7 +127,18 @@ class SQLiteExecutionStore:
 
     def begin(self, execution_id: str, header: dict[str, Any], agent: str) -> None:
         """Journal the start of an execution (see :meth:`ExecutionStore.begin`)."""
-        header_text = canonical_json(header)
+        self._begin(execution_id, canonical_json(header), agent)
+
+    def begin_from_text(self, execution_id: str, header: dict[str, Any], header_text: str,
+                        agent: str) -> None:
+        """:meth:`begin`, *header_text* being ``canonical_json(header)`` (the recorder
+        knows it); a subclass with its own :meth:`begin` gets that instead."""
+        if type(self).begin is not SQLiteExecutionStore.begin:
+            self.begin(execution_id, header, agent)
+        else:
+            self._begin(execution_id, header_text, agent)
+
+    def _begin(self, execution_id: str, header_text: str, agent: str) -> None:
         check_before_write(header_text, f"{self.path} (write-ahead of {execution_id})")
         line = (f'{{"attempt":{text_of(agent)},"begin":{header_text},'
                 f'"id":{text_of(execution_id)}}}\n')
