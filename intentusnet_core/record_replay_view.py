@@ -71,16 +71,9 @@ def replay_view(text: str) -> ReplayView | None:
     if found is None:
         return None
     version, found_fields = found
-    fields: dict[str, Any] = {name: found_fields.get(name) for name in _FIELDS}
-    shape = replay_shape(version, fields["status"])
-    if shape is None or not all(name in found_fields for name in _FIELDS):
+    if not all(name in found_fields for name in _FIELDS):
         return None
-    try:
-        shape.check(fields)
-    except ShapeError:
-        return None
-    return ReplayView(fields["executionId"], fields["status"], fields["replayable"],
-                      fields["replayableReason"], fields["finalResponse"])
+    return _checked_view(version, {name: found_fields[name] for name in _FIELDS})
 
 
 def wire_replay_view(data: dict[str, Any]) -> ReplayView | None:
@@ -88,8 +81,12 @@ def wire_replay_view(data: dict[str, Any]) -> ReplayView | None:
     each with its written shape; None when one is missing or does not have it."""
     if not all(name in data for name in _FIELDS):
         return None
-    fields = {name: data[name] for name in _FIELDS}
-    shape = replay_shape(data.get("formatVersion"), fields["status"])
+    return _checked_view(data.get("formatVersion"), {name: data[name] for name in _FIELDS})
+
+
+def _checked_view(version: Any, fields: dict[str, Any]) -> ReplayView | None:
+    # the view of *fields* when each has its written shape for *version*, else None
+    shape = replay_shape(version, fields["status"])
     if shape is None:
         return None
     try:
