@@ -27,18 +27,21 @@ __all__ = ["NOT_CASSETTES", "cassette_tree", "check_cassette_dir"]
 NOT_CASSETTES = frozenset({".gitkeep", ".gitignore", ".gitattributes"})
 
 
-def check_cassette_dir(root: str | os.PathLike[str], *, must_exist: bool) -> None:
+def check_cassette_dir(root: str | os.PathLike[str], *, must_exist: bool,
+                       action: str = "verified",
+                       command: str = "intentusnet cassettes verify --dir DIR "
+                                      "--require-signature") -> None:
     """Raise :class:`ConfigurationError` when *root* exists but is not a directory (a
     file, FIFO or device: never read as "no cassettes"), or, with *must_exist*, when it
-    does not exist (a mistyped ``--dir`` must not pass a signature gate)."""
+    does not exist (a mistyped ``--dir`` must not pass a signature gate); the message says
+    what could not be done (*action*) and the *command* to run instead."""
     try:
         mode = os.stat(root).st_mode
     except FileNotFoundError:
         if must_exist:
             raise ConfigurationError(
-                f"--dir {root}: no such cassette directory, so nothing could be verified; "
-                "pass the directory your tests use: intentusnet cassettes verify --dir DIR "
-                "--require-signature") from None
+                f"--dir {root}: no such cassette directory, so nothing could be {action}; "
+                f"pass the directory your tests use: {command}") from None
         return
     except OSError as exc:
         raise ConfigurationError(f"--dir {root}: cannot read it ({exc.strerror or exc}); "

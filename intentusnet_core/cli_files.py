@@ -166,7 +166,8 @@ def cmd_cassettes_upgrade(args: argparse.Namespace) -> int:
     edited, hostile) is named on one line, and then no file is written."""
     from .upgrade import upgrade_files, write_plan
 
-    check_cassette_dir(args.dir, must_exist=True)
+    check_cassette_dir(args.dir, must_exist=True, action="upgraded",
+                       command="intentusnet cassettes upgrade --dir DIR")
     plans, refused = upgrade_files(args.dir)
     changing = [plan for plan in plans if plan.text is not None]
     verb = "would upgrade" if args.check else "upgraded"

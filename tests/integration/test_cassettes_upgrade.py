@@ -208,4 +208,6 @@ def test_golden_sets_and_file_store_records_are_upgraded(
 def test_upgrade_needs_an_existing_directory(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cassettes", "upgrade", "--dir", str(tmp_path / "missing")]) == 2
-    assert "no such cassette directory" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no such cassette directory, so nothing could be upgraded" in err
+    assert err.rstrip().endswith("intentusnet cassettes upgrade --dir DIR")
