@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .capture.transport import install as install_capture
-from .hashing import canonical_json, hash_text
+from .hashing import canonical_json, fast_json_bytes, fast_text_may_differ, hash_text
 from .identity import input_identity
 from .recording import ExecutionRecorder
 from .tracing import spans_for_record
@@ -33,12 +33,23 @@ if TYPE_CHECKING:
 
 __all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "FixedClock", "Playback",
            "Preview",
-           "RecordingSettings", "SequentialIds", "default_execution_id", "set_ambient_binding",
-           "utc_now_iso"]
+           "RecordingSettings", "SequentialIds", "default_execution_id", "plain_json_text",
+           "set_ambient_binding", "utc_now_iso"]
 
 Clock = Callable[[], _dt.datetime]
 #: routes an envelope (wire form) without running agents: see ``Router.preview``
 Preview = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+def plain_json_text(value: Any) -> str:
+    """:func:`~intentusnet_core.hashing.canonical_json` of *value*, a value made of plain
+    JSON types only (a ``model_dump(mode="json")`` result, a recorded or checked payload),
+    encoded by orjson when its text is byte-identical (no float it writes differently,
+    nothing it refuses), else by the canonical encoder. Raises ``PayloadError`` like it."""
+    data = fast_json_bytes(value)
+    if data is None or fast_text_may_differ(data):
+        return canonical_json(value)
+    return data.decode("utf-8")
 
 
 def utc_now_iso(clock: Clock | None = None) -> str:
@@ -224,8 +235,14 @@ class ExecutionLifecycle:
             capture = binding.capture
         if capture:
             install_capture()
-        wire, envelope_text = redactor.redact_json(envelope.to_wire())
-        input_text = canonical_json(input_identity(wire))
+        # the wire form is plain JSON (model_dump in JSON mode turns NaN into null and keys
+        # into strings), so orjson may encode it; the text is redacted only when the
+        # prefilter sees something that may be a secret
+        wire = envelope.to_wire()
+        envelope_text = plain_json_text(wire)
+        if not redactor.prefilter_clears([envelope_text]):
+            wire, envelope_text = redactor.redact_json(wire)
+        input_text = plain_json_text(input_identity(wire))
         input_hash = hash_text(input_text)
         parent_id = parent.execution_id if parent is not None else None
         playback = binding.begin(wire, input_hash, parent_id, preview) if binding else None
