@@ -52,6 +52,24 @@ def plain_json_text(value: Any) -> str:
     return data.decode("utf-8")
 
 
+_ENVELOPE_KEYS = frozenset({"context", "intent", "metadata", "payload", "routing"})
+
+
+def _envelope_texts(wire: dict[str, Any]) -> tuple[str, str]:
+    """The canonical texts of an envelope's wire form and of its input identity. Without
+    context and metadata (the usual case) the envelope text is spliced from the input
+    text: its keys sort as context, intent, metadata, payload, routing, and the intent
+    object (two strings, whose quotes are escaped) ends where ``},"payload":`` first is."""
+    input_text = plain_json_text(input_identity(wire))
+    if wire.get("context") == {} and wire.get("metadata") == {} \
+            and wire.keys() == _ENVELOPE_KEYS:
+        cut = input_text.find('},"payload":')
+        if input_text.startswith('{"intent":{') and cut > 0:
+            return (f'{{"context":{{}},{input_text[1:cut + 1]},"metadata":{{}},'
+                    f'{input_text[cut + 2:]}'), input_text
+    return plain_json_text(wire), input_text
+
+
 def utc_now_iso(clock: Clock | None = None) -> str:
     """ISO-8601 UTC timestamp with a ``Z`` suffix, from *clock* (default: the wall clock)."""
     if type(clock) is FixedClock:
@@ -239,10 +257,12 @@ class ExecutionLifecycle:
         # into strings), so orjson may encode it; the text is redacted only when the
         # prefilter sees something that may be a secret
         wire = envelope.to_wire()
-        envelope_text = plain_json_text(wire)
+        envelope_text, input_text = _envelope_texts(wire)
         if not redactor.prefilter_clears([envelope_text]):
-            wire, envelope_text = redactor.redact_json(wire)
-        input_text = plain_json_text(input_identity(wire))
+            redacted, envelope_text = redactor.redact_json(wire)
+            if redacted is not wire:
+                wire = redacted
+                input_text = plain_json_text(input_identity(wire))
         input_hash = hash_text(input_text)
         parent_id = parent.execution_id if parent is not None else None
         playback = binding.begin(wire, input_hash, parent_id, preview) if binding else None

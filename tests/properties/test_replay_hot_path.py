@@ -73,12 +73,18 @@ def _echo(envelope: IntentEnvelope) -> dict[str, Any]:
 
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(_texts, _json, max_size=4), st.dictionaries(_texts, _json, max_size=2))
+@given(st.sampled_from(["Echo", 'E},"payload":{}', 'x"},"payload":', "\\"])
+       | st.text(st.characters(codec="utf-8"), max_size=12),
+       st.dictionaries(_texts, _json, max_size=4),
+       st.none() | st.dictionaries(_texts, _json, max_size=2))
 def test_begin_hands_the_recorder_the_canonical_texts_of_the_redacted_envelope(
-        monkeypatch: pytest.MonkeyPatch, payload: dict[str, Any],
-        context: dict[str, Any]) -> None:
+        monkeypatch: pytest.MonkeyPatch, intent: str, payload: dict[str, Any],
+        context: dict[str, Any] | None) -> None:
+    """Also for intent names holding what the envelope text is spliced at, and with and
+    without context."""
     try:
-        envelope = IntentEnvelope.create("Echo", payload, **{"ctx": context})
+        envelope = IntentEnvelope.create(intent, payload,
+                                         **({"ctx": context} if context is not None else {}))
     except PayloadError:
         return  # refused at construction, as always
     made = _seen_texts(monkeypatch)
