@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .capture.transport import install as install_capture
 from .hashing import canonical_json, fast_json_bytes, fast_text_may_differ, hash_text
 from .identity import input_identity
+from .models import IntentEnvelope as _IntentEnvelope
 from .recording import ExecutionRecorder
 from .tracing import spans_for_record
 
@@ -52,6 +53,7 @@ def plain_json_text(value: Any) -> str:
     return data.decode("utf-8")
 
 
+_dump_envelope = _IntentEnvelope.__pydantic_serializer__.to_python
 _ENVELOPE_KEYS = frozenset({"context", "intent", "metadata", "payload", "routing"})
 
 
@@ -256,7 +258,10 @@ class ExecutionLifecycle:
         # the wire form is plain JSON (model_dump in JSON mode turns NaN into null and keys
         # into strings), so orjson may encode it; the text is redacted only when the
         # prefilter sees something that may be a secret
-        wire = envelope.to_wire()
+        # IntentEnvelope.to_wire() is model_dump(mode="json", by_alias=True): the same
+        # serializer call, without model_dump's argument handling
+        wire = _dump_envelope(envelope, mode="json", by_alias=True) \
+            if type(envelope) is _IntentEnvelope else envelope.to_wire()
         envelope_text, input_text = _envelope_texts(wire)
         if not redactor.prefilter_clears([envelope_text]):
             redacted, envelope_text = redactor.redact_json(wire)
