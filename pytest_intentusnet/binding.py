@@ -25,7 +25,7 @@ from intentusnet_core.context import current_attempt
 from intentusnet_core.decision import RoutingDecision
 from intentusnet_core.drift import DriftChange, DriftReport, diff_records
 from intentusnet_core.errors import CassetteError, RecordNotFoundError, ReplayMissError
-from intentusnet_core.execution import Playback, Preview, plain_json_text
+from intentusnet_core.execution import Playback, Preview, plain_json_hash
 from intentusnet_core.hashing import canonical_json, hash_text
 from intentusnet_core.identity import IDENTITY_KEYS, output_identity
 from intentusnet_core.models import AgentResponse, response_wire
@@ -261,7 +261,7 @@ class CassetteBinding:
         identity = output_identity(response_wire(response))
         recorded_output = hashes.get("output")
         # served responses are recorded (plain JSON) values: orjson may encode them
-        if hash_text(plain_json_text(identity)) != recorded_output:
+        if plain_json_hash(identity) != recorded_output:
             _, output = self.redactor.redact_json(identity)
             if hash_text(output) != recorded_output:
                 return None

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from intentusnet_core import IntentEnvelope, IntentusRuntime, SequentialIds, agent
 from intentusnet_core.errors import PayloadError
-from intentusnet_core.execution import plain_json_text
+from intentusnet_core.execution import plain_json_hash, plain_json_text
 from intentusnet_core.hashing import canonical_json, hash_text
 from intentusnet_core.identity import input_identity
 from intentusnet_core.recording import ExecutionRecorder
@@ -50,8 +50,17 @@ def test_plain_json_text_is_the_canonical_text(value: Any) -> None:
     if reference is None:
         with pytest.raises(PayloadError):
             plain_json_text(value)
+        with pytest.raises(PayloadError):
+            plain_json_hash(value)
     else:
         assert plain_json_text(value) == reference
+        try:
+            reference_hash = hash_text(reference)
+        except UnicodeEncodeError:  # a lone surrogate: not UTF-8, refused alike
+            with pytest.raises(UnicodeEncodeError):
+                plain_json_hash(value)
+        else:
+            assert plain_json_hash(value) == reference_hash
 
 
 def _seen_texts(monkeypatch: pytest.MonkeyPatch) -> list[ExecutionRecorder]:
