@@ -8,6 +8,7 @@ router never calls its owner: routing decides, this module records.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import itertools
 import os
 import threading
@@ -16,8 +17,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .capture.transport import install as install_capture
-from .hashing import canonical_json, hash_text
+from .hashing import HASH_PREFIX, canonical_json, fast_json_bytes, fast_text_may_differ, hash_text
 from .identity import input_identity
+from .models import IntentEnvelope as _IntentEnvelope
 from .recording import ExecutionRecorder
 from .tracing import spans_for_record
 
@@ -33,12 +35,52 @@ if TYPE_CHECKING:
 
 __all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "FixedClock", "Playback",
            "Preview",
-           "RecordingSettings", "SequentialIds", "default_execution_id", "set_ambient_binding",
-           "utc_now_iso"]
+           "RecordingSettings", "SequentialIds", "default_execution_id", "plain_json_hash",
+           "plain_json_text",
+           "set_ambient_binding", "utc_now_iso"]
 
 Clock = Callable[[], _dt.datetime]
+_sha256 = hashlib.sha256
 #: routes an envelope (wire form) without running agents: see ``Router.preview``
 Preview = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+def plain_json_text(value: Any) -> str:
+    """:func:`~intentusnet_core.hashing.canonical_json` of *value*, a value made of plain
+    JSON types only (a ``model_dump(mode="json")`` result, a recorded or checked payload),
+    encoded by orjson when its text is byte-identical (no float it writes differently,
+    nothing it refuses), else by the canonical encoder. Raises ``PayloadError`` like it."""
+    data = fast_json_bytes(value)
+    if data is None or fast_text_may_differ(data):
+        return canonical_json(value)
+    return data.decode("utf-8")
+
+
+_dump_envelope = _IntentEnvelope.__pydantic_serializer__.to_python
+def plain_json_hash(value: Any) -> str:
+    """``hash_text(plain_json_text(value))``, hashing orjson's bytes as they are."""
+    data = fast_json_bytes(value)
+    if data is None or fast_text_may_differ(data):
+        return hash_text(canonical_json(value))
+    return HASH_PREFIX + _sha256(data).hexdigest()
+
+
+_ENVELOPE_KEYS = frozenset({"context", "intent", "metadata", "payload", "routing"})
+
+
+def _envelope_texts(wire: dict[str, Any]) -> tuple[str, str]:
+    """The canonical texts of an envelope's wire form and of its input identity. Without
+    context and metadata (the usual case) the envelope text is spliced from the input
+    text: its keys sort as context, intent, metadata, payload, routing, and the intent
+    object (two strings, whose quotes are escaped) ends where ``},"payload":`` first is."""
+    input_text = plain_json_text(input_identity(wire))
+    if wire.get("context") == {} and wire.get("metadata") == {} \
+            and wire.keys() == _ENVELOPE_KEYS:
+        cut = input_text.find('},"payload":')
+        if input_text.startswith('{"intent":{') and cut > 0:
+            return (f'{{"context":{{}},{input_text[1:cut + 1]},"metadata":{{}},'
+                    f'{input_text[cut + 2:]}'), input_text
+    return plain_json_text(wire), input_text
 
 
 def utc_now_iso(clock: Clock | None = None) -> str:
@@ -224,8 +266,19 @@ class ExecutionLifecycle:
             capture = binding.capture
         if capture:
             install_capture()
-        wire, envelope_text = redactor.redact_json(envelope.to_wire())
-        input_text = canonical_json(input_identity(wire))
+        # the wire form is plain JSON (model_dump in JSON mode turns NaN into null and keys
+        # into strings), so orjson may encode it; the text is redacted only when the
+        # prefilter sees something that may be a secret
+        # IntentEnvelope.to_wire() is model_dump(mode="json", by_alias=True): the same
+        # serializer call, without model_dump's argument handling
+        wire = _dump_envelope(envelope, mode="json", by_alias=True) \
+            if type(envelope) is _IntentEnvelope else envelope.to_wire()
+        envelope_text, input_text = _envelope_texts(wire)
+        if not redactor.prefilter_clears([envelope_text]):
+            redacted, envelope_text = redactor.redact_json(wire)
+            if redacted is not wire:
+                wire = redacted
+                input_text = plain_json_text(input_identity(wire))
         input_hash = hash_text(input_text)
         parent_id = parent.execution_id if parent is not None else None
         playback = binding.begin(wire, input_hash, parent_id, preview) if binding else None

@@ -144,7 +144,7 @@ class Router:
                                         self.policy, self._lifecycle, False)
                     if plain is not None:
                         return plain[0]
-            return self._route(envelope, None)[0]
+            return self._route_full(envelope, None)[0]  # not plain: no second look
         except SecretLeakError as exc:  # the frames below hold the secret in their locals
             raise exc.with_traceback(None) from None
 
@@ -211,6 +211,11 @@ class Router:
                                     self._lifecycle, True)
                 if plain is not None and plain[1] is not None:
                     return plain[0], plain[1]
+        return self._route_full(envelope, parent)
+
+    def _route_full(self, envelope: IntentEnvelope,
+                    parent: AttemptScope | None) -> tuple[AgentResponse, RoutingDecision]:
+        __tracebackhide__ = True
         refused = self._refused(envelope, parent)
         if refused is not None:
             return refused

@@ -25,7 +25,7 @@ from intentusnet_core.context import current_attempt
 from intentusnet_core.decision import RoutingDecision
 from intentusnet_core.drift import DriftChange, DriftReport, diff_records
 from intentusnet_core.errors import CassetteError, RecordNotFoundError, ReplayMissError
-from intentusnet_core.execution import Playback, Preview
+from intentusnet_core.execution import Playback, Preview, plain_json_hash
 from intentusnet_core.hashing import canonical_json, hash_text
 from intentusnet_core.identity import IDENTITY_KEYS, output_identity
 from intentusnet_core.models import AgentResponse, response_wire
@@ -260,7 +260,8 @@ class CassetteBinding:
         # itself), so the redaction pass runs only when it does not
         identity = output_identity(response_wire(response))
         recorded_output = hashes.get("output")
-        if hash_text(canonical_json(identity)) != recorded_output:
+        # served responses are recorded (plain JSON) values: orjson may encode them
+        if plain_json_hash(identity) != recorded_output:
             _, output = self.redactor.redact_json(identity)
             if hash_text(output) != recorded_output:
                 return None
