@@ -8,7 +8,6 @@ router never calls its owner: routing decides, this module records.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import itertools
 import os
 import threading
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .capture.transport import install as install_capture
-from .hashing import HASH_PREFIX, canonical_json, fast_json_bytes, fast_text_may_differ, hash_text
+from .hashing import hash_text, plain_json_text
 from .identity import input_identity
 from .models import IntentEnvelope as _IntentEnvelope
 from .recording import ExecutionRecorder
@@ -35,34 +34,15 @@ if TYPE_CHECKING:
 
 __all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "FixedClock", "Playback",
            "Preview",
-           "RecordingSettings", "SequentialIds", "default_execution_id", "plain_json_hash",
-           "plain_json_text",
+           "RecordingSettings", "SequentialIds", "default_execution_id",
            "set_ambient_binding", "utc_now_iso"]
 
 Clock = Callable[[], _dt.datetime]
-_sha256 = hashlib.sha256
 #: routes an envelope (wire form) without running agents: see ``Router.preview``
 Preview = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
-def plain_json_text(value: Any) -> str:
-    """:func:`~intentusnet_core.hashing.canonical_json` of *value*, a value made of plain
-    JSON types only (a ``model_dump(mode="json")`` result, a recorded or checked payload),
-    encoded by orjson when its text is byte-identical (no float it writes differently,
-    nothing it refuses), else by the canonical encoder. Raises ``PayloadError`` like it."""
-    data = fast_json_bytes(value)
-    if data is None or fast_text_may_differ(data):
-        return canonical_json(value)
-    return data.decode("utf-8")
-
-
 _dump_envelope = _IntentEnvelope.__pydantic_serializer__.to_python
-def plain_json_hash(value: Any) -> str:
-    """``hash_text(plain_json_text(value))``, hashing orjson's bytes as they are."""
-    data = fast_json_bytes(value)
-    if data is None or fast_text_may_differ(data):
-        return hash_text(canonical_json(value))
-    return HASH_PREFIX + _sha256(data).hexdigest()
 
 
 _ENVELOPE_KEYS = frozenset({"context", "intent", "metadata", "payload", "routing"})

@@ -23,7 +23,8 @@ import orjson
 from .errors import PayloadError
 
 __all__ = ["HASH_PREFIX", "canonical_bytes", "canonical_json", "fast_json_bytes",
-           "fast_text_may_differ", "hash_text", "join_object", "pretty_json", "stable_hash",
+           "fast_text_may_differ", "hash_text", "join_object", "plain_json_hash",
+           "plain_json_text", "pretty_json", "stable_hash",
            "text_of"]
 
 HASH_PREFIX = "sha256:"
@@ -140,6 +141,25 @@ def fast_text_may_differ(data: bytes) -> bool:
             return True
         start = data.find(b"0.0000", start + 1)
     return False
+
+
+def plain_json_text(value: Any) -> str:
+    """:func:`canonical_json` of *value*, a value made of plain JSON types only (a
+    ``model_dump(mode="json")`` result, a recorded or checked payload), encoded by orjson
+    when its text is byte-identical (no float it writes differently, nothing it refuses),
+    else by the canonical encoder. Raises ``PayloadError`` like it."""
+    data = fast_json_bytes(value)
+    if data is None or fast_text_may_differ(data):
+        return canonical_json(value)
+    return data.decode("utf-8")
+
+
+def plain_json_hash(value: Any) -> str:
+    """``hash_text(plain_json_text(value))``, hashing orjson's bytes as they are."""
+    data = fast_json_bytes(value)
+    if data is None or fast_text_may_differ(data):
+        return hash_text(canonical_json(value))
+    return HASH_PREFIX + hashlib.sha256(data).hexdigest()
 
 
 def canonical_bytes(value: Any) -> bytes:

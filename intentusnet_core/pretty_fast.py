@@ -20,18 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import PayloadError
-from .hashing import canonical_json, pretty_json
+import orjson
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - orjson is a dependency; stdlib path otherwise
-    orjson = None  # type: ignore[assignment]
+from .errors import PayloadError
+from .hashing import canonical_json, fast_json_bytes, pretty_json
 
 __all__ = ["fast_pretty_json", "pretty_from_canonical"]
 
-_PRETTY = (orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) if orjson is not None else 0
-_COMPACT = orjson.OPT_SORT_KEYS if orjson is not None else 0
+_PRETTY = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 
 def pretty_from_canonical(canonical: str) -> str | None:
@@ -39,12 +35,10 @@ def pretty_from_canonical(canonical: str) -> str | None:
     value whose canonical text (:func:`~intentusnet_core.hashing.canonical_json`) is
     *canonical*, or None when the fast path cannot prove it identical (then use the
     reference). Never raises."""
-    if orjson is None:  # pragma: no cover
-        return None
     try:
         data = canonical.encode("utf-8")
         value = orjson.loads(data)
-        if orjson.dumps(value, option=_COMPACT) != data:
+        if fast_json_bytes(value) != data:
             return None  # a scalar or key orjson prints differently: use the reference
         return orjson.dumps(value, option=_PRETTY).decode("utf-8") + "\n"
     except (ValueError, TypeError, RecursionError):  # lone surrogate, big int, too deep

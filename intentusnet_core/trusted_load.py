@@ -36,14 +36,13 @@ from typing import Any
 
 import orjson
 
-from .hashing import HASH_PREFIX
+from .hashing import HASH_PREFIX, fast_json_bytes
 from .records import ExecutionRecord, RecordEvent, construct_model
 from .wire_format import RECORD_FORMATS
 
 __all__ = ["SAFE_FLOATS", "canonical_fast", "guarded_parse", "trusted_records"]
 
 _PRETTY = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-_COMPACT = orjson.OPT_SORT_KEYS
 
 #: floats printed alike by both encoders: zero, and magnitudes in [1e-4, 1e16)
 SAFE_FLOATS = (1e-4, 1e16)
@@ -83,11 +82,9 @@ def guarded_parse(text: str | bytes) -> Any:
 def canonical_fast(value: Any) -> bytes | None:
     """The canonical UTF-8 bytes of *value* (a value :func:`guarded_parse` returned), or
     None when the fast encoder refuses it (integers beyond 64 bits, lone surrogates, nesting
-    deeper than it allows)."""
-    try:
-        return orjson.dumps(value, option=_COMPACT)
-    except (TypeError, orjson.JSONEncodeError):
-        return None
+    deeper than it allows): :func:`~intentusnet_core.hashing.fast_json_bytes`, whose float
+    spellings the guard of :func:`guarded_parse` has already made safe."""
+    return fast_json_bytes(value)
 
 
 def trusted_records(raw: bytes) -> tuple[dict[str, Any], list[ExecutionRecord]] | None:

@@ -25,8 +25,8 @@ from intentusnet_core.context import current_attempt
 from intentusnet_core.decision import RoutingDecision
 from intentusnet_core.drift import DriftChange, DriftReport, diff_records
 from intentusnet_core.errors import CassetteError, RecordNotFoundError, ReplayMissError
-from intentusnet_core.execution import Playback, Preview, plain_json_hash
-from intentusnet_core.hashing import canonical_json, hash_text
+from intentusnet_core.execution import Playback, Preview
+from intentusnet_core.hashing import canonical_json, hash_text, plain_json_hash
 from intentusnet_core.identity import IDENTITY_KEYS, output_identity
 from intentusnet_core.models import AgentResponse, response_wire
 from intentusnet_core.records import ExecutionRecord

@@ -1,7 +1,7 @@
 """The texts an execution begins with are the canonical texts, however they are encoded.
 
 ``ExecutionLifecycle.begin`` encodes the envelope and its input identity with orjson when
-the text is byte-identical (:func:`~intentusnet_core.execution.plain_json_text`), and runs
+the text is byte-identical (:func:`~intentusnet_core.hashing.plain_json_text`), and runs
 the redaction prefilter over that text before redacting: the texts it hands the recorder,
 and the input hash replay matches on, must be exactly those of the canonical encoder over
 the redacted envelope, for any payload.
@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from intentusnet_core import IntentEnvelope, IntentusRuntime, SequentialIds, agent
 from intentusnet_core.errors import PayloadError
-from intentusnet_core.execution import plain_json_hash, plain_json_text
-from intentusnet_core.hashing import canonical_json, hash_text
+from intentusnet_core.hashing import canonical_json, hash_text, plain_json_hash, plain_json_text
 from intentusnet_core.identity import input_identity
 from intentusnet_core.recording import ExecutionRecorder
 from intentusnet_core.redaction import Redactor
