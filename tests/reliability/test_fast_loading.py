@@ -178,6 +178,26 @@ def fresh(data: st.DataObject, values: Any, label: str) -> Any:
     return copy.deepcopy(data.draw(values, label=label))
 
 
+def edit(data: st.DataObject, wire: Any, values: Any, keys: list[str]) -> None:
+    """One drawn edit of *wire* in place: a value replaced, deleted, or added (under one of
+    *keys* in an object). Every added value is a fresh copy: st.just({}) and st.just([])
+    hand out one shared object, which a later edit would mutate (the strategy would then
+    differ between runs: flaky)."""
+    path = data.draw(st.sampled_from(_paths(wire)[1:]), label="path")
+    parent = wire
+    for step in path[:-1]:
+        parent = parent[step]
+    action = data.draw(st.sampled_from(["replace", "delete", "add"]), label="action")
+    if action == "replace":
+        parent[path[-1]] = fresh(data, values, "value")
+    elif action == "delete":
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        parent[data.draw(st.sampled_from(keys), label="key")] = fresh(data, values, "added")
+    else:
+        parent.append(fresh(data, values, "appended"))
+
+
 def _walk_accepts(shape: Any, value: Any) -> bool:
     try:
         shape._explain(value)
@@ -192,23 +212,7 @@ def test_the_compiled_shape_check_accepts_exactly_what_the_walk_accepts(
         data: st.DataObject) -> None:
     wire = json.loads(json.dumps(data.draw(st.sampled_from(WIRES), label="record")))
     for _ in range(data.draw(st.integers(1, 3), label="edits")):
-        paths = _paths(wire)[1:]
-        path = data.draw(st.sampled_from(paths), label="path")
-        parent = wire
-        for step in path[:-1]:
-            parent = parent[step]
-        action = data.draw(st.sampled_from(["replace", "delete", "add"]), label="action")
-        if action == "replace":
-            parent[path[-1]] = fresh(data, REPLACEMENTS, "value")
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            # fresh: st.just({}) and st.just([]) hand out one shared object, which a later
-            # edit would mutate (the strategy would then differ between runs: flaky)
-            parent[data.draw(st.sampled_from(["extra", "status", "agent"]), label="key")] = \
-                fresh(data, REPLACEMENTS, "added")
-        else:
-            parent.append(fresh(data, REPLACEMENTS, "appended"))
+        edit(data, wire, REPLACEMENTS, ["extra", "status", "agent"])
     for formats in RECORD_FORMATS.values():
         for shape in formats.by_status.values():
             assert compile_fits(shape)(wire) == _walk_accepts(shape, wire)
@@ -243,22 +247,8 @@ def test_the_replay_view_reads_what_the_full_load_reads(data: st.DataObject) -> 
     wire = json.loads(json.dumps(data.draw(st.sampled_from(WIRES), label="record")))
     edits = data.draw(st.integers(0, 3), label="edits")
     for _ in range(edits):
-        paths = _paths(wire)[1:]
-        path = data.draw(st.sampled_from(paths), label="path")
-        parent = wire
-        for step in path[:-1]:
-            parent = parent[step]
-        action = data.draw(st.sampled_from(["replace", "delete", "add"]), label="action")
-        if action == "replace":
-            parent[path[-1]] = fresh(data, CONFUSING, "value")
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            key = data.draw(st.sampled_from(["finalResponse", "formatVersion", "hashes",
-                                             "executionId", "parentExecutionId", "status"]))
-            parent[key] = fresh(data, CONFUSING, "added")
-        else:
-            parent.append(fresh(data, CONFUSING, "appended"))
+        edit(data, wire, CONFUSING, ["finalResponse", "formatVersion", "hashes", "executionId",
+                                     "parentExecutionId", "status"])
     try:
         text = _resealed_text(wire)
     except PayloadError:
