@@ -175,6 +175,11 @@ class AttemptRunner:
                             execution.depth, root, self._route_child, self._route_child_async,
                             execution.capture, execution.binding, self.late.add)
 
+    def recorded_scope(self, execution_id: str, log: AttemptLog, capture: bool) -> AttemptScope:
+        """The scope of a top-level attempt recorded without an :class:`Execution`."""
+        return AttemptScope(execution_id, log, None, 0, execution_id, self._route_child,
+                            self._route_child_async, capture, None, self.late.add)
+
     @staticmethod
     def _start(execution: Execution, entry: AgentEntry) -> AttemptLog | None:
         recorder = execution.recorder

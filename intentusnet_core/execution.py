@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import record_writer
 from .capture.transport import install as install_capture
 from .hashing import hash_text, plain_json_text
 from .identity import input_identity
@@ -32,23 +33,27 @@ if TYPE_CHECKING:
     from .stores.base import ExecutionStore
     from .tracing import TraceSink
 
-__all__ = ["AmbientBinding", "Clock", "Execution", "ExecutionLifecycle", "FixedClock", "Playback",
-           "Preview",
-           "RecordingSettings", "SequentialIds", "default_execution_id",
-           "set_ambient_binding", "utc_now_iso"]
+__all__ = ["AmbientBinding", "Clock", "DirectSettings", "Execution", "ExecutionLifecycle",
+           "FixedClock", "Playback", "Preview", "RecordingSettings", "SequentialIds",
+           "default_execution_id", "dump_envelope", "envelope_texts", "set_ambient_binding",
+           "utc_now_iso"]
 
 Clock = Callable[[], _dt.datetime]
+#: ``(store, its save_sealed, clock, id factory, redactor, capture_http)``: see
+#: ``ExecutionLifecycle.direct_settings``
+DirectSettings = tuple["ExecutionStore", Callable[[str, str, str, str, str], None],
+                       "Clock | None", Callable[[], str], "Redactor", bool]
 #: routes an envelope (wire form) without running agents: see ``Router.preview``
 Preview = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
-_dump_envelope = _IntentEnvelope.__pydantic_serializer__.to_python
+dump_envelope = _IntentEnvelope.__pydantic_serializer__.to_python
 
 
 _ENVELOPE_KEYS = frozenset({"context", "intent", "metadata", "payload", "routing"})
 
 
-def _envelope_texts(wire: dict[str, Any]) -> tuple[str, str]:
+def envelope_texts(wire: dict[str, Any]) -> tuple[str, str]:
     """The canonical texts of an envelope's wire form and of its input identity. Without
     context and metadata (the usual case) the envelope text is spliced from the input
     text: its keys sort as context, intent, metadata, payload, routing, and the intent
@@ -223,6 +228,23 @@ class ExecutionLifecycle:
         binding is installed and recording is off (the router's plain path)."""
         return _ambient is None and not self.settings.enable_recording
 
+    def direct_settings(self) -> DirectSettings | None:
+        """What a top-level execution begun now records with, when it may take the
+        recorded plain path (:mod:`.recorded_route`): no ambient binding, recording on, no
+        trace sink, the record writer on format 2, and a store that takes sealed texts
+        (``save_sealed``, its own ``save`` not overridden). None otherwise."""
+        settings = self.settings
+        if _ambient is not None or not settings.enable_recording \
+                or settings.trace_sink is not None or not record_writer.ENABLED \
+                or record_writer.WRITE_FORMAT != 2:
+            return None
+        store = settings.store
+        kind = type(store)
+        if getattr(kind, "save", None) is not getattr(kind, "sealed_save_of", False):
+            return None
+        return (store, store.save_sealed,  # type: ignore[attr-defined]
+                settings.clock, settings.id_factory, settings.redactor, settings.capture_http)
+
     def begin(self, envelope: IntentEnvelope, decision: RoutingDecision,
               parent: AttemptScope | None, preview: Preview | None = None) -> Execution:
         """A new execution of *envelope* (a child of the attempt *parent*: recorded under
@@ -251,9 +273,9 @@ class ExecutionLifecycle:
         # prefilter sees something that may be a secret
         # IntentEnvelope.to_wire() is model_dump(mode="json", by_alias=True): the same
         # serializer call, without model_dump's argument handling
-        wire = _dump_envelope(envelope, mode="json", by_alias=True) \
+        wire = dump_envelope(envelope, mode="json", by_alias=True) \
             if type(envelope) is _IntentEnvelope else envelope.to_wire()
-        envelope_text, input_text = _envelope_texts(wire)
+        envelope_text, input_text = envelope_texts(wire)
         if not redactor.prefilter_clears([envelope_text]):
             redacted, envelope_text = redactor.redact_json(wire)
             if redacted is not wire:

@@ -31,6 +31,8 @@ from .models import (
     build_response,
 )
 from .plain_route import route_plain
+from .record_direct import DirectShape
+from .recorded_route import route_recorded
 
 if TYPE_CHECKING:
     from .agents import BaseAgent
@@ -64,6 +66,7 @@ class Router:
         self.policy = policy
         self._agents: dict[str, AgentEntry] = {}
         self._candidates: dict[tuple[str, str], tuple[AgentEntry, ...]] = {}
+        self._shapes: dict[tuple[AgentEntry, ...], DirectShape] = {}
         self._lock = threading.Lock()
         self._runner = AttemptRunner(self._route_child, self._route_child_async)
 
@@ -80,6 +83,7 @@ class Router:
                 )
             self._agents[entry.name] = entry
             self._candidates = {}
+            self._shapes = {}
 
     @property
     def agents(self) -> list[AgentDefinition]:
@@ -144,6 +148,10 @@ class Router:
                                         self.policy, self._lifecycle, False)
                     if plain is not None:
                         return plain[0]
+                    recorded = route_recorded(envelope, self.candidates, self._runner,
+                                              self.policy, self._lifecycle, self._shapes)
+                    if recorded is not None:
+                        return recorded
             return self._route_full(envelope, None)[0]  # not plain: no second look
         except SecretLeakError as exc:  # the frames below hold the secret in their locals
             raise exc.with_traceback(None) from None

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import RecordNotFoundError, StoreError
 from ..record_deferred import deferred_record
 from ..records import ExecutionRecord
+from ..serialization import check_before_write
 from .base import check_limit, interrupted_record, record_text, time_order_key
 
 __all__ = ["InMemoryExecutionStore"]
@@ -42,6 +43,22 @@ class InMemoryExecutionStore:
                                                   record.intent_name, record.status,
                                                   record.agent, text)
             self._pending.pop(record.execution_id, None)
+
+    #: the ``save`` that :meth:`save_sealed` stands for (see ``SQLiteExecutionStore``)
+    sealed_save_of = save
+
+    def save_sealed(self, execution_id: str, created_at: str, intent: str, agent: str,
+                    text: str) -> None:
+        """:meth:`save` of a completed top-level record sealed just now, given as its
+        canonical *text* and its listed fields (the recorded plain path)."""
+        with self._lock:
+            if execution_id in self._records:
+                raise StoreError(f"memory store: execution {execution_id} is already "
+                                 "stored; records are immutable")
+            check_before_write(text, f"memory store (execution {execution_id})")
+            self._records[execution_id] = (time_order_key(created_at), intent, "completed",
+                                           agent, text)
+            self._pending.pop(execution_id, None)
 
     def load(self, execution_id: str) -> ExecutionRecord:
         try:

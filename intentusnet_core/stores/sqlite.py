@@ -48,10 +48,11 @@ from .base import (
     record_order,
     record_text,
     resolve_durability,
+    time_order_key,
 )
 from .journal import JournalWriter, keep_only, read_journal, recovered_record
 from .ownership import claim, remove_abandoned
-from .sqlite_schema import BODY, INSERT, Row, connect, row_of
+from .sqlite_schema import BODY, INSERT, Row, connect, duplicate_error, row_of
 
 __all__ = ["SQLiteExecutionStore"]
 
@@ -158,19 +159,29 @@ class SQLiteExecutionStore:
     def save(self, record: ExecutionRecord) -> None:
         where = f"{self.path} (execution {record.execution_id})"
         body = record_text(record, where, pretty=False)
-        row = row_of(record, body)
         private = record.__pydantic_private__  # skips pydantic's attribute hook
-        sealed = private is not None and private.get("_sealed_text") is not None
+        # A record sealed just now has a fresh id from the runtime's id factory: one in the
+        # database already is refused when the batch is written; any other is checked now.
+        self._store_row(row_of(record, body),
+                        private is not None and private.get("_sealed_text") is not None)
+
+    sealed_save_of = save  # a subclass overriding save() is given records, never texts
+
+    def save_sealed(self, execution_id: str, created_at: str, intent: str, agent: str,
+                    text: str) -> None:
+        """:meth:`save` of a top-level record sealed just now, as its text and row fields."""
+        check_before_write(text, f"{self.path} (execution {execution_id})")
+        self._store_row((execution_id, None, time_order_key(created_at), intent, agent,
+                         "completed", text), True)
+
+    def _store_row(self, row: Row, sealed: bool) -> None:  # sealed: its id is fresh
         with self._lock:
             self._raise_flush_error()
-            # A record sealed just now has a fresh id from the runtime's id factory: an id
-            # already in the database (an id factory reused across runs) is refused when
-            # the batch is written. Any other record (loaded, rebuilt) is checked now.
             if row[0] in self._buffered_ids or (not sealed and self._db(
             ).execute("select 1 from records where execution_id = ?", (row[0],)).fetchone()):
-                raise _duplicate(self.path, [row[0]])
-            self._append(f'{{"record":{body}}}\n')
-            self._journal.in_flight.pop(record.execution_id, None)
+                raise duplicate_error(self.path, [row[0]])
+            self._append(f'{{"record":{row[6]}}}\n')
+            self._journal.in_flight.pop(row[0], None)
             self._buffer.append(row)
             self._buffered_ids.add(row[0])
             if len(self._buffer) >= self.batch_size:
@@ -205,7 +216,7 @@ class SQLiteExecutionStore:
         self._buffered_ids = set()
         self._journal.trim()
         if duplicates:
-            error = _duplicate(self.path, duplicates)
+            error = duplicate_error(self.path, duplicates)
             if for_reader:
                 self._flush_error = error
             raise error
@@ -261,10 +272,6 @@ class SQLiteExecutionStore:
         _open_stores.discard(self)
 
     # -- reading --------------------------------------------------------------------------
-
-    def _decode(self, execution_id: str, body: str) -> ExecutionRecord:
-        return ExecutionRecord.from_json(body, source=f"{self.path} (execution {execution_id})",
-                                         verify=True)
 
     def _listed(self, execution_id: str, body: str) -> ExecutionRecord:
         # hash-checked now, built on first use (record_deferred); any other body at once
@@ -402,12 +409,6 @@ class SQLiteExecutionStore:
                     self._insert([row_of(record) for record in own], ignore_existing=True)
             recovered.extend(own)
         return recovered
-
-
-def _duplicate(path: Path, ids: builtins.list[str]) -> StoreError:
-    return StoreError(f"{path}: execution {', '.join(ids)} is already stored; records are "
-                      "immutable (execution ids must be unique), so the copy saved again "
-                      "was not written")
 
 
 @atexit.register

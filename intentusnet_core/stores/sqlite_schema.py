@@ -19,7 +19,7 @@ from ..errors import StoreError
 from ..records import ExecutionRecord
 from .base import time_order_key
 
-__all__ = ["BODY", "INSERT", "Row", "connect", "row_of"]
+__all__ = ["BODY", "INSERT", "Row", "connect", "duplicate_error", "row_of"]
 
 _SCHEMA = """
 create table if not exists records (
@@ -50,6 +50,13 @@ def row_of(record: ExecutionRecord, body: str | None = None) -> Row:
     return (record.execution_id, record.parent_execution_id,
             time_order_key(record.created_at), record.intent_name, record.agent,
             record.status, record.canonical_text() if body is None else body)
+
+
+def duplicate_error(path: Path, ids: list[str]) -> StoreError:
+    """The error for records whose ids the store at *path* holds already."""
+    return StoreError(f"{path}: execution {', '.join(ids)} is already stored; records are "
+                      "immutable (execution ids must be unique), so the copy saved again "
+                      "was not written")
 
 
 def connect(path: Path, synchronous: str) -> sqlite3.Connection:

@@ -121,6 +121,9 @@ def compared(request: pytest.FixtureRequest,
 
 def _runtime(*agents: Any) -> IntentusRuntime:
     runtime = IntentusRuntime(store="memory://", id_factory=SequentialIds("w"))
+    # the general path (the recorded plain path is compared with it in
+    # test_recorded_route.py): its recorder seals what this file compares
+    runtime.router.plain_path = False
     for item in agents:
         runtime.register_agent(item)
     return runtime

@@ -97,6 +97,7 @@ def test_begin_hands_the_recorder_the_canonical_texts_of_the_redacted_envelope(
         return  # refused at construction, as always
     made = _seen_texts(monkeypatch)
     runtime = IntentusRuntime(store="memory://", id_factory=SequentialIds("h"))
+    runtime.router.plain_path = False  # the recorder of the general path gets the texts
     runtime.register_agent(_echo)
     runtime.route_intent(envelope)
     monkeypatch.undo()

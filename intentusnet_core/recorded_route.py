@@ -1,0 +1,145 @@
+"""The router's recorded plain path: the common recorded case without an ``Execution``.
+
+A top-level DIRECT intent to a sync agent without a deadline, no target, no policy, no
+ambient binding, no trace sink, recording on into a store that takes sealed texts: the same
+ids, clock, write-ahead, scope, call, ladder and record as the general path, without the
+lifecycle objects around them. The record is sealed by :func:`.record_direct.direct_record`
+from texts known already; whatever it does not cover (an attempt with steps, child intents
+or usage; anything to redact; a value orjson refuses) is sealed by the general writer
+(:func:`.record_writer.write_record`) from the same events. Either way the record is
+byte-identical to the general path's (``tests/properties/test_recorded_route.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .agent_calls import close_attempt
+from .agent_output import agent_error, normalize
+from .capture.transport import install as install_capture
+from .context import enter_attempt, leave_attempt
+from .decision import AttemptOutcome, RoutingDecision
+from .execution import dump_envelope, envelope_texts, utc_now_iso
+from .hashing import fast_json_bytes, hash_text
+from .identity import VOLATILE_METADATA
+from .models import IntentEnvelope, IntentRef, RoutingStrategy, response_wire
+from .record_direct import DirectShape, direct_record
+from .record_writer import write_record
+from .recording import AttemptLog, header_text
+
+if TYPE_CHECKING:
+    from .attempts import AgentEntry, AttemptRunner
+    from .execution import ExecutionLifecycle
+    from .models import AgentResponse
+    from .policy import PolicyEngine
+
+__all__ = ["route_recorded"]
+
+_DIRECT = RoutingStrategy.DIRECT
+_clock = (time.perf_counter,)  # as attempts.py: durations on the real monotonic clock
+
+
+def route_recorded(envelope: IntentEnvelope,
+                   candidates: Callable[[IntentRef], tuple[AgentEntry, ...]],
+                   runner: AttemptRunner, policy: PolicyEngine | None,
+                   lifecycle: ExecutionLifecycle | None,
+                   shapes: dict[tuple[AgentEntry, ...], DirectShape]) -> AgentResponse | None:
+    """The response to *envelope*, routed to its first candidate and recorded, or None when
+    the case is not the recorded plain one (then nothing has run or been written). *shapes*
+    caches a :class:`DirectShape` per candidate set."""
+    __tracebackhide__ = True
+    options = envelope.routing
+    if options.strategy is not _DIRECT or options.target_agent is not None \
+            or options.timeout_ms is not None or policy is not None or lifecycle is None \
+            or type(envelope) is not IntentEnvelope:
+        return None
+    found = candidates(envelope.intent)
+    if not found:
+        return None
+    entry = found[0]
+    if entry.is_async or entry.timeout_s is not None:
+        return None
+    direct = lifecycle.direct_settings()
+    if direct is None:
+        return None
+    store, save_sealed, clock, ids, redactor, capture = direct
+    wire = dump_envelope(envelope, mode="json", by_alias=True)
+    envelope_text, input_text = envelope_texts(wire)
+    if not redactor.prefilter_clears([envelope_text]):
+        return None  # the general path redacts the envelope
+    input_hash = hash_text(input_text)
+    execution_id = ids()
+    created_at = utc_now_iso(clock)
+    if capture:
+        install_capture()
+    name = entry.name
+    header = {"executionId": execution_id, "parentExecutionId": None,
+              "createdAt": created_at, "envelope": wire}
+    from_text = getattr(store, "begin_from_text", None)
+    if from_text is None:
+        store.begin(execution_id, header, name)
+    else:
+        from_text(execution_id, header,
+                  header_text(execution_id, None, created_at, envelope_text), name)
+    log = AttemptLog(name)
+    scope = runner.recorded_scope(execution_id, log, capture)
+    started = _clock[0]()
+    token = enter_attempt(scope)
+    try:
+        try:
+            result = entry.call(envelope)
+        except BaseException as exc:
+            response = agent_error(exc, name)
+        else:
+            response = normalize(result, name)
+    finally:
+        leave_attempt(token)
+        close_attempt(scope)
+    duration_ms = (_clock[0]() - started) * 1000.0
+    metadata = response.metadata
+    plain = len(log.events) == 1 and not log.usage
+    attempt_metadata = fast_json_bytes(metadata) if plain else None
+    if not plain or attempt_metadata is None:
+        log.end(response, duration_ms)
+        plain = False
+    attempt_stable = VOLATILE_METADATA.isdisjoint(metadata)
+    before = dict(metadata) if plain else None
+    metadata["execution_id"] = execution_id
+    metadata["replayable"] = True
+    shape = shapes.get(found)
+    if shape is None:
+        shape = shapes[found] = DirectShape(found)
+    sealed = direct_record(
+        shape, execution_id=execution_id, created_at=created_at, envelope_text=envelope_text,
+        input_text=input_text, input_hash=input_hash, response=response,
+        attempt_metadata=attempt_metadata, attempt_stable=attempt_stable,
+        duration_ms=duration_ms, redactor=redactor) \
+        if plain and attempt_metadata is not None else None
+    if sealed is not None:
+        save_sealed(execution_id, created_at, str(wire["intent"]["name"]), name,
+                          sealed[0])
+        return response
+    if plain:  # sealed by the general writer after all: the attempt's end as it was
+        log.events.append(("AGENT_ATTEMPT_END", name, {
+            "status": response.status, "response": {**response_wire(response),
+                                                    "metadata": before},
+            "durationMs": round(duration_ms, 3)}))
+    error = response.error
+    code = error.code if error is not None else None
+    decision = RoutingDecision(_DIRECT, name, "deterministic_match",
+                               [candidate.name for candidate in found], [],
+                               [AttemptOutcome(name, response.status, code, duration_ms)], [])
+    events: list[tuple[str, str | None, dict[str, Any]]] = [
+        ("INTENT_RECEIVED", None, {"intent": wire["intent"], "strategy": "DIRECT",
+                                   "inputHash": input_hash, "rootExecutionId": execution_id}),
+        *log.events,
+        ("FINAL_RESPONSE", name, {"status": response.status, "errorCode": code})]
+    store.save(write_record(
+        execution_id=execution_id, parent_execution_id=None, created_at=created_at,
+        envelope=wire, envelope_text=envelope_text, input_text=input_text,
+        input_hash=input_hash, agents=[candidate.wire for candidate in found],
+        decision=decision.to_wire(), events=events, final=response_wire(response),
+        usage=dict(log.usage), redactor=redactor))
+    return response
