@@ -104,8 +104,8 @@ _PARTS = (
     ("record building", ("recording", "records", "record_", "wire_format", "pydantic",
                          "attempts", "steps", "step_values", "agent_output", "decision",
                          "identity", "models", "copy", "usage")),
-    ("routing", ("routing", "runtime", "agents", "agent_calls", "context", "execution",
-                 "policy", "tracing", "otel")),
+    ("routing", ("routing", "recorded_route", "plain_route", "runtime", "agents",
+                 "agent_calls", "context", "execution", "policy", "tracing", "otel")),
 )
 
 

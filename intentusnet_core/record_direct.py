@@ -108,9 +108,12 @@ def direct_record(shape: DirectShape, *, execution_id: str, created_at: str,
         return None
     attempted_text = attempted.decode("utf-8")
     final_text = final.decode("utf-8")
+    id_text = text_of(execution_id)
     # redaction covers the events' payloads and the final response: what is not in the
     # envelope (cleared when the execution began), the record's own fixed keys or a hash
-    if not redactor.prefilter_clears([attempted_text, final_metadata.decode("utf-8")]):
+    # is the response and the execution id (the final metadata is the attempt's, with the
+    # id and ``"replayable":true``)
+    if not redactor.prefilter_clears([attempted_text, id_text]):
         return None
     if attempt_stable:
         output = attempted  # the final response less its volatile metadata
@@ -122,7 +125,6 @@ def direct_record(shape: DirectShape, *, execution_id: str, created_at: str,
     status_text = status.decode("ascii")
     code_text, decision_hash = shape.decision(status_text, None if error is None else error.code)
     agent = shape.agent_text
-    id_text = text_of(execution_id)
     duration = repr(round(duration_ms, 3))
     head = _HEAD % (
         shape.agents_text, text_of(created_at), envelope_text, input_hash,

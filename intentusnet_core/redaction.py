@@ -158,7 +158,8 @@ def _may_hold_secret(text: str) -> bool:
         return True
     if "://" in text and _URL_CREDENTIALS.search(text) is not None:
         return True
-    return any(secret in text for secret in _live_values())
+    values = _live_values()
+    return bool(values) and any(secret in text for secret in values)
 
 
 _live_cache: list[Any] = [None, frozenset()]
