@@ -220,3 +220,25 @@ def test_the_recorded_path_is_taken_for_its_case_only(monkeypatch: pytest.Monkey
     # a FALLBACK intent is not the plain case
     runtime.route_intent(IntentEnvelope.create("Check", {}, strategy="FALLBACK"))
     assert taken[-2:] == [False, False]
+
+
+@pytest.mark.parametrize("outcome", [("dict", {"ok": 1}), ("failure", "E_BAD"),
+                                     ("raise", KeyError), ("step", 1)])
+def test_the_stores_index_the_same_columns(tmp_path: Path, outcome: tuple[str, Any]) -> None:
+    """What list() filters on (time key, intent, agent, status) is what save() writes."""
+    import sqlite3
+
+    rows = []
+    memory = []
+    for plain in (True, False):
+        path = tmp_path / f"{plain}.db"
+        _route([outcome], [0, 1, 2], {"x": 1}, plain, lambda at=path: SQLiteExecutionStore(at))
+        with sqlite3.connect(path) as conn:
+            rows.append(conn.execute("select * from records order by execution_id").fetchall())
+        store = InMemoryExecutionStore()
+        _route([outcome], [0, 1, 2], {"x": 1}, plain, lambda kept=store: kept)
+        memory.append(sorted(store._records.items()))
+    assert rows[0]
+    assert rows[0] == rows[1]
+    assert memory[0]
+    assert memory[0] == memory[1]
