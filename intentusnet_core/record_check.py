@@ -13,6 +13,8 @@ Two ways in:
   bytes as they are, before any parsing.
 * :func:`wire_intact`: a parsed record (a pretty file, a cassette entry) is encoded once
   and hashed.
+* :func:`pretty_record_hash`: a pretty record file listed by the file store is parsed once
+  by orjson and its compact rendering (the sealed canonical text, when it matches) hashed.
 
 What one hash does not catch: an edit whose author recomputed ``hashes.record`` and nothing
 else (the stale event or identity hash shows only in :meth:`~ExecutionRecord.verify`).
@@ -20,7 +22,9 @@ Someone who recomputes every hash passes both checks anyway; only a signature
 (``intentusnet verify --require-signature``) catches that.
 
 Each record hash that passed is remembered (:func:`remember`, bounded), so the same bytes
-are not checked, parsed strictly and shape-checked twice in one process. Bytes vouched for
+are not checked, parsed strictly and shape-checked twice in one process; so are the bytes of
+each record file listed (:func:`remember_listed`, bounded: the next listing compares the
+bytes it reads with them). Bytes vouched for
 (by their hash, or by an earlier load) are parsed by :func:`fast_parse` (orjson where its
 value is exactly the standard library's).
 """
@@ -124,14 +128,15 @@ _listed_bytes = [0]
 _LISTED_MAX_BYTES = 32 << 20
 
 
-def listed_before(path: str, data: bytes) -> tuple[str, Any] | None:
-    """``(record hash, kept)`` when the file *path* was found with exactly these bytes
-    (compared whole) and they matched their record hash earlier in this process
-    (:func:`remember_listed`); None otherwise."""
+def listed_before(path: str, data: bytes) -> tuple[bytes, str, Any] | None:
+    """``(bytes, record hash, kept)`` when the file *path* was found with exactly these
+    bytes (compared whole; the bytes kept then are returned, so *data* can be freed) and
+    they matched their record hash earlier in this process (:func:`remember_listed`); None
+    otherwise."""
     entry = _listed.get(path)
     if entry is None or entry[0] != data:
         return None
-    return entry[1], entry[2]
+    return entry
 
 
 def remember_listed(path: str, data: bytes, key: str, kept: Any) -> None:

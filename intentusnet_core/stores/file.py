@@ -17,10 +17,16 @@ Layout::
 Reading: a record file that is exactly the pretty form this store writes (orjson's indented
 rendering of what it parsed is byte-identical to the file) of a record whose canonical text
 matches its record hash is parsed once (:func:`~..record_check.canonical_of_pretty`):
-``load()`` shape-checks and builds it from that parse, ``list()`` builds it on first use
-(:mod:`..record_deferred`), and ``replay(execution_id)`` reads only what it returns. Any
-other file (hand-edited, reformatted, a float or integer orjson may read or print otherwise)
-is loaded strictly, and raises as before.
+``load()`` shape-checks and builds it from that parse, and ``replay(execution_id)`` reads
+only what it returns. Any other file (hand-edited, reformatted, a float or integer orjson
+may read or print otherwise) is loaded strictly, and raises as before.
+
+``list()`` reads the folder's files in one pass (:mod:`.file_listing`) and checks each
+file's content against its record hash at once, one parse and one hash
+(:func:`~..record_check.pretty_record_hash`): an edit of what a file holds fails the list.
+Each record is built on first use (:func:`~..record_deferred.deferred_pretty_record`),
+where a file not in the exact pretty form is loaded strictly. The same bytes listed again in
+this process are compared with those checked, not parsed and hashed again.
 
 A write-ahead file is created new for each execution (never one that exists already) and
 owned through a lock the writing process holds until the record is saved or the process
@@ -203,7 +209,8 @@ class FileExecutionStore:
             data = self._bytes(path, None)
         before = listed_before(path, data)
         if before is not None:
-            return before[1], deferred_pretty_record(data, before[0], path)
+            kept, key, order = before
+            return order, deferred_pretty_record(kept, key, path)
         found = pretty_record_hash(data)
         if found is None:
             record = ExecutionRecord.from_json(data, source=path, verify=True)
