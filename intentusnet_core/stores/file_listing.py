@@ -40,9 +40,7 @@ def record_files(folder: str) -> list[tuple[str, bytes | None]]:
     order; the bytes are None where the file must be read by
     :func:`~intentusnet_core.serialization.read_file_bytes` (see the module
     documentation). An absent folder has none. Raises :class:`ConfigurationError` when the
-    size cap is misconfigured."""
-    cap = max_record_bytes()
-    want = min(cap + 1, _READ_AT_ONCE)
+    size cap is misconfigured (and there is a file to read)."""
     try:
         folder_fd = os.open(folder, _FOLDER_FLAGS) if _BY_DESCRIPTOR else None
     except (FileNotFoundError, NotADirectoryError):
@@ -56,7 +54,10 @@ def record_files(folder: str) -> list[tuple[str, bytes | None]]:
                            if entry.name.endswith(".json") and not entry.name.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
             return []
+        if not entries:
+            return []
         entries.sort(key=_name)
+        want = min(max_record_bytes() + 1, _READ_AT_ONCE)
         sep = os.sep
         files: list[tuple[str, bytes | None]] = []
         for entry in entries:

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intentusnet_core import (
+    ConfigurationError,
     ExecutionRecord,
     FileExecutionStore,
     IntentusError,
@@ -284,3 +285,16 @@ def test_the_record_hash_of_bytes_is_the_record_hash_of_the_text(cut: int, byte:
         assert record_hash_of_bytes(bytes(data)) is None
         return
     assert record_hash_of_bytes(bytes(data)) == canonical_record_hash(text)
+
+
+def test_a_misconfigured_size_cap_is_named_only_when_a_file_is_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTENTUSNET_MAX_RECORD_BYTES", "lots")
+    store = FileExecutionStore(tmp_path / "records", durability="process-crash")
+    assert store.list() == []  # no folder yet
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / ".hidden.json").write_text("{}")
+    assert store.list() == []  # nothing to read
+    (tmp_path / "records" / "one.json").write_bytes(b"{}")
+    with pytest.raises(ConfigurationError, match="INTENTUSNET_MAX_RECORD_BYTES='lots'"):
+        store.list()
