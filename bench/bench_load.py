@@ -15,7 +15,8 @@ To compare two checkouts side by side, fill the stores once, then alternate::
 (the first run fills ``/tmp/load-data`` with 1,000 records per store; the records are the
 same format in both). Medians of 7 repeats; nothing is asserted. ``BENCH_CLOCK=thread``
 times with the CPU time of the thread instead of the wall clock (on a machine other
-processes share, the figure then moves less with their load).
+processes share, the figure then moves less with their load). ``BENCH_STORES=file`` (or a
+comma-separated list of ``sqlite``, ``file``, ``memory``) measures only those stores.
 """
 
 from __future__ import annotations
@@ -93,9 +94,12 @@ def main(argv: list[str]) -> int:
     for record in sqlite_store.list():
         memory_store.save(record)
     figures: dict[str, Any] = {"loadavg_start": loadavg()}
+    chosen = os.environ.get("BENCH_STORES", "sqlite,file,memory").split(",")
     for name, store, eid in (("sqlite", sqlite_store, sqlite_id),
                              ("file", file_store, file_id),
                              ("memory", memory_store, sqlite_id)):
+        if name not in chosen:
+            continue
         for label, fn, n, scale in (
                 ("list_1000_ms", store.list, 1, 1e6),
                 # every listed record read (records listed are built on first use)

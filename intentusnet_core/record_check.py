@@ -13,6 +13,8 @@ Two ways in:
   bytes as they are, before any parsing.
 * :func:`wire_intact`: a parsed record (a pretty file, a cassette entry) is encoded once
   and hashed.
+* :func:`pretty_record_hash`: a pretty record file listed by the file store is parsed once
+  by orjson and its compact rendering (the sealed canonical text, when it matches) hashed.
 
 What one hash does not catch: an edit whose author recomputed ``hashes.record`` and nothing
 else (the stale event or identity hash shows only in :meth:`~ExecutionRecord.verify`).
@@ -20,7 +22,9 @@ Someone who recomputes every hash passes both checks anyway; only a signature
 (``intentusnet verify --require-signature``) catches that.
 
 Each record hash that passed is remembered (:func:`remember`, bounded), so the same bytes
-are not checked, parsed strictly and shape-checked twice in one process. Bytes vouched for
+are not checked, parsed strictly and shape-checked twice in one process; so are the bytes of
+each record file listed (:func:`remember_listed`, bounded: the next listing compares the
+bytes it reads with them). Bytes vouched for
 (by their hash, or by an earlier load) are parsed by :func:`fast_parse` (orjson where its
 value is exactly the standard library's).
 """
@@ -39,8 +43,9 @@ from .errors import IntentusError, PayloadError, RecordIntegrityError
 from .hashing import HASH_PREFIX, canonical_json, fast_text_may_differ, hash_text
 
 __all__ = ["canonical_of_pretty", "canonical_record_hash", "fast_parse", "forget_all",
-           "is_known", "plain_parse", "raise_broken_chain", "remember", "text_key",
-           "vouched_pretty", "wire_intact"]
+           "is_known", "listed_before", "plain_parse", "pretty_record_hash",
+           "raise_broken_chain", "record_hash_of_bytes", "remember", "remember_listed",
+           "text_key", "vouched_pretty", "wire_intact"]
 
 # the top-level hashes object of a canonical record ends with the record hash, and
 # "parentExecutionId" is the next key in sorted order; a string inside a payload cannot hold
@@ -69,6 +74,82 @@ def canonical_record_hash(text: str) -> str | None:
     except UnicodeEncodeError:  # a lone surrogate: never canonical
         return None
     return stored if HASH_PREFIX + hashlib.sha256(data).hexdigest() == stored else None
+
+
+_BEFORE_BYTES = _BEFORE.encode()
+_AFTER_BYTES = _AFTER.encode()
+_PREFIX_BYTES = HASH_PREFIX.encode()
+
+
+def record_hash_of_bytes(data: bytes) -> str | None:
+    """:func:`canonical_record_hash` of the UTF-8 bytes of a text (nothing decoded, nothing
+    copied): the record hash when the bytes match it, else None."""
+    end = data.rfind(_AFTER_BYTES)
+    start = end - _HASH_FIELD_LEN
+    if start < 0 or not data.startswith(_BEFORE_BYTES, start):
+        return None
+    stored = data[start + len(_BEFORE_BYTES):end - 1]
+    if not stored.startswith(_PREFIX_BYTES):
+        return None
+    view = memoryview(data)
+    digest = hashlib.sha256(view[:start])
+    digest.update(view[end:])
+    if digest.hexdigest().encode("ascii") != stored[len(_PREFIX_BYTES):]:
+        return None  # (a stored value that is not 64 lowercase hex digits never equals it)
+    return stored.decode("ascii")
+
+
+def pretty_record_hash(data: bytes) -> tuple[str, Any, Any] | None:
+    """``(record hash, createdAt, executionId)`` of a pretty record file (*data*, its
+    bytes) whose content matches its record hash: the file parsed once (orjson), the hash
+    checked over orjson's compact rendering of it, which is the sealed canonical text byte
+    for byte when it matches (an edit of any value, key or order does not); ``createdAt``
+    and ``executionId`` as the file holds them at the top level (absent: ``""`` and
+    None). None when the file does not parse, is not an object or does not match: the
+    caller loads it strictly. Whether the file is exactly the pretty form the store writes
+    (what the hash cannot see: whitespace, a duplicated key) is not checked here
+    (:func:`canonical_of_pretty` checks it). Never raises."""
+    try:
+        value = orjson.loads(data)
+        if type(value) is not dict:
+            return None
+        key = record_hash_of_bytes(orjson.dumps(value))
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if key is None:
+        return None
+    return key, value.get("createdAt", ""), value.get("executionId")
+
+
+# path -> (its bytes, their record hash, what the caller keeps with them): the record files
+# listed in this process whose content matched its record hash (:func:`listed_before`)
+_listed: dict[str, tuple[bytes, str, Any]] = {}
+_listed_bytes = [0]
+_LISTED_MAX_BYTES = 32 << 20
+
+
+def listed_before(path: str, data: bytes) -> tuple[bytes, str, Any] | None:
+    """``(bytes, record hash, kept)`` when the file *path* was found with exactly these
+    bytes (compared whole; the bytes kept then are returned, so *data* can be freed) and
+    they matched their record hash earlier in this process (:func:`remember_listed`); None
+    otherwise."""
+    entry = _listed.get(path)
+    if entry is None or entry[0] != data:
+        return None
+    return entry
+
+
+def remember_listed(path: str, data: bytes, key: str, kept: Any) -> None:
+    """Remember that the file *path* held *data*, which matched its record hash *key*,
+    with what the caller keeps of it (*kept*); at most 32 MiB of files are remembered."""
+    if _listed_bytes[0] + len(data) > _LISTED_MAX_BYTES:
+        _listed.clear()
+        _listed_bytes[0] = 0
+    earlier = _listed.get(path)
+    if earlier is not None:
+        _listed_bytes[0] -= len(earlier[0])
+    _listed[path] = (data, key, kept)
+    _listed_bytes[0] += len(data)
 
 
 _PRETTY = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
@@ -171,6 +252,8 @@ def forget_all() -> None:
     """Forget every checked text (tests and benchmarks measure a cold load with it)."""
     _known.clear()
     _pretty_known.clear()
+    _listed.clear()
+    _listed_bytes[0] = 0
 
 
 def _no_constant(name: str) -> Any:

@@ -15,19 +15,30 @@ A text whose record hash does not match is loaded at once, strictly: the store r
 it during ``list()`` as before. A text whose hash matches was written by a sealer; if its
 shape is not the written shape (a record edited and resealed by hand) the first read of the
 record raises :class:`RecordFormatError` naming the field, as loading it would have.
+
+A pretty record file (the file store, :func:`deferred_pretty_record`) is parsed once by
+``list()``, and the record hash is checked over orjson's compact rendering of what it read
+(:func:`~.record_check.pretty_record_hash`): when it matches, that rendering is the sealed
+canonical text, byte for byte, so any edit of what the file holds fails the list. Whether
+the file is also exactly the pretty form the store writes (not reformatted, no duplicated
+key: what the record hash cannot see) is checked on first use: a file in any other form is
+then loaded strictly, and raises as ``load()`` does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .record_check import canonical_record_hash, fast_parse
-from .record_loading import load_json, load_vouched, remember_loaded
+import orjson
+
+from .record_check import canonical_record_hash, fast_parse, is_known, remember
+from .record_loading import build_record, load_json, load_vouched, remember_loaded
 from .record_replay_view import ReplayView, final_text, replay_view
 from .records import ExecutionRecord, RecordEvent
-from .wire_format import RECORD_ADVICE
+from .wire_format import RECORD_ADVICE, check_record
 
-__all__ = ["DeferredRecord", "deferred_record", "deferred_replay_view"]
+__all__ = ["DeferredRecord", "deferred_pretty_record", "deferred_record",
+           "deferred_replay_view"]
 
 _new = object.__new__
 _set = object.__setattr__
@@ -35,6 +46,8 @@ _get = object.__getattribute__
 _STATE = "\0deferred"  # the one key of a deferred record's __dict__: never a field name
 _FAILED = "\0failed"
 _VIEW = "\0view"
+_PRETTY_FILE = "\0pretty"  # the bytes of a pretty record file (its canonical text: None)
+_PRETTY = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 
 class DeferredRecord(ExecutionRecord):
@@ -55,8 +68,21 @@ def deferred_record(text: str, source: str,
     key = canonical_record_hash(text)
     if key is None:
         return None
+    return _deferred({_STATE: (text, key, source, advice)})
+
+
+def deferred_pretty_record(data: bytes, key: str, source: str,
+                           advice: str = RECORD_ADVICE) -> ExecutionRecord:
+    """The record of a pretty record file (*data*, its bytes) whose content matched its
+    record hash *key* (:func:`~.record_check.pretty_record_hash`), built on first use: from
+    the value read when the file is exactly the pretty form the store writes, else loaded
+    strictly (which raises as ``load()`` does)."""
+    return _deferred({_STATE: (None, key, source, advice), _PRETTY_FILE: data})
+
+
+def _deferred(state: dict[str, Any]) -> ExecutionRecord:
     record = _new(DeferredRecord)
-    _set(record, "__dict__", {_STATE: (text, key, source, advice)})
+    _set(record, "__dict__", state)
     _set(record, "__pydantic_fields_set__", set())
     _set(record, "__pydantic_extra__", None)
     _set(record, "__pydantic_private__", {"_sealed_text": None})
@@ -66,19 +92,52 @@ def deferred_record(text: str, source: str,
 def _materialize(record: DeferredRecord) -> None:
     state = _get(record, "__dict__")
     text, key, source, advice = state[_STATE]
+    canonical = True
     try:
-        built = load_vouched(ExecutionRecord, RecordEvent, text, key, source=source,
-                             advice=advice)
-        if built is None:  # refused by the fast parse: the strict load says why (or reads it)
-            built = load_json(ExecutionRecord, RecordEvent, text, source=source, verify=True,
-                              advice=advice)
+        if text is None:
+            built, text, canonical = _built_of_pretty(state[_PRETTY_FILE], key, source, advice)
+        else:  # refused by the fast parse (None): the strict load says why
+            built = load_vouched(ExecutionRecord, RecordEvent, text, key, source=source,
+                                 advice=advice) or \
+                load_json(ExecutionRecord, RecordEvent, text, source=source, verify=True,
+                          advice=advice)
     except Exception:
         state[_FAILED] = True  # found malformed: replay no longer reads it in part
         raise
     _set(record, "__dict__", _get(built, "__dict__"))
     _set(record, "__pydantic_fields_set__", _get(built, "__pydantic_fields_set__"))
     _set(record, "__class__", ExecutionRecord)
-    remember_loaded(record, text, True)
+    remember_loaded(record, text, canonical)
+
+
+def _exact_pretty(data: bytes) -> tuple[dict[str, Any], str] | None:
+    """``(value, canonical text)`` of a pretty record file listed by
+    :func:`deferred_pretty_record` when its bytes are exactly the pretty form the store
+    writes of what they hold; None for any other form."""
+    value = orjson.loads(data)  # parsed when listed: the same bytes parse again
+    if orjson.dumps(value, option=_PRETTY) + b"\n" != data:
+        return None
+    return value, orjson.dumps(value).decode("utf-8")
+
+
+def _built_of_pretty(data: bytes, key: str, source: str,
+                     advice: str) -> tuple[ExecutionRecord, str, bool]:
+    """``(record, text, canonical?)`` of a listed pretty record file: in the store's exact
+    form, shape-checked (once per process) and built from the value read; in any other
+    form, loaded strictly (which raises as ``load()`` does)."""
+    found = _exact_pretty(data)
+    if found is None:
+        built = load_json(ExecutionRecord, RecordEvent, data, source=source, verify=True,
+                          advice=advice)
+        return built, data.decode("utf-8"), False
+    value, text = found
+    known = is_known(key)
+    if not known:  # the hash vouches for the content; the shape is checked once
+        check_record(value, source, advice)
+    built = build_record(ExecutionRecord, RecordEvent, value, copy=False)
+    if not known:
+        remember(key)
+    return built, text, True
 
 
 def deferred_replay_view(record: ExecutionRecord) -> ReplayView | None:
@@ -95,6 +154,11 @@ def deferred_replay_view(record: ExecutionRecord) -> ReplayView | None:
         # the final response parsed again, so a caller's edit of one response stays its own
         return kept[0]._replace(final_response=fast_parse(kept[1]))
     text = state[_STATE][0]
+    if text is None:  # a pretty file: read in part only when it is in the store's form
+        found = _exact_pretty(state[_PRETTY_FILE])
+        if found is None:
+            return None
+        text = found[1]
     view = replay_view(text)
     final = final_text(text) if view is not None else None
     if view is not None and final is not None:

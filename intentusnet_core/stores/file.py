@@ -17,10 +17,16 @@ Layout::
 Reading: a record file that is exactly the pretty form this store writes (orjson's indented
 rendering of what it parsed is byte-identical to the file) of a record whose canonical text
 matches its record hash is parsed once (:func:`~..record_check.canonical_of_pretty`):
-``load()`` shape-checks and builds it from that parse, ``list()`` builds it on first use
-(:mod:`..record_deferred`), and ``replay(execution_id)`` reads only what it returns. Any
-other file (hand-edited, reformatted, a float or integer orjson may read or print otherwise)
-is loaded strictly, and raises as before.
+``load()`` shape-checks and builds it from that parse, and ``replay(execution_id)`` reads
+only what it returns. Any other file (hand-edited, reformatted, a float or integer orjson
+may read or print otherwise) is loaded strictly, and raises as before.
+
+``list()`` reads the folder's files in one pass (:mod:`.file_listing`) and checks each
+file's content against its record hash at once, one parse and one hash
+(:func:`~..record_check.pretty_record_hash`): an edit of what a file holds fails the list.
+Each record is built on first use (:func:`~..record_deferred.deferred_pretty_record`),
+where a file not in the exact pretty form is loaded strictly. The same bytes listed again in
+this process are compared with those checked, not parsed and hashed again.
 
 A write-ahead file is created new for each execution (never one that exists already) and
 owned through a lock the writing process holds until the record is saved or the process
@@ -42,8 +48,14 @@ from typing import Any
 
 from ..errors import RecordNotFoundError, StoreError
 from ..hashing import canonical_json
-from ..record_check import canonical_of_pretty, vouched_pretty
-from ..record_deferred import deferred_record
+from ..record_check import (
+    canonical_of_pretty,
+    listed_before,
+    pretty_record_hash,
+    remember_listed,
+    vouched_pretty,
+)
+from ..record_deferred import deferred_pretty_record
 from ..record_loading import build_record, remember_loaded
 from ..record_replay_view import ReplayView, wire_replay_view
 from ..records import ExecutionRecord, RecordEvent
@@ -67,6 +79,7 @@ from .base import (
     time_order_key,
 )
 from .file_journal import SharedJournals, create_wal, journal_error
+from .file_listing import record_files
 from .journal import check_write_ahead_header, journal_entries, read_journal, recovered_record
 from .ownership import OwnedFile, claim, remove_abandoned
 
@@ -184,19 +197,28 @@ class FileExecutionStore:
         remember_loaded(record, text, True)
         return record
 
-    def _listed(self, path: str) -> tuple[tuple[str, str], ExecutionRecord]:
-        """``(sort key, record)`` of the file *path*: a file in this store's own pretty
-        form of a record matching its hash is built on first use (:mod:`.record_deferred`,
-        sorted by its parsed ``createdAt`` and ``executionId``); any other is loaded
-        strictly now (and raises as :meth:`load` does)."""
-        data = self._bytes(path, None)
-        found = canonical_of_pretty(data, check_hash=False)
-        record = deferred_record(found[1], path) if found is not None else None
-        if found is None or record is None:
+    def _listed(self, path: str,
+                data: bytes | None) -> tuple[tuple[str, str], ExecutionRecord]:
+        """``(sort key, record)`` of the file *path* (*data*: its bytes, None to read them
+        here): a file whose content matches its record hash is built on first use
+        (:func:`~..record_deferred.deferred_pretty_record`, sorted by its top-level
+        ``createdAt`` and ``executionId``); any other is loaded strictly now (and raises as
+        :meth:`load` does). The same bytes listed again in this process are compared with
+        those, not parsed and hashed again (:func:`~..record_check.listed_before`)."""
+        if data is None:
+            data = self._bytes(path, None)
+        before = listed_before(path, data)
+        if before is not None:
+            kept, key, order = before
+            return order, deferred_pretty_record(kept, key, path)
+        found = pretty_record_hash(data)
+        if found is None:
             record = ExecutionRecord.from_json(data, source=path, verify=True)
             return record_order(record), record
-        value = found[0]
-        return (time_order_key(value.get("createdAt", "")), str(value.get("executionId"))), record
+        key, created_at, execution_id = found
+        order = (time_order_key(created_at), str(execution_id))
+        remember_listed(path, data, key, order)
+        return order, deferred_pretty_record(data, key, path)
 
     def _bytes(self, path: Path | str, missing: str | None) -> bytes:
         try:  # a FIFO or folder named like a record is refused at once, never waited on
@@ -222,23 +244,16 @@ class FileExecutionStore:
         found = vouched_pretty(self._bytes(path, execution_id), check)
         return wire_replay_view(found) if found is not None else None
 
-    def _files(self) -> builtins.list[str]:
-        folder = str(self.directory)
-        try:
-            names = os.listdir(folder)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return [f"{folder}{os.sep}{name}" for name in sorted(names)
-                if name.endswith(".json") and not name.startswith(".")]
-
     def list(self, intent: str | None = None, agent: str | None = None,
              status: str | None = None,
              limit: int | None = None) -> builtins.list[ExecutionRecord]:
         check_limit(limit)
-        listed = [self._listed(path) for path in self._files()]
+        listed = [self._listed(path, data)
+                  for path, data in record_files(str(self.directory))]
         listed.sort(key=_first)
-        records = [record for _, record in listed]
-        found = [r for r in records if matches(r, intent, agent, status)]
+        found = [record for _, record in listed]
+        if intent is not None or agent is not None or status is not None:
+            found = [r for r in found if matches(r, intent, agent, status)]
         return found[:limit] if limit is not None else found
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
