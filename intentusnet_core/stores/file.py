@@ -40,14 +40,17 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..errors import RecordNotFoundError, StoreError
-from ..hashing import canonical_json
+from ..hashing import canonical_json, pretty_json
+from ..pretty_fast import pretty_from_canonical
 from ..record_check import (
     canonical_of_pretty,
     listed_before,
@@ -78,9 +81,9 @@ from .base import (
     resolve_durability,
     time_order_key,
 )
-from .file_journal import SharedJournals, create_wal, journal_error
+from .file_journal import SharedJournals, create_wal, discard_wal, journal_error, read_wal
 from .file_listing import record_files
-from .journal import check_write_ahead_header, journal_entries, read_journal, recovered_record
+from .journal import check_write_ahead_header, read_journal, recovered_record
 from .ownership import OwnedFile, claim, remove_abandoned
 
 __all__ = ["FileExecutionStore"]
@@ -130,8 +133,23 @@ class FileExecutionStore:
     def save(self, record: ExecutionRecord) -> None:
         """Write *record* atomically; never replaces a stored record (even one a
         concurrent writer stores at the same moment). Raises :class:`StoreError`."""
-        self._write(record, sync_directory=True)
+        self._write(record.execution_id, partial(record_text, record, pretty=True),
+                    sync_directory=True)
         self._finished(record.execution_id)
+
+    sealed_save_of = save  # a subclass overriding save() is given records, never texts
+
+    def save_sealed(self, execution_id: str, created_at: str, intent: str, agent: str,
+                    text: str) -> None:
+        """:meth:`save` of a top-level record sealed just now, as its canonical *text*."""
+        pretty = pretty_from_canonical(text) or pretty_json(json.loads(text))
+
+        def checked(path: str) -> str:
+            check_before_write(pretty, path)
+            return pretty
+
+        self._write(execution_id, checked, sync_directory=True)
+        self._finished(execution_id)
 
     def save_many(self, records: builtins.list[ExecutionRecord]) -> None:
         """:meth:`save` each of *records*, durable together: with ``"power-loss"`` each file
@@ -140,18 +158,20 @@ class FileExecutionStore:
         records before it are stored (durable with ``"power-loss"``), the others are not."""
         try:
             for record in records:
-                self._write(record, sync_directory=False)
+                self._write(record.execution_id, partial(record_text, record, pretty=True),
+                            sync_directory=False)
         finally:
             if self.fsync:
                 fsync_directory(self._folder)
         for record in records:
             self._finished(record.execution_id)
 
-    def _write(self, record: ExecutionRecord, *, sync_directory: bool) -> None:
-        name = f"{check_execution_id(record.execution_id, str(self))}.json"
+    def _write(self, execution_id: str, text_for: Callable[[str], str], *,
+               sync_directory: bool) -> None:
+        name = f"{check_execution_id(execution_id, str(self))}.json"
         where = os.path.join(self._folder, name)
         path = f"{self.directory}{os.sep}{name}"  # as the caller named the folder
-        text = record_text(record, path, pretty=True)
+        text = text_for(path)  # checked for writing (check_before_write) against *path*
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -167,7 +187,7 @@ class FileExecutionStore:
                 self.directory.mkdir(parents=True, exist_ok=True)  # the first record
                 write_new_file(where, data, fsync=self.fsync, sync_directory=sync_directory)
         except FileExistsError:
-            raise StoreError(f"{path}: execution {record.execution_id} is already stored; "
+            raise StoreError(f"{path}: execution {execution_id} is already stored; "
                              "records are immutable") from None
         except OSError as exc:
             raise StoreError(f"cannot write {path}: {exc}; nothing was written: check free "
@@ -356,18 +376,18 @@ class FileExecutionStore:
             if own:
                 _journals.forget_in_flight(self._journal_key)
             else:
-                _discard(path)
+                discard_wal(path)
         return recovered
 
     def _recover_one(self, wal: Path) -> ExecutionRecord | None:
         """The interrupted record of *wal* (claimed), saved; None when there is nothing to
         recover. The write-ahead file is removed either way."""
         try:
-            header, attempts = _read_wal(wal)
+            header, attempts = read_wal(wal)
         except FileNotFoundError:
             return None  # taken over by another recover() meanwhile
         if header is None:
-            _discard(wal)  # the crash came while the first line was being written
+            discard_wal(wal)  # the crash came while the first line was being written
             return None
         execution_id = check_write_ahead_header(header, wal)
         record: ExecutionRecord | None = None
@@ -380,36 +400,9 @@ class FileExecutionStore:
                     raise
                 record = None  # its writer saved the real record at the same moment
         # else finished: the crash came between save and cleanup
-        _discard(wal)
+        discard_wal(wal)
         return record
 
 
 def _first(item: tuple[tuple[str, str], ExecutionRecord]) -> tuple[str, str]:
     return item[0]
-
-
-def _discard(wal: Path) -> None:
-    try:
-        wal.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise StoreError(f"cannot remove the write-ahead file {wal}: {exc}; check the "
-                         "permissions of its folder, then run `intentusnet recover` "
-                         "again") from exc
-
-
-def _read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str]]:
-    """``(header, attempts)`` of a write-ahead file; a ``"pid"`` (written by earlier
-    versions) is ignored. Raises :class:`FileNotFoundError` when it is gone, and
-    :class:`StoreError` when it cannot be read."""
-    header: dict[str, Any] | None = None
-    attempts: builtins.list[str] = []
-    data = read_file_bytes(path, what="write-ahead file")
-    # a torn line ends the entries: the crash came mid-append
-    for entry in journal_entries(data, str(path), stop_at_damage=True):
-        if "begin" in entry and isinstance(entry["begin"], dict):
-            header = entry["begin"]
-        if isinstance(entry.get("attempt"), str):
-            attempts.append(entry["attempt"])
-    return header, attempts

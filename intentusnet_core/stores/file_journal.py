@@ -25,10 +25,11 @@ import secrets
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 from ..errors import StoreError
-from ..serialization import write_all
-from .journal import JournalWriter
+from ..serialization import read_file_bytes, write_all
+from .journal import JournalWriter, journal_entries
 from .ownership import OwnedFile
 
 try:
@@ -36,7 +37,8 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: OwnedFile.create makes every file
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["TRIM_BYTES", "SharedJournals", "create_wal", "journal_error"]
+__all__ = ["TRIM_BYTES", "SharedJournals", "create_wal", "discard_wal", "journal_error",
+           "read_wal"]
 
 TRIM_BYTES = 256 << 10  # a journal with nothing in flight is emptied past this
 
@@ -176,3 +178,32 @@ def journal_error(where: str, execution_id: str) -> StoreError:
     """The error of an attempt entry for an execution this process never began."""
     return StoreError(f"{where}: no write-ahead entry of {execution_id!r} was begun by this "
                       "process; call begin() first")
+
+
+def discard_wal(wal: Path) -> None:
+    """Remove the write-ahead file *wal* (gone already is fine); raises :class:`StoreError`
+    naming it when it cannot be removed."""
+    try:
+        wal.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot remove the write-ahead file {wal}: {exc}; check the "
+                         "permissions of its folder, then run `intentusnet recover` "
+                         "again") from exc
+
+
+def read_wal(path: Path) -> tuple[dict[str, Any] | None, builtins.list[str]]:
+    """``(header, attempts)`` of a write-ahead file; a ``"pid"`` (written by earlier
+    versions) is ignored. Raises :class:`FileNotFoundError` when it is gone, and
+    :class:`StoreError` when it cannot be read."""
+    header: dict[str, Any] | None = None
+    attempts: builtins.list[str] = []
+    data = read_file_bytes(path, what="write-ahead file")
+    # a torn line ends the entries: the crash came mid-append
+    for entry in journal_entries(data, str(path), stop_at_damage=True):
+        if "begin" in entry and isinstance(entry["begin"], dict):
+            header = entry["begin"]
+        if isinstance(entry.get("attempt"), str):
+            attempts.append(entry["attempt"])
+    return header, attempts

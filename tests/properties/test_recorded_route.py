@@ -19,6 +19,7 @@ import intentusnet_core.recorded_route as recorded_route
 import intentusnet_core.routing as routing
 from intentusnet_core import (
     AgentResponse,
+    FileExecutionStore,
     InMemoryExecutionStore,
     IntentEnvelope,
     IntentusRuntime,
@@ -225,12 +226,21 @@ def test_the_recorded_path_is_taken_for_its_case_only(monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("outcome", [("dict", {"ok": 1}), ("failure", "E_BAD"),
                                      ("raise", KeyError), ("step", 1)])
 def test_the_stores_index_the_same_columns(tmp_path: Path, outcome: tuple[str, Any]) -> None:
-    """What list() filters on (time key, intent, agent, status) is what save() writes."""
+    """What list() filters on (time key, intent, agent, status) is what save() writes, and
+    the file store's files are byte for byte the same."""
     import sqlite3
 
     rows = []
     memory = []
+    files = []
     for plain in (True, False):
+        folder = tmp_path / f"files-{plain}"
+        for level in ("process-crash", "power-loss"):
+            _route([outcome], [0, 1, 2], {"x": 1}, plain,
+                   lambda at=folder / level, durability=level: FileExecutionStore(
+                       at, durability=durability))
+        files.append(sorted((path.relative_to(folder).as_posix(), path.read_bytes())
+                            for path in folder.glob("*/*.json")))
         path = tmp_path / f"{plain}.db"
         _route([outcome], [0, 1, 2], {"x": 1}, plain, lambda at=path: SQLiteExecutionStore(at))
         with sqlite3.connect(path) as conn:
@@ -242,3 +252,5 @@ def test_the_stores_index_the_same_columns(tmp_path: Path, outcome: tuple[str, A
     assert rows[0] == rows[1]
     assert memory[0]
     assert memory[0] == memory[1]
+    assert files[0]
+    assert files[0] == files[1]
