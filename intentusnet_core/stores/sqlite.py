@@ -70,7 +70,7 @@ class SQLiteExecutionStore:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str | None = None,
-                 batch_size: int = 64, durability: str | None = None) -> None:
+                 batch_size: int = 256, durability: str | None = None) -> None:
         if synchronous is not None and (not isinstance(synchronous, str) or
                                         synchronous.upper() not in ("NORMAL", "FULL", "OFF")):
             raise ConfigurationError(

@@ -198,7 +198,7 @@ def test_writer_restarted_with_the_same_pid_loses_no_acknowledged_record(
     with reaped(first):
         assert first.stdout is not None
         assert first.stdout.readline() == "pid 1\n", first.stderr
-        while len(acknowledged) < 40:  # mid-batch: the SQLite batch is 64 records
+        while len(acknowledged) < 40:  # mid-batch: the SQLite batch is 256 records
             line = first.stdout.readline()
             assert line, f"the first writer stopped early: {first.communicate()[1]}"
             acknowledged.append(line.strip())
