@@ -7,7 +7,8 @@ the sealed record. One ``write()`` per entry, so an entry is in the operating sy
 hands — it survives a SIGKILL of the process — before the agent runs or ``route_intent``
 returns. Finished records are then moved into SQLite (WAL mode) in batches: one
 transaction per ``batch_size`` records, and at once before this store reads, on
-``close()`` and at interpreter exit. Readers see a finished record at once: they read the
+``close()`` and at interpreter exit; SQLite's WAL checkpoints run on a thread of their
+own (:mod:`.sqlite_checkpoint`). Readers see a finished record at once: they read the
 database and the finished records still waiting in the journals of other live stores.
 A journal is owned through a lock its store holds while it lives, never by process id
 (:mod:`.ownership`): journals whose writer died are taken over by the next reader.
@@ -51,7 +52,9 @@ from .base import (
 )
 from .journal import JournalWriter, keep_only, read_journal, recovered_record
 from .ownership import claim, remove_abandoned
+from .sqlite_checkpoint import Checkpointer
 from .sqlite_schema import BODY, INSERT, Row, connect, row_of
+from .sqlite_schema import duplicate_error as _duplicate
 
 __all__ = ["SQLiteExecutionStore"]
 
@@ -90,6 +93,8 @@ class SQLiteExecutionStore:
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._reset_journal_state()
+        self._checkpointer = Checkpointer(self.path, self.synchronous)  # WAL checkpoints
+        weakref.finalize(self, self._checkpointer.stop)
 
     def _reset_journal_state(self) -> None:
         self._journal = JournalWriter(self.journal_dir, fsync=self.synchronous == "FULL")
@@ -112,8 +117,7 @@ class SQLiteExecutionStore:
     def _db(self) -> sqlite3.Connection:
         self._check_process()
         if self._conn is None:
-            conn = connect(self.path, self.synchronous)
-            self._conn = conn
+            self._conn = connect(self.path, self.synchronous)
         return self._conn
 
     def _append(self, line: str) -> None:
@@ -245,6 +249,7 @@ class SQLiteExecutionStore:
             raise StoreError(f"{self.path}: write failed: {exc}; the records are kept in "
                              f"the journal {self._journal.path} and written on the next "
                              "flush") from exc
+        self._checkpointer.committed(sum(len(row[6]) for row in rows), db)
         return duplicates
 
     def close(self) -> None:
@@ -255,6 +260,7 @@ class SQLiteExecutionStore:
                 self._flush_locked()
             finally:
                 self._journal.close(remove=not self._journal.in_flight and not self._buffer)
+                self._checkpointer.stop()
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
@@ -402,12 +408,6 @@ class SQLiteExecutionStore:
                     self._insert([row_of(record) for record in own], ignore_existing=True)
             recovered.extend(own)
         return recovered
-
-
-def _duplicate(path: Path, ids: builtins.list[str]) -> StoreError:
-    return StoreError(f"{path}: execution {', '.join(ids)} is already stored; records are "
-                      "immutable (execution ids must be unique), so the copy saved again "
-                      "was not written")
 
 
 @atexit.register

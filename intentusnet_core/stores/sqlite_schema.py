@@ -19,7 +19,7 @@ from ..errors import StoreError
 from ..records import ExecutionRecord
 from .base import time_order_key
 
-__all__ = ["BODY", "INSERT", "Row", "connect", "row_of"]
+__all__ = ["BODY", "INSERT", "Row", "connect", "duplicate_error", "row_of"]
 
 _SCHEMA = """
 create table if not exists records (
@@ -52,6 +52,13 @@ def row_of(record: ExecutionRecord, body: str | None = None) -> Row:
             record.status, record.canonical_text() if body is None else body)
 
 
+def duplicate_error(path: Path, ids: list[str]) -> StoreError:
+    """The error refusing to store *ids* again at *path*."""
+    return StoreError(f"{path}: execution {', '.join(ids)} is already stored; records are "
+                      "immutable (execution ids must be unique), so the copy saved again "
+                      "was not written")
+
+
 def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     """A connection to the store at *path* (created with its table when missing, migrated
     to the time order key when older). Raises :class:`StoreError` naming *path* when it
@@ -70,6 +77,8 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
         conn.execute("pragma page_size=16384")
         conn.execute("pragma journal_mode=WAL")
         conn.execute(f"pragma synchronous={synchronous}")
+        # checkpoints run off this (the writing) connection: sqlite_checkpoint.Checkpointer
+        conn.execute("pragma wal_autocheckpoint=0")
         conn.executescript(_SCHEMA)
         conn.create_function("intentusnet_time", 1, time_order_key, deterministic=True)
         _migrate(conn)
