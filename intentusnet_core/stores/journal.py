@@ -107,24 +107,22 @@ class JournalWriter:
         self.torn = False
         self.size += len(data)
 
-    def trim(self, keep: builtins.list[str] | None = None) -> None:
-        """Drop what the database holds now, all but *keep* (the lines of finished records
-        not in the database yet): everything when nothing is kept and no execution is in
-        flight; past :data:`ROTATE_BYTES`, or with *keep* when that halves the journal at
-        least, everything but the in-flight entries and *keep*, rewritten into a new
-        journal. A failed rewrite keeps the old journal. Never raises."""
+    def trim(self) -> None:
+        """Drop what the database holds now: everything when no execution is in flight;
+        past :data:`ROTATE_BYTES`, everything but the in-flight entries, rewritten into a
+        new journal. A failed rewrite keeps the old journal. Never raises."""
         fd = self.fd
         if fd is None or self.owned is None:
             return
-        if not self.in_flight and not keep:
+        if not self.in_flight:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
                 self.size = 0
             return
+        if self.size < ROTATE_BYTES:
+            return
         data = "".join(line for lines in self.in_flight.values() for line in lines)
-        encoded = (data + "".join(keep or ())).encode("utf-8")
-        if self.size < ROTATE_BYTES and (not keep or 2 * len(encoded) > self.size):
-            return  # not worth a new journal yet
+        encoded = data.encode("utf-8")
         try:  # the new journal appears with its entries: never a moment without them
             new = self._new_file(encoded)
         except StoreError:
@@ -143,22 +141,11 @@ class JournalWriter:
     def waiting(self) -> dict[str, ExecutionRecord]:
         """The finished records in the other journals of the directory, by id (the first
         copy read wins): the records other store instances have not moved into the
-        database yet, or moved just now. A journal rewritten into a new one (:meth:`trim`)
-        is read in one or the other. Raises what :func:`read_journal` raises."""
+        database yet, or moved just now. Raises what :func:`read_journal` raises."""
         records: dict[str, ExecutionRecord] = {}
-        read: set[Path] = set()
-        for _ in range(8):  # a journal gone meanwhile may live on in a new one: list again
-            vanished = False
-            for path in self.others():
-                if path not in read:
-                    read.add(path)
-                    journal = read_journal(path)
-                    vanished |= not journal.records and not journal.begins and \
-                        not path.exists()
-                    for record in journal.records:
-                        records.setdefault(record.execution_id, record)
-            if not vanished:
-                break
+        for path in self.others():
+            for record in read_journal(path).records:
+                records.setdefault(record.execution_id, record)
         return records
 
     def others(self) -> builtins.list[Path]:

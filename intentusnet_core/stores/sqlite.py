@@ -5,12 +5,11 @@ canonical JSON lines beside the database (``records.db.pending/<random>.jsonl``)
 write-ahead entry of an execution (its start, then each attempt) and, when it finishes,
 the sealed record. One ``write()`` per entry, so an entry is in the operating system's
 hands — it survives a SIGKILL of the process — before the agent runs or ``route_intent``
-returns. Finished records then move into SQLite (WAL mode) in batches of ``batch_size``,
-one transaction each, on a thread of their own (:mod:`.sqlite_flusher`; power-loss mode:
-before the call returns), and at once before this store reads, on ``close()`` and at
-interpreter exit; WAL checkpoints run on a thread too (:mod:`.sqlite_checkpoint`).
-Readers see a finished record at once: they read the database and the finished records
-still waiting in the journals of other live stores.
+returns. Finished records are then moved into SQLite (WAL mode) in batches: one
+transaction per ``batch_size`` records, and at once before this store reads, on
+``close()`` and at interpreter exit; SQLite's WAL checkpoints run on a thread of their
+own (:mod:`.sqlite_checkpoint`). Readers see a finished record at once: they read the
+database and the finished records still waiting in the journals of other live stores.
 A journal is owned through a lock its store holds while it lives, never by process id
 (:mod:`.ownership`): journals whose writer died are taken over by the next reader.
 
@@ -53,8 +52,8 @@ from .base import (
 )
 from .journal import JournalWriter, keep_only, read_journal, recovered_record
 from .ownership import claim, remove_abandoned
-from .sqlite_flusher import stop_workers, workers
-from .sqlite_schema import BODY, Row, connect, insert_rows, row_of, write_failed
+from .sqlite_checkpoint import Checkpointer
+from .sqlite_schema import BODY, INSERT, Row, connect, row_of
 from .sqlite_schema import duplicate_error as _duplicate
 
 __all__ = ["SQLiteExecutionStore"]
@@ -94,14 +93,13 @@ class SQLiteExecutionStore:
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._reset_journal_state()
-        self._checkpointer, self._flusher = workers(self.path, self.synchronous)
-        weakref.finalize(self, stop_workers, self._checkpointer, self._flusher)
+        self._checkpointer = Checkpointer(self.path, self.synchronous)  # WAL checkpoints
+        weakref.finalize(self, self._checkpointer.stop)
 
     def _reset_journal_state(self) -> None:
         self._journal = JournalWriter(self.journal_dir, fsync=self.synchronous == "FULL")
         self._buffer: list[Row] = []
-        self._buffered_ids: set[str] = set()  # also those of the batch in progress
-        self._batch: list[Row] | None = None  # being inserted by the flusher
+        self._buffered_ids: set[str] = set()
         self._flush_error: StoreError | None = None
 
     def __repr__(self) -> str:
@@ -186,90 +184,93 @@ class SQLiteExecutionStore:
         """Move the finished records waiting in the journal into the database now."""
         with self._lock:
             self._check_process()
-            self._flush_locked(now=True)
+            self._flush_locked()
             self._raise_flush_error()
 
     def _raise_flush_error(self) -> None:
-        if self._batch is not None:  # a batch moved meanwhile: its error is this one's
-            error = self._settle(wait=False)
-            if error is not None:
-                raise error
         error, self._flush_error = self._flush_error, None
         if error is not None:
             raise error
 
-    def _flush_locked(self, *, for_reader: bool = False, now: bool = False) -> None:
-        """Insert the buffered records: by the flusher (:mod:`.sqlite_flusher`), or *now*
-        (also for a reader), after the batch in progress. An error is raised; for a reader
-        it is also kept for the next write, whose caller owns the records."""
-        error = self._settle(wait=True, trim=not (now or for_reader))  # trimmed below
-        if error is None and self._buffer:
-            rows = self._buffer
-            if not (now or for_reader) and self._flusher is not None and \
-                    self._flusher.submit(rows):
-                self._batch, self._buffer = rows, []
-                return
-            try:
-                duplicates = self._insert(rows)
-            except StoreError as exc:
-                error = exc  # the records stay in the journal and the buffer: retried
-            else:
-                self._buffer = []
-                self._buffered_ids = set()
-                self._journal.trim()
-                error = _duplicate(self.path, duplicates) if duplicates else None
-        if error is not None:
+    def _flush_locked(self, *, for_reader: bool = False) -> None:
+        """Insert the buffered records. An error is raised; when the flush runs for a
+        reader it is also kept for the next write, whose caller owns the records."""
+        if not self._buffer:
+            return
+        rows = self._buffer
+        try:
+            duplicates = self._insert(rows)
+        except StoreError as exc:
+            # the records stay in the journal and in the buffer: retried on the next flush
+            if for_reader:
+                self._flush_error = exc
+            raise
+        self._buffer = []
+        self._buffered_ids = set()
+        self._journal.trim()
+        if duplicates:
+            error = _duplicate(self.path, duplicates)
             if for_reader:
                 self._flush_error = error
             raise error
-
-    def _settle(self, *, wait: bool, trim: bool = True) -> StoreError | None:
-        """The flusher's batch done (*wait*: waited for), its rows leave the journal, or
-        come back to the buffer when it failed; returns the error to raise."""
-        batch = self._batch
-        outcome = None if batch is None or self._flusher is None else \
-            self._flusher.outcome(wait=wait)
-        if batch is None or outcome is None:
-            return None
-        self._batch = None
-        duplicates, exc = outcome
-        if exc is not None:
-            self._buffer[:0] = batch  # still in the journal: written on the next flush
-            return exc if isinstance(exc, StoreError) else self._write_failed(exc)
-        self._buffered_ids.difference_update(row[0] for row in batch)
-        if trim:
-            self._journal.trim(keep=[f'{{"record":{row[6]}}}\n' for row in self._buffer])
-        return _duplicate(self.path, duplicates) if duplicates else None
 
     def _insert(self, rows: builtins.list[Row], *,
                 ignore_existing: bool = False) -> builtins.list[str]:
         """Insert *rows* in one transaction; returns the ids refused as already stored."""
         db = self._db()
+        duplicates: builtins.list[str] = []
         try:
-            duplicates = insert_rows(db, rows, ignore_existing=ignore_existing)
+            try:
+                db.execute("begin immediate")
+                if ignore_existing:
+                    db.executemany(INSERT.replace("insert", "insert or ignore", 1), rows)
+                else:
+                    try:
+                        db.executemany(INSERT, rows)
+                    except sqlite3.IntegrityError:  # rare: find the rows, keep the others
+                        db.execute("rollback")
+                        db.execute("begin immediate")
+                        for row in rows:
+                            try:
+                                db.execute(INSERT, row)
+                            except sqlite3.IntegrityError:
+                                # the same record stored by an earlier flush whose commit
+                                # was reported as failed is not a duplicate
+                                stored = db.execute(BODY, (row[0],)).fetchone()
+                                if stored is None or stored[0] != row[6]:
+                                    duplicates.append(row[0])
+                db.execute("commit")
+            except BaseException:
+                if db.in_transaction:  # the failed statement may have ended it already
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("rollback")
+                raise
         except sqlite3.Error as exc:
-            raise self._write_failed(exc) from exc
+            raise StoreError(f"{self.path}: write failed: {exc}; the records are kept in "
+                             f"the journal {self._journal.path} and written on the next "
+                             "flush") from exc
         self._checkpointer.committed(sum(len(row[6]) for row in rows), db)
         return duplicates
-
-    def _write_failed(self, exc: BaseException) -> StoreError:
-        return write_failed(self.path, self._journal.path, exc)
 
     def close(self) -> None:
         """Flush, release the journal and close the database connection."""
         with self._lock:
             self._check_process()
             try:
-                self._flush_locked(now=True)
+                self._flush_locked()
             finally:
                 self._journal.close(remove=not self._journal.in_flight and not self._buffer)
-                stop_workers(self._checkpointer, self._flusher)
+                self._checkpointer.stop()
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
         _open_stores.discard(self)
 
     # -- reading --------------------------------------------------------------------------
+
+    def _decode(self, execution_id: str, body: str) -> ExecutionRecord:
+        return ExecutionRecord.from_json(body, source=f"{self.path} (execution {execution_id})",
+                                         verify=True)
 
     def _listed(self, execution_id: str, body: str) -> ExecutionRecord:
         # hash-checked now, built on first use (record_deferred); any other body at once
@@ -401,7 +402,7 @@ class SQLiteExecutionStore:
         recovered = self._take_over_dead_journals(interrupted=True, force=force)
         if force:
             with self._lock:
-                self._flush_locked(now=True)
+                self._flush_locked()
                 own = self._journal.interrupted()
                 if own:
                     self._insert([row_of(record) for record in own], ignore_existing=True)
