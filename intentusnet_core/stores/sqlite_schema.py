@@ -61,11 +61,14 @@ def duplicate_error(path: Path, ids: list[str]) -> StoreError:
 
 def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     """A connection to the store at *path* (created with its table when missing, migrated
-    to the time order key when older). Raises :class:`StoreError` naming *path* when it
-    cannot be opened or is not an intentusnet database."""
+    to the time order key when older), at the *synchronous* level. A database this call
+    creates is set up without syncs unless *synchronous* is ``FULL`` (the power-loss
+    level): a new file has nothing to lose, and the process-crash level never waits for
+    the disk. Raises :class:`StoreError` naming *path* when it cannot be opened or is not
+    an intentusnet database."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _create_following_umask(path)
+        new = _create_following_umask(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                timeout=30.0)
     except (sqlite3.DatabaseError, OSError, ValueError) as exc:
@@ -75,13 +78,15 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
         # 16 KiB pages hold several records each (a record is a few KiB): fewer overflow
         # pages per insert. Only takes effect when the file is created.
         conn.execute("pragma page_size=16384")
+        setup = "OFF" if new and synchronous != "FULL" else synchronous
+        conn.execute(f"pragma synchronous={setup}")
         conn.execute("pragma journal_mode=WAL")
-        conn.execute(f"pragma synchronous={synchronous}")
         # checkpoints run off this (the writing) connection: sqlite_checkpoint.Checkpointer
         conn.execute("pragma wal_autocheckpoint=0")
         conn.executescript(_SCHEMA)
         conn.create_function("intentusnet_time", 1, time_order_key, deterministic=True)
         _migrate(conn)
+        conn.execute(f"pragma synchronous={synchronous}")
     except sqlite3.Error as exc:
         conn.close()
         raise StoreError(f"{path}: cannot open the SQLite store: {exc}; is it an "
@@ -89,13 +94,16 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
-def _create_following_umask(path: Path) -> None:
+def _create_following_umask(path: Path) -> bool:
     # SQLite creates a new database 0644 whatever the umask (and its -wal/-shm files copy
     # that mode): an empty file made here gets 0666 less the umask, as open() gives, and
     # SQLite makes a new database in it. An existing path (or one that cannot be made) is
-    # left to sqlite3.connect and its errors.
-    with contextlib.suppress(OSError):
+    # left to sqlite3.connect and its errors. Returns whether the file was made here.
+    try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+    except OSError:
+        return False
+    return True
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -5,7 +5,8 @@ on its own connection, once enough was committed (``CHECKPOINT_BYTES``, made tin
 that every commit wakes it). One test per class of failure: the WAL never copied into the
 database, a WAL growing without bound, a thread left running after ``close()``, a forked
 child that hangs or loses its records, a record another process cannot read at once, and
-a SIGKILL in the middle of a background checkpoint losing an acknowledged record.
+a SIGKILL in the middle of a background checkpoint losing an acknowledged record; and a
+new database set up with syncs the process-crash level does not promise.
 """
 
 from __future__ import annotations
@@ -121,6 +122,39 @@ def test_the_wal_stays_bounded_under_continuous_writes(tmp_path: Path,
     assert 0 < largest < 4_000_000
     assert len(store) == 1500
     store.close()
+
+
+@pytest.mark.parametrize(("durability", "setup"), [("process-crash", "OFF"),
+                                                   ("power-loss", "FULL")])
+def test_a_new_database_is_set_up_at_the_promised_level(durability: str, setup: str,
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # process-crash never waits for the disk, not even to create the database; power-loss
+    # syncs its setup as every write (the pragmas each connection runs, in order)
+    statements: list[str] = []
+    real_connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real_connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    for round_ in ("new", "existing"):
+        statements.clear()
+        store = SQLiteExecutionStore(tmp_path / "r.db", durability=durability)
+        _route(store, 1, f"{round_}-")
+        store.flush()
+        lowered = [statement.lower() for statement in statements]
+        pragmas = [text for text in lowered if text.startswith("pragma synchronous")]
+        final = "FULL" if durability == "power-loss" else "NORMAL"
+        first = setup if round_ == "new" else final
+        assert pragmas[:2] == [f"pragma synchronous={first}".lower(),
+                               f"pragma synchronous={final}".lower()], pragmas
+        assert lowered.index(pragmas[0]) < lowered.index("pragma journal_mode=wal")
+        assert store._db().execute("pragma synchronous").fetchone()[0] == \
+            {"NORMAL": 1, "FULL": 2}[final]
+        store.close()
 
 
 FORKER = textwrap.dedent(
