@@ -53,7 +53,7 @@ from .base import (
 from .journal import JournalWriter, keep_only, read_journal, recovered_record
 from .ownership import claim, remove_abandoned
 from .sqlite_checkpoint import Checkpointer
-from .sqlite_schema import BODY, INSERT, Row, connect, row_of
+from .sqlite_schema import BODY, Row, connect, insert_rows, row_of, write_failed
 from .sqlite_schema import duplicate_error as _duplicate
 
 __all__ = ["SQLiteExecutionStore"]
@@ -218,37 +218,10 @@ class SQLiteExecutionStore:
                 ignore_existing: bool = False) -> builtins.list[str]:
         """Insert *rows* in one transaction; returns the ids refused as already stored."""
         db = self._db()
-        duplicates: builtins.list[str] = []
         try:
-            try:
-                db.execute("begin immediate")
-                if ignore_existing:
-                    db.executemany(INSERT.replace("insert", "insert or ignore", 1), rows)
-                else:
-                    try:
-                        db.executemany(INSERT, rows)
-                    except sqlite3.IntegrityError:  # rare: find the rows, keep the others
-                        db.execute("rollback")
-                        db.execute("begin immediate")
-                        for row in rows:
-                            try:
-                                db.execute(INSERT, row)
-                            except sqlite3.IntegrityError:
-                                # the same record stored by an earlier flush whose commit
-                                # was reported as failed is not a duplicate
-                                stored = db.execute(BODY, (row[0],)).fetchone()
-                                if stored is None or stored[0] != row[6]:
-                                    duplicates.append(row[0])
-                db.execute("commit")
-            except BaseException:
-                if db.in_transaction:  # the failed statement may have ended it already
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("rollback")
-                raise
+            duplicates = insert_rows(db, rows, ignore_existing=ignore_existing)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}; the records are kept in "
-                             f"the journal {self._journal.path} and written on the next "
-                             "flush") from exc
+            raise write_failed(self.path, self._journal.path, exc) from exc
         self._checkpointer.committed(sum(len(row[6]) for row in rows), db)
         return duplicates
 
@@ -267,10 +240,6 @@ class SQLiteExecutionStore:
         _open_stores.discard(self)
 
     # -- reading --------------------------------------------------------------------------
-
-    def _decode(self, execution_id: str, body: str) -> ExecutionRecord:
-        return ExecutionRecord.from_json(body, source=f"{self.path} (execution {execution_id})",
-                                         verify=True)
 
     def _listed(self, execution_id: str, body: str) -> ExecutionRecord:
         # hash-checked now, built on first use (record_deferred); any other body at once

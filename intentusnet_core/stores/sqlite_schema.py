@@ -19,7 +19,8 @@ from ..errors import StoreError
 from ..records import ExecutionRecord
 from .base import time_order_key
 
-__all__ = ["BODY", "INSERT", "Row", "connect", "duplicate_error", "row_of"]
+__all__ = ["BODY", "INSERT", "Row", "connect", "duplicate_error", "insert_rows", "row_of",
+           "write_failed"]
 
 _SCHEMA = """
 create table if not exists records (
@@ -57,6 +58,46 @@ def duplicate_error(path: Path, ids: list[str]) -> StoreError:
     return StoreError(f"{path}: execution {', '.join(ids)} is already stored; records are "
                       "immutable (execution ids must be unique), so the copy saved again "
                       "was not written")
+
+
+def insert_rows(db: sqlite3.Connection, rows: list[Row], *,
+                ignore_existing: bool = False) -> list[str]:
+    """Insert *rows* through *db* in one transaction; returns the ids refused as already
+    stored (*ignore_existing*: skipped quietly). Raises :class:`sqlite3.Error` (nothing
+    written then)."""
+    duplicates: list[str] = []
+    try:
+        db.execute("begin immediate")
+        if ignore_existing:
+            db.executemany(INSERT.replace("insert", "insert or ignore", 1), rows)
+        else:
+            try:
+                db.executemany(INSERT, rows)
+            except sqlite3.IntegrityError:  # rare: find the rows, keep the others
+                db.execute("rollback")
+                db.execute("begin immediate")
+                for row in rows:
+                    try:
+                        db.execute(INSERT, row)
+                    except sqlite3.IntegrityError:
+                        # the same record stored by an earlier flush whose commit was
+                        # reported as failed is not a duplicate
+                        stored = db.execute(BODY, (row[0],)).fetchone()
+                        if stored is None or stored[0] != row[6]:
+                            duplicates.append(row[0])
+        db.execute("commit")
+    except BaseException:
+        if db.in_transaction:  # the failed statement may have ended it already
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("rollback")
+        raise
+    return duplicates
+
+
+def write_failed(path: Path, journal: Path | None, exc: BaseException) -> StoreError:
+    """The error of a batch that could not be written at *path* (kept in *journal*)."""
+    return StoreError(f"{path}: write failed: {exc}; the records are kept in the journal "
+                      f"{journal} and written on the next flush")
 
 
 def connect(path: Path, synchronous: str) -> sqlite3.Connection:
