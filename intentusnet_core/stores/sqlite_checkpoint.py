@@ -157,7 +157,9 @@ class Checkpointer:
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    # mode=rw: a database removed meanwhile is not created again here
+    conn = sqlite3.connect(path.absolute().as_uri() + "?mode=rw", uri=True,
+                           isolation_level=None, check_same_thread=False, timeout=30.0)
     try:
         conn.execute(f"pragma synchronous={synchronous}")  # the store's level, checked
     except sqlite3.Error:
