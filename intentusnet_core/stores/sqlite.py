@@ -7,7 +7,8 @@ the sealed record. One ``write()`` per entry, so an entry is in the operating sy
 hands — it survives a SIGKILL of the process — before the agent runs or ``route_intent``
 returns. Finished records are then moved into SQLite (WAL mode) in batches: one
 transaction per ``batch_size`` records, and at once before this store reads, on
-``close()`` and at interpreter exit. Readers see a finished record at once: they read the
+``close()`` and at interpreter exit; SQLite's WAL checkpoints run on a thread of their
+own (:mod:`.sqlite_checkpoint`). Readers see a finished record at once: they read the
 database and the finished records still waiting in the journals of other live stores.
 A journal is owned through a lock its store holds while it lives, never by process id
 (:mod:`.ownership`): journals whose writer died are taken over by the next reader.
@@ -52,7 +53,8 @@ from .base import (
 )
 from .journal import JournalWriter, keep_only, read_journal, recovered_record
 from .ownership import claim, remove_abandoned
-from .sqlite_schema import BODY, INSERT, Row, connect, duplicate_error, row_of
+from .sqlite_checkpoint import Checkpointer
+from .sqlite_schema import BODY, Row, connect, duplicate_error, insert_rows, row_of, write_failed
 
 __all__ = ["SQLiteExecutionStore"]
 
@@ -91,6 +93,8 @@ class SQLiteExecutionStore:
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._reset_journal_state()
+        self._checkpointer = Checkpointer(self.path, self.synchronous)  # WAL checkpoints
+        weakref.finalize(self, self._checkpointer.stop)
 
     def _reset_journal_state(self) -> None:
         self._journal = JournalWriter(self.journal_dir, fsync=self.synchronous == "FULL")
@@ -113,8 +117,7 @@ class SQLiteExecutionStore:
     def _db(self) -> sqlite3.Connection:
         self._check_process()
         if self._conn is None:
-            conn = connect(self.path, self.synchronous)
-            self._conn = conn
+            self._conn = connect(self.path, self.synchronous)
         return self._conn
 
     def _append(self, line: str) -> None:
@@ -225,37 +228,11 @@ class SQLiteExecutionStore:
                 ignore_existing: bool = False) -> builtins.list[str]:
         """Insert *rows* in one transaction; returns the ids refused as already stored."""
         db = self._db()
-        duplicates: builtins.list[str] = []
         try:
-            try:
-                db.execute("begin immediate")
-                if ignore_existing:
-                    db.executemany(INSERT.replace("insert", "insert or ignore", 1), rows)
-                else:
-                    try:
-                        db.executemany(INSERT, rows)
-                    except sqlite3.IntegrityError:  # rare: find the rows, keep the others
-                        db.execute("rollback")
-                        db.execute("begin immediate")
-                        for row in rows:
-                            try:
-                                db.execute(INSERT, row)
-                            except sqlite3.IntegrityError:
-                                # the same record stored by an earlier flush whose commit
-                                # was reported as failed is not a duplicate
-                                stored = db.execute(BODY, (row[0],)).fetchone()
-                                if stored is None or stored[0] != row[6]:
-                                    duplicates.append(row[0])
-                db.execute("commit")
-            except BaseException:
-                if db.in_transaction:  # the failed statement may have ended it already
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("rollback")
-                raise
+            duplicates = insert_rows(db, rows, ignore_existing=ignore_existing)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: write failed: {exc}; the records are kept in "
-                             f"the journal {self._journal.path} and written on the next "
-                             "flush") from exc
+            raise write_failed(self.path, self._journal.path, exc) from exc
+        self._checkpointer.committed(sum(len(row[6]) for row in rows), db)
         return duplicates
 
     def close(self) -> None:
@@ -266,6 +243,7 @@ class SQLiteExecutionStore:
                 self._flush_locked()
             finally:
                 self._journal.close(remove=not self._journal.in_flight and not self._buffer)
+                self._checkpointer.stop()
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
