@@ -72,7 +72,9 @@ def utc_now_iso(clock: Clock | None = None) -> str:
     """ISO-8601 UTC timestamp with a ``Z`` suffix, from *clock* (default: the wall clock)."""
     if type(clock) is FixedClock:
         return clock.iso  # formatted once, not at every execution
-    now = clock() if clock is not None else _dt.datetime.now(_dt.timezone.utc)
+    if clock is None:  # aware and in UTC already
+        return _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    now = clock()
     if now.tzinfo is None:
         now = now.replace(tzinfo=_dt.timezone.utc)
     return now.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")

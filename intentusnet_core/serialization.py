@@ -113,9 +113,11 @@ def write_all(fd: int, data: bytes, *, fsync: bool = False) -> None:
     :class:`OSError` of the write (or fsync) that failed; the bytes before it may have been
     written.
     """
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    written = os.write(fd, data)  # all of it, nearly always: no view to slice
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]
     if fsync:
         os.fsync(fd)
 
