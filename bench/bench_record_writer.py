@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -68,6 +69,9 @@ def one_round(kind: str, enabled: bool, ops: int, start: int) -> tuple[float, fl
     close = getattr(store, "close", None)
     if close is not None:
         close()
+    path = getattr(store, "path", None)
+    if path is not None:  # the temporary folder of the SQLite stores
+        shutil.rmtree(path.parent, ignore_errors=True)
     return (t1 - t0) / ops / 1000, (c1 - c0) / ops / 1000
 
 
