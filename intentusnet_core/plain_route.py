@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 from .decision import RoutingDecision
 from .models import AgentResponse, IntentEnvelope, IntentRef, RoutingStrategy
+from .recorded_route import route_recorded
 
 if TYPE_CHECKING:
     from .attempts import AgentEntry, AttemptRunner
     from .execution import ExecutionLifecycle
     from .policy import PolicyEngine
+    from .record_direct import DirectShape
 
 __all__ = ["route_plain"]
 
@@ -27,16 +29,22 @@ _DIRECT = RoutingStrategy.DIRECT
 def route_plain(envelope: IntentEnvelope,
                 candidates: Callable[[IntentRef], tuple[AgentEntry, ...]],
                 runner: AttemptRunner, policy: PolicyEngine | None,
-                lifecycle: ExecutionLifecycle | None, decide: bool
+                lifecycle: ExecutionLifecycle | None, decide: bool,
+                shapes: dict[tuple[AgentEntry, ...], DirectShape] | None = None
                 ) -> tuple[AgentResponse, RoutingDecision | None] | None:
     """The response (and with *decide* the decision) of *envelope* on the plain path, or
-    None when the case is not the plain one."""
+    None when the case is not the plain one. Given *shapes* (and not *decide*), the same
+    case recorded is answered by the recorded plain path (:mod:`.recorded_route`)."""
     __tracebackhide__ = True
     options = envelope.routing
     if options.strategy is not _DIRECT or options.target_agent is not None \
-            or options.timeout_ms is not None or policy is not None \
-            or (lifecycle is not None and not lifecycle.records_nothing()):
+            or options.timeout_ms is not None or policy is not None:
         return None
+    if lifecycle is not None and not lifecycle.records_nothing():
+        if shapes is None or decide:
+            return None
+        recorded = route_recorded(envelope, candidates, runner, lifecycle, shapes)
+        return None if recorded is None else (recorded, None)
     found = candidates(envelope.intent)
     if not found:
         return None

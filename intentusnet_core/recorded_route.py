@@ -33,27 +33,23 @@ if TYPE_CHECKING:
     from .attempts import AgentEntry, AttemptRunner
     from .execution import ExecutionLifecycle
     from .models import AgentResponse
-    from .policy import PolicyEngine
 
 __all__ = ["route_recorded"]
 
-_DIRECT = RoutingStrategy.DIRECT
+_DIRECT = RoutingStrategy.DIRECT  # the decision's strategy (the caller checked the envelope's)
 _clock = (time.perf_counter,)  # as attempts.py: durations on the real monotonic clock
 
 
 def route_recorded(envelope: IntentEnvelope,
                    candidates: Callable[[IntentRef], tuple[AgentEntry, ...]],
-                   runner: AttemptRunner, policy: PolicyEngine | None,
-                   lifecycle: ExecutionLifecycle | None,
+                   runner: AttemptRunner, lifecycle: ExecutionLifecycle,
                    shapes: dict[tuple[AgentEntry, ...], DirectShape]) -> AgentResponse | None:
-    """The response to *envelope*, routed to its first candidate and recorded, or None when
-    the case is not the recorded plain one (then nothing has run or been written). *shapes*
-    caches a :class:`DirectShape` per candidate set."""
+    """The response to *envelope* (DIRECT, no target, no deadline, no policy: checked by
+    :func:`.plain_route.route_plain`), routed to its first candidate and recorded, or None
+    when the case is not the recorded plain one (then nothing has run or been written).
+    *shapes* caches a :class:`DirectShape` per candidate set."""
     __tracebackhide__ = True
-    options = envelope.routing
-    if options.strategy is not _DIRECT or options.target_agent is not None \
-            or options.timeout_ms is not None or policy is not None or lifecycle is None \
-            or type(envelope) is not IntentEnvelope:
+    if type(envelope) is not IntentEnvelope:
         return None
     found = candidates(envelope.intent)
     if not found:

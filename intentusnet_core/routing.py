@@ -32,7 +32,6 @@ from .models import (
 )
 from .plain_route import route_plain
 from .record_direct import DirectShape
-from .recorded_route import route_recorded
 
 if TYPE_CHECKING:
     from .agents import BaseAgent
@@ -145,13 +144,9 @@ class Router:
                 scope = current_attempt()
                 if scope is None or not scope.closed:  # else refused (_refused)
                     plain = route_plain(envelope, self.candidates, self._runner,
-                                        self.policy, self._lifecycle, False)
-                    if plain is not None:
+                                        self.policy, self._lifecycle, False, self._shapes)
+                    if plain is not None:  # unrecorded, or recorded (recorded_route)
                         return plain[0]
-                    recorded = route_recorded(envelope, self.candidates, self._runner,
-                                              self.policy, self._lifecycle, self._shapes)
-                    if recorded is not None:
-                        return recorded
             return self._route_full(envelope, None)[0]  # not plain: no second look
         except SecretLeakError as exc:  # the frames below hold the secret in their locals
             raise exc.with_traceback(None) from None

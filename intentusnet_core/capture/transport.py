@@ -66,6 +66,10 @@ def installed_libraries() -> list[str]:
 def install() -> None:
     """Patch every imported HTTP library now and any imported later; idempotent."""
     global _hook_installed
+    modules = sys.modules
+    if _hook_installed and modules.get("httpx2") is _patched.get("httpx2") \
+            and modules.get("httpx") is _patched.get("httpx"):
+        return  # nothing new to patch (the check below, without the lock: every execution)
     with _lock:
         for name in _LIBRARIES:
             module = sys.modules.get(name)

@@ -95,8 +95,9 @@ class JournalWriter:
         """
         # after a failed write the journal may end in a torn line: start on a new one, or
         # this entry would be read as part of the torn one and lost with it
-        data = (b"\n" if self.torn else b"") + line.encode("utf-8")
-        fd = self.fd
+        data = b"\n" + line.encode("utf-8") if self.torn else line.encode("utf-8")
+        owned = self.owned
+        fd = owned.fd if owned is not None else None
         assert fd is not None, "JournalWriter.open() first"
         try:
             write_all(fd, data, fsync=self.fsync)

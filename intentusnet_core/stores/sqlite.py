@@ -85,6 +85,7 @@ class SQLiteExecutionStore:
                                              legacy, PROCESS_CRASH,
                                              f"SQLiteExecutionStore({str(path)!r})")
         self.path = Path(path).absolute()  # a later chdir must not move it
+        self._named = str(self.path)  # in the where of every write (formatted once)
         self.synchronous = synchronous.upper() if synchronous is not None else (
             "FULL" if self.durability == POWER_LOSS else "NORMAL")
         self.batch_size = batch_size
@@ -143,7 +144,7 @@ class SQLiteExecutionStore:
             self._begin(execution_id, header_text, agent)
 
     def _begin(self, execution_id: str, header_text: str, agent: str) -> None:
-        check_before_write(header_text, f"{self.path} (write-ahead of {execution_id})")
+        check_before_write(header_text, f"{self._named} (write-ahead of {execution_id})")
         line = (f'{{"attempt":{text_of(agent)},"begin":{header_text},'
                 f'"id":{text_of(execution_id)}}}\n')
         with self._lock:
@@ -173,7 +174,7 @@ class SQLiteExecutionStore:
     def save_sealed(self, execution_id: str, created_at: str, intent: str, agent: str,
                     text: str) -> None:
         """:meth:`save` of a top-level record sealed just now, as its text and row fields."""
-        check_before_write(text, f"{self.path} (execution {execution_id})")
+        check_before_write(text, f"{self._named} (execution {execution_id})")
         self._store_row((execution_id, None, time_order_key(created_at), intent, agent,
                          "completed", text), True)
 

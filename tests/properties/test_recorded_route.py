@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import intentusnet_core.attempts as attempts
+import intentusnet_core.plain_route as plain_route
 import intentusnet_core.recorded_route as recorded_route
 import intentusnet_core.routing as routing
 from intentusnet_core import (
@@ -196,7 +197,7 @@ def test_the_recorded_path_is_taken_for_its_case_only(monkeypatch: pytest.Monkey
         taken.append(result is not None)
         return result
 
-    monkeypatch.setattr(routing, "route_recorded", spy)
+    monkeypatch.setattr(plain_route, "route_recorded", spy)
     for store in (InMemoryExecutionStore(), SQLiteExecutionStore(tmp_path / "r.db")):
         runtime = IntentusRuntime(store=store)
         runtime.register_agent(agent("a", ["Check"])(lambda e: {"ok": True}))
