@@ -49,16 +49,14 @@ def route_recorded(envelope: IntentEnvelope,
     when the case is not the recorded plain one (then nothing has run or been written).
     *shapes* caches a :class:`DirectShape` per candidate set."""
     __tracebackhide__ = True
-    if type(envelope) is not IntentEnvelope:
+    direct = lifecycle.direct_settings()  # first: None at once under a binding (the plugin)
+    if direct is None or type(envelope) is not IntentEnvelope:
         return None
     found = candidates(envelope.intent)
     if not found:
         return None
     entry = found[0]
     if entry.is_async or entry.timeout_s is not None:
-        return None
-    direct = lifecycle.direct_settings()
-    if direct is None:
         return None
     store, save_sealed, clock, ids, redactor, capture = direct
     wire = dump_envelope(envelope, mode="json", by_alias=True)
