@@ -72,12 +72,35 @@ def utc_now_iso(clock: Clock | None = None) -> str:
     """ISO-8601 UTC timestamp with a ``Z`` suffix, from *clock* (default: the wall clock)."""
     if type(clock) is FixedClock:
         return clock.iso  # formatted once, not at every execution
-    if clock is None:  # aware and in UTC already
-        return _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if clock is None:
+        return _wall_clock_iso()
     now = clock()
     if now.tzinfo is None:
         now = now.replace(tzinfo=_dt.timezone.utc)
     return now.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+_second_text: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z: four-digit years only
+
+
+def _wall_clock_iso() -> str:
+    """``datetime.now(timezone.utc)`` in :func:`utc_now_iso`'s form, from ``time.time_ns()``
+    (looked up at each call, so a test's frozen time applies): the date and time of day
+    are formatted once per second, only the microseconds at each call."""
+    global _second_text
+    # to the nearest microsecond: a frozen clock's time_ns comes from a float timestamp
+    second, rest = divmod(time.time_ns() + 500, 1_000_000_000)
+    micro = rest // 1000
+    known, text = _second_text
+    if second != known:
+        if not 0 <= second <= _LAST_SECOND:
+            now = _dt.datetime.fromtimestamp(second, _dt.timezone.utc).replace(
+                microsecond=micro)
+            return now.isoformat().replace("+00:00", "Z")
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_text = (second, text)
+    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
 
 
 class FixedClock:
