@@ -175,10 +175,16 @@ class AttemptRunner:
                             execution.depth, root, self._route_child, self._route_child_async,
                             execution.capture, execution.binding, self.late.add)
 
-    def recorded_scope(self, execution_id: str, log: AttemptLog, capture: bool) -> AttemptScope:
-        """The scope of a top-level attempt recorded without an :class:`Execution`."""
-        return AttemptScope(execution_id, log, None, 0, execution_id, self._route_child,
-                            self._route_child_async, capture, None, self.late.add)
+    def run_recorded(self, execution_id: str, log: AttemptLog, capture: bool,
+                     entry: AgentEntry, envelope: IntentEnvelope) -> AgentResponse:
+        """A top-level attempt recorded without an :class:`Execution` (a sync agent, no
+        deadline): its scope, the call and the ladder; the scope closed after."""
+        scope = AttemptScope(execution_id, log, None, 0, execution_id, self._route_child,
+                             self._route_child_async, capture, None, self.late.add)
+        try:
+            return _run_scoped(scope, entry, envelope, None)
+        finally:
+            close_attempt(scope)
 
     @staticmethod
     def _start(execution: Execution, entry: AgentEntry) -> AttemptLog | None:
@@ -215,16 +221,9 @@ class AttemptRunner:
         scope = AttemptScope(None, None, None, 0, None, self._route_child,
                              self._route_child_async, False, None, self.late.add)
         started = _clock[0]()
-        token = enter_attempt(scope)
         try:
-            try:
-                result = entry.call(envelope)
-            except BaseException as exc:
-                response = agent_error(exc, entry.name)
-            else:
-                response = normalize(result, entry.name)
+            response = _run_scoped(scope, entry, envelope, None)
         finally:
-            leave_attempt(token)
             scope.closed = True  # close_attempt() of a scope without a log
         if decision is not None:  # the outcome of an attempt nobody asked about: not built
             error = response.error

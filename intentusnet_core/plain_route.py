@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .decision import RoutingDecision
 from .models import AgentResponse, IntentEnvelope, IntentRef, RoutingStrategy
-from .recorded_route import route_recorded
+from .recorded_route import route_recorded, sync_candidates
 
 if TYPE_CHECKING:
     from .attempts import AgentEntry, AttemptRunner
@@ -45,12 +45,10 @@ def route_plain(envelope: IntentEnvelope,
             return None
         recorded = route_recorded(envelope, candidates, runner, lifecycle, shapes)
         return None if recorded is None else (recorded, None)
-    found = candidates(envelope.intent)
-    if not found:
+    found = sync_candidates(envelope, candidates)
+    if found is None:
         return None
     entry = found[0]
-    if entry.is_async or entry.timeout_s is not None:
-        return None
     decision = RoutingDecision(_DIRECT, entry.name, "deterministic_match",
                                [candidate.name for candidate in found], [], [], []) \
         if decide else None

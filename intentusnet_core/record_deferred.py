@@ -31,11 +31,11 @@ from typing import Any
 
 import orjson
 
-from .record_check import canonical_record_hash, fast_parse, is_known, remember
-from .record_loading import build_record, load_json, load_vouched, remember_loaded
+from .record_check import canonical_record_hash, fast_parse
+from .record_loading import build_checked_once, load_json, load_vouched, remember_loaded
 from .record_replay_view import ReplayView, final_text, replay_view
 from .records import ExecutionRecord, RecordEvent
-from .wire_format import RECORD_ADVICE, check_record
+from .wire_format import RECORD_ADVICE
 
 __all__ = ["DeferredRecord", "deferred_pretty_record", "deferred_record",
            "deferred_replay_view"]
@@ -131,13 +131,8 @@ def _built_of_pretty(data: bytes, key: str, source: str,
                           advice=advice)
         return built, data.decode("utf-8"), False
     value, text = found
-    known = is_known(key)
-    if not known:  # the hash vouches for the content; the shape is checked once
-        check_record(value, source, advice)
-    built = build_record(ExecutionRecord, RecordEvent, value, copy=False)
-    if not known:
-        remember(key)
-    return built, text, True
+    return build_checked_once(ExecutionRecord, RecordEvent, value, key, source, advice), \
+        text, True
 
 
 def deferred_replay_view(record: ExecutionRecord) -> ReplayView | None:

@@ -45,8 +45,8 @@ from .record_replay_view import final_text, replay_shape
 from .strict_json import parse_json
 from .wire_format import check_record
 
-__all__ = ["build_record", "construct_model", "load_json", "load_vouched", "load_wire",
-           "remember_loaded", "vouched_for_replay"]
+__all__ = ["build_checked_once", "build_record", "construct_model", "load_json",
+           "load_vouched", "load_wire", "remember_loaded", "vouched_for_replay"]
 
 R = TypeVar("R")
 
@@ -152,6 +152,14 @@ def load_vouched(cls: type[R], event_cls: type[Any], text: str, key: str, *, sou
         data = fast_parse(text)
     except (ValueError, RecursionError):
         return None
+    return build_checked_once(cls, event_cls, data, key, source, advice)
+
+
+def build_checked_once(cls: type[R], event_cls: type[Any], data: Any, key: str,
+                       source: str, advice: str) -> R:
+    """The record built from *data*, parsed from a text whose record hash *key* vouches for
+    its content: its shape is checked the first time this process sees *key* (raising
+    :class:`RecordFormatError` as a load does), not again."""
     known = is_known(key)
     if not known:  # the hash vouches for the content; the shape is checked once
         check_record(data, source, advice)

@@ -16,10 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .agent_calls import close_attempt
-from .agent_output import agent_error, normalize
 from .capture.transport import install as install_capture
-from .context import enter_attempt, leave_attempt
 from .decision import AttemptOutcome, RoutingDecision
 from .execution import dump_envelope, envelope_texts, utc_now_iso
 from .hashing import fast_json_bytes, hash_text
@@ -34,10 +31,21 @@ if TYPE_CHECKING:
     from .execution import ExecutionLifecycle
     from .models import AgentResponse
 
-__all__ = ["route_recorded"]
+__all__ = ["route_recorded", "sync_candidates"]
 
 _DIRECT = RoutingStrategy.DIRECT  # the decision's strategy (the caller checked the envelope's)
 _clock = (time.perf_counter,)  # as attempts.py: durations on the real monotonic clock
+
+
+def sync_candidates(envelope: IntentEnvelope,
+                    candidates: Callable[[IntentRef], tuple[AgentEntry, ...]]
+                    ) -> tuple[AgentEntry, ...] | None:
+    """The candidates of *envelope* when the first is a sync agent without a deadline (the
+    plain paths' case), else None."""
+    found = candidates(envelope.intent)
+    if not found or found[0].is_async or found[0].timeout_s is not None:
+        return None
+    return found
 
 
 def route_recorded(envelope: IntentEnvelope,
@@ -52,12 +60,10 @@ def route_recorded(envelope: IntentEnvelope,
     direct = lifecycle.direct_settings()  # first: None at once under a binding (the plugin)
     if direct is None or type(envelope) is not IntentEnvelope:
         return None
-    found = candidates(envelope.intent)
-    if not found:
+    found = sync_candidates(envelope, candidates)
+    if found is None:
         return None
     entry = found[0]
-    if entry.is_async or entry.timeout_s is not None:
-        return None
     store, save_sealed, clock, ids, redactor, capture = direct
     wire = dump_envelope(envelope, mode="json", by_alias=True)
     envelope_text, input_text = envelope_texts(wire)
@@ -78,19 +84,8 @@ def route_recorded(envelope: IntentEnvelope,
         from_text(execution_id, header,
                   header_text(execution_id, None, created_at, envelope_text), name)
     log = AttemptLog(name)
-    scope = runner.recorded_scope(execution_id, log, capture)
     started = _clock[0]()
-    token = enter_attempt(scope)
-    try:
-        try:
-            result = entry.call(envelope)
-        except BaseException as exc:
-            response = agent_error(exc, name)
-        else:
-            response = normalize(result, name)
-    finally:
-        leave_attempt(token)
-        close_attempt(scope)
+    response = runner.run_recorded(execution_id, log, capture, entry, envelope)
     duration_ms = (_clock[0]() - started) * 1000.0
     metadata = response.metadata
     plain = len(log.events) == 1 and not log.usage
