@@ -255,3 +255,31 @@ def test_the_stores_index_the_same_columns(tmp_path: Path, outcome: tuple[str, A
     assert memory[0] == memory[1]
     assert files[0]
     assert files[0] == files[1]
+
+
+def test_the_plain_routing_text_is_what_envelopes_end_with_and_needs_no_redaction() -> None:
+    """The envelope prefilter skips this constant tail: it must be the real tail of a plain
+    DIRECT envelope's text, hold nothing the prefilter stops at, and start with ','."""
+    from intentusnet_core.execution import dump_envelope, envelope_texts
+    from intentusnet_core.recorded_route import PLAIN_ROUTING
+    from intentusnet_core.redaction import Redactor
+
+    envelope = IntentEnvelope.create("Check", {"api_key": "sk-" + "a" * 24})
+    text, _ = envelope_texts(dump_envelope(envelope, mode="json", by_alias=True))
+    assert text.endswith(PLAIN_ROUTING)
+    assert PLAIN_ROUTING.startswith(",")
+    assert Redactor().prefilter_clears([PLAIN_ROUTING])
+    assert not Redactor().prefilter_clears([text[:-len(PLAIN_ROUTING)]])
+
+
+@pytest.mark.parametrize("payload", [
+    {"zz": "a token"}, {"zz": "pass"}, {"zz": "https://user:pw1234@host"},
+    {"zz": "sk-" + "b" * 24}, {"zz": "eyJabcd.efgh1.ijkl2"}, {"zz": {"tokens": 5}},
+    {"zz": {"token": 5}}, {"zz": "ok"}, {"password": "hunter22", "zz": 1},
+])
+def test_secrets_where_the_envelope_text_is_cut_are_redacted_as_the_general_path(
+        payload: dict[str, Any]) -> None:
+    fast = _route([("dict", {"ok": True})], [0, 1, 2], payload, True, InMemoryExecutionStore)
+    general = _route([("dict", {"ok": True})], [0, 1, 2], payload, False,
+                     InMemoryExecutionStore)
+    assert fast == general
