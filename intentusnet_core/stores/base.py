@@ -41,6 +41,7 @@ _TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](
 # the runtime's own form (UTC, full time): its key is its date and time as they are written
 _UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?(?:Z|\+00:00)")
 _last_valid_date = [""]  # the date of the last key made on the fast path
+_last_valid_second = [""]  # its date and time of day ("YYYY-MM-DDTHH:MM:SS")
 
 
 @runtime_checkable
@@ -179,11 +180,17 @@ def time_order_key(created_at: str) -> str:
     equals ``00:00Z``. Anything else sorts after every timestamp, by its text. Never
     raises."""
     text = created_at if isinstance(created_at, str) else str(created_at)
+    if len(text) == 27 and text[26] == "Z" and text[19] == "." \
+            and text[:19] == _last_valid_second[0]:  # the runtime's form, a second seen
+        fraction = text[20:26]
+        if fraction.isascii() and fraction.isdigit():
+            return "0" + text[:19] + "." + fraction.rstrip("0")
     found = _UTC_TIME.fullmatch(text)
     if found is not None and text[11:13] < "24" and text[14:16] < "60" and text[17:19] < "60":
         date = text[:10]
         if date == _last_valid_date[0] or _is_date(date):
             _last_valid_date[0] = date
+            _last_valid_second[0] = text[:19]
             return "0" + text[:19] + "." + (found.group(1) or "").rstrip("0")
     return _general_time_order_key(text)
 
