@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from .stores.base import ExecutionStore
     from .tracing import TraceSink
 
-__all__ = ["AmbientBinding", "Clock", "DirectSettings", "Execution", "ExecutionLifecycle",
-           "FixedClock", "Playback", "Preview", "RecordingSettings", "SequentialIds",
-           "default_execution_id", "dump_envelope", "envelope_texts", "set_ambient_binding",
-           "utc_now_iso"]
+__all__ = ["PLAIN_ROUTING", "AmbientBinding", "Clock", "DirectSettings", "Execution",
+           "ExecutionLifecycle", "FixedClock", "Playback", "Preview", "RecordingSettings",
+           "SequentialIds", "default_execution_id", "dump_envelope", "envelope_texts",
+           "prefiltered_part", "set_ambient_binding", "utc_now_iso"]
 
 Clock = Callable[[], _dt.datetime]
 #: ``(store, its save_sealed, clock, id factory, redactor, capture_http)``: see
@@ -66,6 +66,20 @@ def envelope_texts(wire: dict[str, Any]) -> tuple[str, str]:
             return (f'{{"context":{{}},{input_text[1:cut + 1]},"metadata":{{}},'
                     f'{input_text[cut + 2:]}'), input_text
     return plain_json_text(wire), input_text
+
+
+#: how the envelope's canonical text ends for DIRECT without target, deadline or fallbacks
+PLAIN_ROUTING = (',"routing":{"fallbackAgents":[],"strategy":"DIRECT","targetAgent":null,'
+                 '"timeoutMs":null}}')
+_ROUTING_LEN = len(PLAIN_ROUTING)
+
+
+def prefiltered_part(envelope_text: str) -> str:
+    """What of an envelope's canonical text the redaction prefilter must read: all of it,
+    less :data:`PLAIN_ROUTING` at its end (a constant text holding nothing the prefilter
+    stops at, which no match can span into: it starts with ',')."""
+    return envelope_text[:-_ROUTING_LEN] if envelope_text.endswith(PLAIN_ROUTING) \
+        else envelope_text
 
 
 def utc_now_iso(clock: Clock | None = None) -> str:
@@ -301,7 +315,7 @@ class ExecutionLifecycle:
         wire = dump_envelope(envelope, mode="json", by_alias=True) \
             if type(envelope) is _IntentEnvelope else envelope.to_wire()
         envelope_text, input_text = envelope_texts(wire)
-        if not redactor.prefilter_clears([envelope_text]):
+        if not redactor.prefilter_clears([prefiltered_part(envelope_text)]):
             redacted, envelope_text = redactor.redact_json(wire)
             if redacted is not wire:
                 wire = redacted

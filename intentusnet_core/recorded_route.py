@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .capture.transport import install as install_capture
 from .decision import AttemptOutcome, RoutingDecision
-from .execution import dump_envelope, envelope_texts, utc_now_iso
+from .execution import dump_envelope, envelope_texts, prefiltered_part, utc_now_iso
 from .hashing import fast_json_bytes, hash_text
 from .identity import VOLATILE_METADATA
 from .models import IntentEnvelope, IntentRef, RoutingStrategy, response_wire
@@ -31,13 +31,9 @@ if TYPE_CHECKING:
     from .execution import ExecutionLifecycle
     from .models import AgentResponse
 
-__all__ = ["PLAIN_ROUTING", "route_recorded", "sync_candidates"]
+__all__ = ["route_recorded", "sync_candidates"]
 
 _DIRECT = RoutingStrategy.DIRECT  # the decision's strategy (the caller checked the envelope's)
-#: how the envelope's canonical text ends for DIRECT without target, deadline or fallbacks
-PLAIN_ROUTING = (',"routing":{"fallbackAgents":[],"strategy":"DIRECT","targetAgent":null,'
-                 '"timeoutMs":null}}')
-_ROUTING_LEN = len(PLAIN_ROUTING)
 _clock = (time.perf_counter,)  # as attempts.py: durations on the real monotonic clock
 
 
@@ -71,11 +67,7 @@ def route_recorded(envelope: IntentEnvelope,
     store, save_sealed, clock, ids, redactor, capture = direct
     wire = dump_envelope(envelope, mode="json", by_alias=True)
     envelope_text, input_text = envelope_texts(wire)
-    # the routing options of this case are one constant text (no anchor of the prefilter,
-    # and none can span into it: it starts with ','), so only what precedes it is scanned
-    if not redactor.prefilter_clears([envelope_text[:-_ROUTING_LEN]
-                                      if envelope_text.endswith(PLAIN_ROUTING)
-                                      else envelope_text]):
+    if not redactor.prefilter_clears([prefiltered_part(envelope_text)]):
         return None  # the general path redacts the envelope
     input_hash = hash_text(input_text)
     execution_id = ids()

@@ -260,8 +260,7 @@ def test_the_stores_index_the_same_columns(tmp_path: Path, outcome: tuple[str, A
 def test_the_plain_routing_text_is_what_envelopes_end_with_and_needs_no_redaction() -> None:
     """The envelope prefilter skips this constant tail: it must be the real tail of a plain
     DIRECT envelope's text, hold nothing the prefilter stops at, and start with ','."""
-    from intentusnet_core.execution import dump_envelope, envelope_texts
-    from intentusnet_core.recorded_route import PLAIN_ROUTING
+    from intentusnet_core.execution import PLAIN_ROUTING, dump_envelope, envelope_texts
     from intentusnet_core.redaction import Redactor
 
     envelope = IntentEnvelope.create("Check", {"api_key": "sk-" + "a" * 24})
