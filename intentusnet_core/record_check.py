@@ -1,12 +1,12 @@
 """The one-pass load check of a record: its record hash over its canonical bytes.
 
 ``hashes.record`` is the SHA-256 of the record's canonical text without ``hashes.record``
-itself, and it covers everything else, the event hashes and the identity hashes included.
-So when it matches, the bytes are the ones that were sealed: loading needs no more than
-one hash. When it does not match, :meth:`ExecutionRecord.verify` walks the event chain and
-the identity hashes to name what changed.
+itself, and it covers everything else, the identity hashes included (and, in format 1, the
+per-event hash chain). So when it matches, the bytes are the ones that were sealed: loading
+needs no more than one hash. When it does not match, :meth:`ExecutionRecord.verify` checks
+the identity hashes (and walks a format-1 event chain) to name what changed.
 
-Two ways in:
+The ways in:
 
 * :func:`canonical_record_hash`: the stored text *is* canonical (the SQLite, memory and
   Postgres bodies; a journal line's record), so the record hash is checked on the stored
@@ -17,16 +17,16 @@ Two ways in:
   by orjson and its compact rendering (the sealed canonical text, when it matches) hashed.
 
 What one hash does not catch: an edit whose author recomputed ``hashes.record`` and nothing
-else (the stale event or identity hash shows only in :meth:`~ExecutionRecord.verify`).
+else (the stale identity or format-1 event hash shows only in
+:meth:`~ExecutionRecord.verify`).
 Someone who recomputes every hash passes both checks anyway; only a signature
 (``intentusnet verify --require-signature``) catches that.
 
 Each record hash that passed is remembered (:func:`remember`, bounded), so the same bytes
 are not checked, parsed strictly and shape-checked twice in one process; so are the bytes of
 each record file listed (:func:`remember_listed`, bounded: the next listing compares the
-bytes it reads with them). Bytes vouched for
-(by their hash, or by an earlier load) are parsed by :func:`fast_parse` (orjson where its
-value is exactly the standard library's).
+bytes it reads with them). Bytes vouched for (by their hash, or by an earlier load) are
+parsed by :func:`fast_parse` (orjson where its value is exactly the standard library's).
 """
 
 from __future__ import annotations
