@@ -251,7 +251,8 @@ class _DroppedLog(AttemptLog):
     def child(self, execution_id: str | None, intent: str, status: str) -> None:
         self._scope.dropped()
 
-    def end(self, response: AgentResponse, duration_ms: float) -> None:
+    def end(self, response: AgentResponse, duration_ms: float,
+            metadata: dict[str, Any] | None = None) -> None:
         self._scope.dropped()
 
 

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .capture.transport import install as install_capture
 from .decision import AttemptOutcome, RoutingDecision
 from .execution import dump_envelope, envelope_texts, prefiltered_part, utc_now_iso
 from .hashing import fast_json_bytes, hash_text
 from .identity import VOLATILE_METADATA
-from .models import IntentEnvelope, IntentRef, RoutingStrategy, response_wire
+from .models import IntentEnvelope, IntentRef, RoutingStrategy
 from .record_direct import DirectShape, direct_record
-from .record_writer import write_record
-from .recording import AttemptLog, header_text
+from .recording import AttemptLog, ExecutionRecorder, write_ahead
 
 if TYPE_CHECKING:
     from .attempts import AgentEntry, AttemptRunner
@@ -75,60 +74,46 @@ def route_recorded(envelope: IntentEnvelope,
     if capture:
         install_capture()
     name = entry.name
-    header = {"executionId": execution_id, "parentExecutionId": None,
-              "createdAt": created_at, "envelope": wire}
-    from_text = getattr(store, "begin_from_text", None)
-    if from_text is None:
-        store.begin(execution_id, header, name)
-    else:
-        from_text(execution_id, header,
-                  header_text(execution_id, None, created_at, envelope_text), name)
+    texts = (envelope_text, input_text)
+    write_ahead(store, execution_id, None, created_at, wire, texts, name)  # before the agent
     log = AttemptLog(name)
     started = _clock[0]()
     response = runner.run_recorded(execution_id, log, capture, entry, envelope)
     duration_ms = (_clock[0]() - started) * 1000.0
     metadata = response.metadata
-    plain = len(log.events) == 1 and not log.usage
-    attempt_metadata = fast_json_bytes(metadata) if plain else None
-    if not plain or attempt_metadata is None:
+    # no step, child intent or usage: the record is filled in by record_direct
+    attempt_metadata = fast_json_bytes(metadata) \
+        if len(log.events) == 1 and not log.usage else None
+    if attempt_metadata is None:
         log.end(response, duration_ms)
-        plain = False
     attempt_stable = VOLATILE_METADATA.isdisjoint(metadata)
-    before = dict(metadata) if plain else None
+    before = dict(metadata) if attempt_metadata is not None else None
     metadata["execution_id"] = execution_id
     metadata["replayable"] = True
-    shape = shapes.get(found)
-    if shape is None:
-        shape = shapes[found] = DirectShape(found)
-    sealed = direct_record(
-        shape, execution_id=execution_id, created_at=created_at, envelope_text=envelope_text,
-        input_text=input_text, input_hash=input_hash, response=response,
-        attempt_metadata=attempt_metadata, attempt_stable=attempt_stable,
-        duration_ms=duration_ms, redactor=redactor) \
-        if plain and attempt_metadata is not None else None
-    if sealed is not None:
-        save_sealed(execution_id, created_at, str(wire["intent"]["name"]), name,
-                          sealed[0])
-        return response
-    if plain:  # sealed by the general writer after all: the attempt's end as it was
-        log.events.append(("AGENT_ATTEMPT_END", name, {
-            "status": response.status, "response": {**response_wire(response),
-                                                    "metadata": before},
-            "durationMs": round(duration_ms, 3)}))
+    if attempt_metadata is not None:
+        shape = shapes.get(found)
+        if shape is None:
+            shape = shapes[found] = DirectShape(found)
+        sealed = direct_record(
+            shape, execution_id=execution_id, created_at=created_at,
+            envelope_text=envelope_text, input_text=input_text, input_hash=input_hash,
+            response=response, attempt_metadata=attempt_metadata,
+            attempt_stable=attempt_stable, duration_ms=duration_ms, redactor=redactor)
+        if sealed is not None:
+            save_sealed(execution_id, created_at, str(wire["intent"]["name"]), name,
+                        sealed[0])
+            return response
+        log.end(response, duration_ms, before)  # sealed by the general writer after all
     error = response.error
-    code = error.code if error is not None else None
     decision = RoutingDecision(_DIRECT, name, "deterministic_match",
                                [candidate.name for candidate in found], [],
-                               [AttemptOutcome(name, response.status, code, duration_ms)], [])
-    events: list[tuple[str, str | None, dict[str, Any]]] = [
-        ("INTENT_RECEIVED", None, {"intent": wire["intent"], "strategy": "DIRECT",
-                                   "inputHash": input_hash, "rootExecutionId": execution_id}),
-        *log.events,
-        ("FINAL_RESPONSE", name, {"status": response.status, "errorCode": code})]
-    store.save(write_record(
+                               [AttemptOutcome(name, response.status,
+                                               error.code if error is not None else None,
+                                               duration_ms)], [])
+    recorder = ExecutionRecorder(  # seals what record_direct does not cover
         execution_id=execution_id, parent_execution_id=None, created_at=created_at,
-        envelope=wire, envelope_text=envelope_text, input_text=input_text,
-        input_hash=input_hash, agents=[candidate.wire for candidate in found],
-        decision=decision.to_wire(), events=events, final=response_wire(response),
-        usage=dict(log.usage), redactor=redactor))
+        envelope=wire, input_hash=input_hash, store=None, redactor=redactor,
+        envelope_texts=texts)
+    store.save(recorder.finish(response, decision, [candidate.wire for candidate in found],
+                               [log]))
     return response

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .redaction import Redactor
     from .stores.base import ExecutionStore
 
-__all__ = ["AttemptLog", "ExecutionRecorder", "header_text"]
+__all__ = ["AttemptLog", "ExecutionRecorder", "header_text", "write_ahead"]
 
 _Event = tuple[str, "str | None", "dict[str, Any]"]
 
@@ -48,10 +48,16 @@ class AttemptLog:
         self.events.append(("CHILD_INTENT", self.agent,
                             {"executionId": execution_id, "intent": intent, "status": status}))
 
-    def end(self, response: AgentResponse, duration_ms: float) -> None:
+    def end(self, response: AgentResponse, duration_ms: float,
+            metadata: dict[str, Any] | None = None) -> None:
+        """The attempt's end: *response*, with *metadata* as it was when the attempt ended
+        when the response's own has changed since (default: the response's own now)."""
+        wire = response_wire(response)
+        if metadata is not None:
+            wire["metadata"] = metadata
         self.events.append(("AGENT_ATTEMPT_END", self.agent, {
             "status": response.status,
-            "response": response_wire(response),
+            "response": wire,
             "durationMs": round(duration_ms, 3),
         }))
 
@@ -66,11 +72,29 @@ def header_text(execution_id: str, parent_execution_id: str | None, created_at: 
             f'"parentExecutionId":{text_of(parent_execution_id)}}}')
 
 
+def write_ahead(store: ExecutionStore, execution_id: str, parent_execution_id: str | None,
+                created_at: str, envelope: dict[str, Any],
+                envelope_texts: tuple[str, str] | None, agent: str) -> None:
+    """The write-ahead entry of an execution whose first attempt (by *agent*) starts now:
+    ``store.begin``, or, when the envelope's canonical text is known, the store's
+    ``begin_from_text`` (no second encoding of the envelope) where it has one."""
+    header = {"executionId": execution_id, "parentExecutionId": parent_execution_id,
+              "createdAt": created_at, "envelope": envelope}
+    from_text = getattr(store, "begin_from_text", None) if envelope_texts is not None \
+        else None
+    if from_text is None or envelope_texts is None:
+        store.begin(execution_id, header, agent)
+    else:
+        from_text(execution_id, header, header_text(
+            execution_id, parent_execution_id, created_at, envelope_texts[0]), agent)
+
+
 class ExecutionRecorder:
     """Builds one :class:`ExecutionRecord`; created by the runtime only when recording."""
 
-    __slots__ = ("_begun", "_head", "_store", "created_at", "envelope", "envelope_texts",
-                 "execution_id", "input_hash", "parent_execution_id", "redactor")
+    __slots__ = ("_begun", "_head", "_root", "_store", "created_at", "envelope",
+                 "envelope_texts", "execution_id", "input_hash", "parent_execution_id",
+                 "redactor")
 
     def __init__(self, *, execution_id: str, parent_execution_id: str | None,
                  created_at: str, envelope: dict[str, Any], input_hash: str,
@@ -86,11 +110,8 @@ class ExecutionRecorder:
         self.redactor = redactor
         self._store = store
         self._begun = False
-        self._head: list[_Event] = [("INTENT_RECEIVED", None, {
-            "intent": envelope["intent"], "strategy": envelope["routing"]["strategy"],
-            "inputHash": input_hash,
-            "rootExecutionId": root_execution_id or execution_id,
-        })]
+        self._root = root_execution_id or execution_id
+        self._head: list[_Event] = []  # after INTENT_RECEIVED (built at finish)
 
     def policy_filtered(self, verdicts: list[PolicyVerdict]) -> None:
         for verdict in verdicts:
@@ -101,23 +122,8 @@ class ExecutionRecorder:
         if store is not None:
             if not self._begun:
                 self._begun = True
-                header = {
-                    "executionId": self.execution_id,
-                    "parentExecutionId": self.parent_execution_id,
-                    "createdAt": self.created_at,
-                    "envelope": self.envelope,
-                }
-                texts = self.envelope_texts
-                # a store that journals the header's canonical text takes it from the
-                # envelope's text, known already (no second encoding of the envelope)
-                from_text = getattr(store, "begin_from_text", None) \
-                    if texts is not None else None
-                if from_text is None or texts is None:
-                    store.begin(self.execution_id, header, agent)
-                else:
-                    from_text(self.execution_id, header, header_text(
-                        self.execution_id, self.parent_execution_id, self.created_at,
-                        texts[0]), agent)
+                write_ahead(store, self.execution_id, self.parent_execution_id,
+                            self.created_at, self.envelope, self.envelope_texts, agent)
             else:
                 store.attempt_started(self.execution_id, agent)
         return AttemptLog(agent)
@@ -133,7 +139,11 @@ class ExecutionRecorder:
 
     def finish(self, response: AgentResponse, decision: RoutingDecision,
                agents: list[dict[str, Any]], logs: list[AttemptLog]) -> ExecutionRecord:
-        raw_events = list(self._head)
+        envelope = self.envelope
+        raw_events: list[_Event] = [("INTENT_RECEIVED", None, {
+            "intent": envelope["intent"], "strategy": envelope["routing"]["strategy"],
+            "inputHash": self.input_hash, "rootExecutionId": self._root,
+        }), *self._head]
         usage: dict[str, float] = {}
         for log in logs:
             raw_events.extend(log.events)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import builtins
 import datetime as _dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError, RecordNotFoundError
@@ -16,9 +16,21 @@ from ..pretty_fast import pretty_from_canonical
 from ..records import FORMAT_VERSION, ExecutionRecord, RecordEvent
 from ..serialization import check_before_write
 
-__all__ = ["DURABILITY_LEVELS", "POWER_LOSS", "PROCESS_CRASH", "ExecutionStore",
-           "check_execution_id", "check_limit", "interrupted_record", "matches",
-           "record_order", "record_text", "resolve_durability", "time_order_key"]
+__all__ = [
+    "DURABILITY_LEVELS",
+    "POWER_LOSS",
+    "PROCESS_CRASH",
+    "ExecutionStore",
+    "check_execution_id",
+    "check_limit",
+    "checked_text",
+    "interrupted_record",
+    "matches",
+    "record_order",
+    "record_text",
+    "resolve_durability",
+    "time_order_key",
+]
 
 PROCESS_CRASH = "process-crash"
 """Durability level: a stored record (and a write-ahead entry) survives the death of the
@@ -265,6 +277,17 @@ def interrupted_record(header: dict[str, Any], attempts: builtins.list[str]) -> 
         hashes={},
     )
     return record.seal()
+
+
+def checked_text(text: str) -> Callable[[str], str]:
+    """*text* for a store's write path, as :func:`record_text` gives a record's: returned
+    once it passed :func:`~intentusnet_core.serialization.check_before_write` for the
+    place named (whose errors it raises)."""
+    def checked(where: str) -> str:
+        __tracebackhide__ = True  # pytest: *text* may hold a refused live secret
+        check_before_write(text, where)
+        return text
+    return checked
 
 
 def record_text(record: ExecutionRecord, where: str, *, pretty: bool) -> str:

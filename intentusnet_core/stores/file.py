@@ -75,6 +75,7 @@ from .base import (
     PROCESS_CRASH,
     check_execution_id,
     check_limit,
+    checked_text,
     matches,
     record_order,
     record_text,
@@ -143,12 +144,7 @@ class FileExecutionStore:
                     text: str) -> None:
         """:meth:`save` of a top-level record sealed just now, as its canonical *text*."""
         pretty = pretty_from_canonical(text) or pretty_json(json.loads(text))
-
-        def checked(path: str) -> str:
-            check_before_write(pretty, path)
-            return pretty
-
-        self._write(execution_id, checked, sync_directory=True)
+        self._write(execution_id, checked_text(pretty), sync_directory=True)
         self._finished(execution_id)
 
     def save_many(self, records: builtins.list[ExecutionRecord]) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from ..errors import RecordNotFoundError, StoreError
 from ..record_deferred import deferred_record
 from ..records import ExecutionRecord
-from ..serialization import check_before_write
-from .base import check_limit, interrupted_record, record_text, time_order_key
+from .base import check_limit, checked_text, interrupted_record, record_text, time_order_key
 
 __all__ = ["InMemoryExecutionStore"]
 
@@ -33,16 +33,8 @@ class InMemoryExecutionStore:
         return len(self._records)
 
     def save(self, record: ExecutionRecord) -> None:
-        with self._lock:
-            if record.execution_id in self._records:
-                raise StoreError(f"memory store: execution {record.execution_id} is already "
-                                 "stored; records are immutable")
-            text = record_text(record, f"memory store (execution {record.execution_id})",
-                               pretty=False)
-            self._records[record.execution_id] = (time_order_key(record.created_at),
-                                                  record.intent_name, record.status,
-                                                  record.agent, text)
-            self._pending.pop(record.execution_id, None)
+        self._put(record.execution_id, record.created_at, record.intent_name, record.status,
+                  record.agent, partial(record_text, record, pretty=False))
 
     #: the ``save`` that :meth:`save_sealed` stands for (see ``SQLiteExecutionStore``)
     sealed_save_of = save
@@ -51,12 +43,16 @@ class InMemoryExecutionStore:
                     text: str) -> None:
         """:meth:`save` of a completed top-level record sealed just now, given as its
         canonical *text* and its listed fields (the recorded plain path)."""
+        self._put(execution_id, created_at, intent, "completed", agent, checked_text(text))
+
+    def _put(self, execution_id: str, created_at: str, intent: str, status: str,
+             agent: str | None, text_for: Callable[[str], str]) -> None:
         with self._lock:
             if execution_id in self._records:
                 raise StoreError(f"memory store: execution {execution_id} is already "
                                  "stored; records are immutable")
-            check_before_write(text, f"memory store (execution {execution_id})")
-            self._records[execution_id] = (time_order_key(created_at), intent, "completed",
+            text = text_for(f"memory store (execution {execution_id})")
+            self._records[execution_id] = (time_order_key(created_at), intent, status,
                                            agent, text)
             self._pending.pop(execution_id, None)
 
