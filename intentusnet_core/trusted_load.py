@@ -5,12 +5,14 @@ A cassette written by :meth:`~intentusnet_core.cassettes.CassetteFile.save` is t
 canonical pretty JSON of its content (sorted keys, 2-space indent, newline), and each of its
 records carries ``hashes.record``, the SHA-256 of the record's canonical text. When:
 
-1. the file parses (C parser, no per-object hook) with every float in the range where the
-   fast encoder prints it as the canonical encoder does (:data:`SAFE_FLOATS`),
+1. the file parses with orjson (which refuses NaN, Infinity and lone surrogates, and reads
+   an integer beyond 64 bits as a float),
 2. re-encoding the parsed document with the fast encoder gives back the file's bytes, so
-   the file holds no duplicated key, no NaN and nothing the canonical writer would not
-   write, and
-3. every record's canonical text (fast encoder) hashes to its ``hashes.record``,
+   the file holds no duplicated key, no integer read as a float and nothing the canonical
+   writer would not write, and
+3. every record's canonical text (fast encoder) holds no float the fast encoder writes
+   otherwise than the canonical one (:func:`~intentusnet_core.hashing.fast_text_may_differ`:
+   an exponent, or ``0.0000…``) and hashes to its ``hashes.record``,
 
 then each record's bytes are the ones that were sealed, and what the hash vouches for is
 not re-validated field by field: records are built directly, with only the checks that keep
@@ -22,9 +24,11 @@ every error is reported exactly as before.
 
 The fast encoder (orjson) differs from the canonical one only for floats printed with an
 exponent or below 1e-4, non-finite numbers, integers beyond 64 bits, lone surrogates and
-non-string keys (JSON has none); the first two are excluded by the parse guard, the others
-make it raise. ``tests/properties/test_trusted_load.py`` proves both encodings equal on
-arbitrary JSON values that pass the guard.
+non-string keys (JSON has none); the first is found in each record's text (3.), the
+others are refused by the parser or make the encoder raise.
+``tests/properties/test_trusted_load.py`` proves the texts equal on arbitrary JSON values
+that pass these checks. (:func:`guarded_parse`, the stdlib parser with a float guard, was
+the first step before the orjson parse; it is kept for callers that parse one value.)
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any
 
 import orjson
 
-from .hashing import HASH_PREFIX, fast_json_bytes
+from .hashing import HASH_PREFIX, fast_json_bytes, fast_text_may_differ
 from .records import ExecutionRecord, RecordEvent, construct_model
 from .wire_format import RECORD_FORMATS
 
@@ -80,10 +84,12 @@ def guarded_parse(text: str | bytes) -> Any:
 
 
 def canonical_fast(value: Any) -> bytes | None:
-    """The canonical UTF-8 bytes of *value* (a value :func:`guarded_parse` returned), or
-    None when the fast encoder refuses it (integers beyond 64 bits, lone surrogates, nesting
-    deeper than it allows): :func:`~intentusnet_core.hashing.fast_json_bytes`, whose float
-    spellings the guard of :func:`guarded_parse` has already made safe."""
+    """The fast encoder's UTF-8 text of *value* (:func:`~intentusnet_core.hashing.
+    fast_json_bytes`), or None when it refuses it (integers beyond 64 bits, lone
+    surrogates, nesting deeper than it allows). It is the canonical text when *value* came
+    from :func:`guarded_parse` (whose guard made every float spelling safe), or when
+    :func:`~intentusnet_core.hashing.fast_text_may_differ` finds no float in it that may be
+    written otherwise."""
     return fast_json_bytes(value)
 
 
@@ -108,7 +114,10 @@ def trusted_records(raw: bytes) -> tuple[dict[str, Any], list[ExecutionRecord]] 
 
 
 def _trusted_records(raw: bytes) -> tuple[dict[str, Any], list[ExecutionRecord]] | None:
-    data = guarded_parse(raw)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # also NaN, Infinity, lone surrogates, too deep
+        return None
     if type(data) is not dict or type(data.get("records")) is not list:
         return None
     try:
@@ -137,7 +146,8 @@ def _trusted_record(item: Any) -> ExecutionRecord | None:
     wire = dict(item)
     wire["hashes"] = {key: value for key, value in hashes.items() if key != "record"}
     body = canonical_fast(wire)
-    if body is None or HASH_PREFIX + hashlib.sha256(body).hexdigest() != stored:
+    if body is None or fast_text_may_differ(body) \
+            or HASH_PREFIX + hashlib.sha256(body).hexdigest() != stored:
         return None
     return _build(item)
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +17,7 @@ from intentusnet_core import IntentEnvelope, IntentusRuntime, agent
 from intentusnet_core import trusted_load as trusted
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.errors import PayloadError, RecordFormatError, RecordIntegrityError
-from intentusnet_core.hashing import canonical_json, pretty_json
+from intentusnet_core.hashing import canonical_json, fast_text_may_differ, pretty_json
 from intentusnet_core.strict_json import parse_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +50,23 @@ def test_the_fast_encoder_is_canonical_wherever_the_guard_lets_a_value_through(
         return
     assert fast == _reference(parsed)
     assert json.loads(fast) == parsed
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON)
+def test_the_orjson_parse_gives_canonical_bytes_wherever_the_text_check_lets_them_through(
+        value: Any) -> None:
+    # the trusted load's own steps: orjson parses, the fast encoder writes, and the text
+    # check (fast_text_may_differ) sends any float it may write otherwise to the strict path
+    try:
+        parsed = orjson.loads(json.dumps([value], ensure_ascii=False))
+    except orjson.JSONDecodeError:  # a lone surrogate: the strict path
+        return
+    fast = trusted.canonical_fast(parsed)
+    if fast is None or fast_text_may_differ(fast):
+        return
+    assert fast == _reference(parsed)
+    assert parsed == json.loads(json.dumps([value]))  # the values the stdlib reads
 
 
 @settings(max_examples=200, deadline=None)
