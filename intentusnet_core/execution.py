@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from . import record_writer
 from .capture.transport import install as install_capture
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from .tracing import TraceSink
 
 __all__ = ["PLAIN_ROUTING", "AmbientBinding", "Clock", "DirectSettings", "Execution",
-           "ExecutionLifecycle", "FixedClock", "Playback", "Preview", "RecordingSettings",
+           "ExecutionLifecycle", "FixedClock", "PlainReplay", "Playback", "Preview",
+           "RecordingSettings",
            "SequentialIds", "default_execution_id", "dump_envelope", "envelope_texts",
            "prefiltered_part", "set_ambient_binding", "utc_now_iso"]
 
@@ -203,6 +204,25 @@ class AmbientBinding(Protocol):
         ...
 
 
+class PlainReplay(Protocol):
+    """An ambient binding that serves recorded executions on the router's plain replay path
+    (:func:`.plain_route.route_replayed`): a top-level DIRECT intent, without target,
+    deadline or policy, whose recording is one attempt of the first candidate."""
+
+    redactor: Redactor
+    capture: bool
+    serves_plain: bool  # whether it serves any execution so now (agent-level replay)
+
+    def serve_plain(self, envelope: dict[str, Any], input_hash: str,
+                    candidates: tuple[Any, ...]) -> AgentResponse | None:
+        """The response the general path would give *envelope* (wire form) when its
+        recording reproduces exactly, counted and kept as that path keeps it; None, with
+        nothing consumed or counted, when the general path must run (a miss, drift,
+        another shape). *candidates* are the router's ``AgentEntry`` objects, in routing
+        order. Raises what the general path raises before any agent runs."""
+        ...
+
+
 _ambient: AmbientBinding | None = None
 
 
@@ -266,6 +286,16 @@ class ExecutionLifecycle:
         """True when a top-level execution begun now would record nothing: no ambient
         binding is installed and recording is off (the router's plain path)."""
         return _ambient is None and not self.settings.enable_recording
+
+    def plain_binding(self) -> PlainReplay | None:
+        """The installed ambient binding when it may serve a top-level execution begun now
+        on the plain replay path: it says it serves (``serves_plain``) and no trace sink is
+        set (the general path exports spans). None otherwise."""
+        binding = _ambient
+        if binding is None or self.settings.trace_sink is not None \
+                or not getattr(binding, "serves_plain", False):
+            return None
+        return cast("PlainReplay", binding)
 
     def direct_settings(self) -> DirectSettings | None:
         """What a top-level execution begun now records with, when it may take the

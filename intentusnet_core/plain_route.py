@@ -4,6 +4,12 @@ DIRECT to a sync agent without a deadline, no target, no policy, no ambient bind
 recording off: the same scope, call, ladder and outcome as the general path
 (``tests/properties/test_plain_routing.py`` compares both), without the lifecycle around
 them. ``route_intent`` discards the decision, so it is built only when asked for.
+
+The same case recorded takes the recorded plain path (:mod:`.recorded_route`); replayed
+under a binding that serves it (the pytest plugin's agent-level replay), the plain replay
+path (:func:`route_replayed`): the envelope's input hash as the general path computes it,
+then the binding serves the recording when it reproduces exactly
+(``tests/properties/test_plain_replay.py`` compares both).
 """
 
 from __future__ import annotations
@@ -11,17 +17,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .capture.transport import install as install_capture
 from .decision import RoutingDecision
+from .execution import dump_envelope, envelope_texts, prefiltered_part
+from .hashing import hash_text
 from .models import AgentResponse, IntentEnvelope, IntentRef, RoutingStrategy
 from .recorded_route import route_recorded, sync_candidates
 
 if TYPE_CHECKING:
     from .attempts import AgentEntry, AttemptRunner
-    from .execution import ExecutionLifecycle
+    from .execution import ExecutionLifecycle, PlainReplay
     from .policy import PolicyEngine
     from .record_direct import DirectShape
 
-__all__ = ["route_plain"]
+__all__ = ["route_plain", "route_replayed"]
 
 _DIRECT = RoutingStrategy.DIRECT
 
@@ -43,8 +52,10 @@ def route_plain(envelope: IntentEnvelope,
     if lifecycle is not None and not lifecycle.records_nothing():
         if shapes is None or decide:
             return None
-        recorded = route_recorded(envelope, candidates, runner, lifecycle, shapes)
-        return None if recorded is None else (recorded, None)
+        binding = lifecycle.plain_binding()
+        answered = route_recorded(envelope, candidates, runner, lifecycle, shapes) \
+            if binding is None else route_replayed(envelope, candidates, binding)
+        return None if answered is None else (answered, None)
     found = sync_candidates(envelope, candidates)
     if found is None:
         return None
@@ -55,3 +66,25 @@ def route_plain(envelope: IntentEnvelope,
     response = runner.plain(entry, envelope, decision)
     response.metadata["replayable"] = False
     return response, decision
+
+
+def route_replayed(envelope: IntentEnvelope,
+                   candidates: Callable[[IntentRef], tuple[AgentEntry, ...]],
+                   binding: PlainReplay) -> AgentResponse | None:
+    """The response *binding* serves for *envelope* (DIRECT, no target, no deadline, no
+    policy: checked by :func:`route_plain`) from its recording, or None when the general
+    path must run (then nothing was consumed). The input hash is the general path's
+    (``ExecutionLifecycle.begin``): an envelope the redaction prefilter stops at goes there."""
+    __tracebackhide__ = True
+    if type(envelope) is not IntentEnvelope:
+        return None
+    found = candidates(envelope.intent)
+    if not found:
+        return None
+    if binding.capture:
+        install_capture()
+    wire = dump_envelope(envelope, mode="json", by_alias=True)
+    envelope_text, input_text = envelope_texts(wire)
+    if not binding.redactor.prefilter_clears([prefiltered_part(envelope_text)]):
+        return None
+    return binding.serve_plain(wire, hash_text(input_text), found)

@@ -19,16 +19,21 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from intentusnet_core.context import current_attempt
-from intentusnet_core.decision import RoutingDecision
+from intentusnet_core.decision import AttemptOutcome, RoutingDecision
 from intentusnet_core.drift import DriftChange, DriftReport, diff_records
 from intentusnet_core.errors import CassetteError, RecordNotFoundError, ReplayMissError
 from intentusnet_core.execution import Playback, Preview
 from intentusnet_core.hashing import canonical_json, hash_text, plain_json_hash
 from intentusnet_core.identity import IDENTITY_KEYS, output_identity
-from intentusnet_core.models import AgentResponse, response_wire
+from intentusnet_core.models import (
+    AgentResponse,
+    RoutingStrategy,
+    response_from_wire,
+    response_wire,
+)
 from intentusnet_core.records import ExecutionRecord
 from intentusnet_core.redaction import Redactor
 from intentusnet_core.stores.base import ExecutionStore, check_limit, matches
@@ -40,7 +45,12 @@ from .ownership import BodyRun, LateExecutions, RunIds, run_of
 from .playback import AgentPlayer, Player, StepPlayer, VerifyPlayer
 from .report import miss_failure
 
+if TYPE_CHECKING:
+    from intentusnet_core.attempts import AgentEntry
+
 __all__ = ["CassetteBinding", "CassetteSink"]
+
+_DIRECT = RoutingStrategy.DIRECT
 
 
 class CassetteSink:
@@ -116,6 +126,11 @@ class CassetteBinding:
         # so an id is never reused for another dict while it is a key)
         self._config_hashes: dict[tuple[int, ...], tuple[str, list[dict[str, Any]]]] = {}
         self._decision_hashes: dict[tuple[Any, ...], str] = {}
+        # the plain replay path (serve_plain): agent-level replay of a loaded cassette
+        self.serves_plain = not cassette.recording and cassette.settings.replay == "agent" \
+            and cassette.mode not in (Mode.REPEAT, Mode.VERIFY)
+        # (candidates, status, error code) -> (config hash, decision hash)
+        self._plain_identities: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def begin(self, envelope: dict[str, Any], input_hash: str,
               parent_execution_id: str | None,
@@ -258,17 +273,88 @@ class CassetteBinding:
         # idempotent: an unchanged output hashes as recorded. Its text matching the
         # recorded hash as it is proves that (it is the redacted text, which redacts to
         # itself), so the redaction pass runs only when it does not
-        identity = output_identity(response_wire(response))
-        recorded_output = hashes.get("output")
-        # served responses are recorded (plain JSON) values: orjson may encode them
-        if plain_json_hash(identity) != recorded_output:
-            _, output = self.redactor.redact_json(identity)
-            if hash_text(output) != recorded_output:
-                return None
+        if not self._output_matches(response, hashes.get("output")):
+            return None
         self.cassette.counters.replayed += 1
         self._count_saved_cost()
         self.cassette.records.append(recorded)  # identities are for repeat mode: not here
         return recorded
+
+    def _output_matches(self, response: AgentResponse, recorded_output: Any) -> bool:
+        """Whether the output identity of *response* (served from the recording) hashes
+        as recorded. The served responses come from the (redacted) recording, and redaction
+        is idempotent: an unchanged output hashes as recorded. Its text matching the
+        recorded hash as it is proves that (it is the redacted text, which redacts to
+        itself), so the redaction pass runs only when it does not."""
+        identity = output_identity(response_wire(response))
+        # served responses are recorded (plain JSON) values: orjson may encode them
+        if plain_json_hash(identity) == recorded_output:
+            return True
+        _, output = self.redactor.redact_json(identity)
+        return bool(hash_text(output) == recorded_output)
+
+    def serve_plain(self, envelope: dict[str, Any], input_hash: str,
+                    candidates: tuple[AgentEntry, ...]) -> AgentResponse | None:
+        """The plain replay path (``intentusnet_core.plain_route.route_replayed``): what
+        :meth:`begin`, the served attempt and :meth:`replayed` give a top-level DIRECT
+        execution (no target, deadline or policy) whose recording is one attempt of the
+        first of *candidates*, without the execution around them. None, with nothing
+        consumed or counted, whenever the general path must run: no unused recording (a
+        miss), another recorded shape (child intents, other attempts) or any hash that
+        differs (drift: the general path seals and diffs). Raises :class:`CassetteError` for
+        a late execution, as :meth:`begin` does."""
+        __tracebackhide__ = True
+        self._refuse_late(envelope, None)
+        intent = str((envelope.get("intent") or {}).get("name", ""))
+        recorded = self.index.peek(intent, input_hash)
+        if recorded is None:
+            return None
+        served = None
+        for event in recorded.events:
+            kind = event.type
+            if kind == "AGENT_ATTEMPT_END":
+                if served is not None:
+                    return None
+                served = (event.agent, event.payload.get("response") or {})
+            elif kind == "CHILD_INTENT":
+                return None
+        entry = candidates[0]
+        name = entry.name
+        if served is None or served[0] != name:
+            return None
+        response = response_from_wire(served[1])
+        error = response.error
+        key = (candidates, response.status, error.code if error is not None else None)
+        identity = self._plain_identities.get(key)
+        if identity is None:
+            identity = self._plain_identity(*key)
+        hashes = recorded.hashes
+        if identity[0] != hashes.get("config") or identity[1] != hashes.get("decision") \
+                or not self._output_matches(response, hashes.get("output")):
+            return None
+        self.index.take(intent, input_hash)  # the recording peeked at
+        metadata = response.metadata
+        metadata["execution_id"] = self.ids()
+        metadata["replayable"] = True
+        self.cassette.counters.replayed += 1
+        self._count_saved_cost()
+        self.cassette.records.append(recorded)
+        return response
+
+    def _plain_identity(self, candidates: tuple[AgentEntry, ...], status: str,
+                        code: str | None) -> tuple[str, str]:
+        """The config and decision hashes of a plain DIRECT execution served by one attempt
+        of the first of *candidates* that ended with *status* and error *code*: what
+        :meth:`replayed` compares, from the decision the general path builds."""
+        agents = [candidate.wire for candidate in candidates]
+        name = candidates[0].name
+        decision = RoutingDecision(_DIRECT, name, "deterministic_match",
+                                   [candidate.name for candidate in candidates], [],
+                                   [AttemptOutcome(name, status, code, 0.0)])
+        identity = (hash_text(canonical_json(agents)), self._decision_hash(decision))
+        if len(self._plain_identities) < 1024:
+            self._plain_identities[(candidates, status, code)] = identity
+        return identity
 
     def _decision_hash(self, decision: RoutingDecision) -> str:
         """The decision hash of *decision*: its wire form without durations, which is

@@ -71,6 +71,15 @@ class RecordIndex:
         self._use(record)
         return record
 
+    def peek(self, intent: str, input_hash: str) -> ExecutionRecord | None:
+        """What :meth:`take` would return now, without using it or counting the call."""
+        key = (intent, input_hash)
+        candidates = self._by_key.get(key)
+        if candidates is None:
+            return None
+        performed = self._performed.get(key, 0)
+        return candidates[performed] if performed < len(candidates) else None
+
     def _use(self, record: ExecutionRecord) -> None:
         if record.execution_id not in self.used:
             self.used.add(record.execution_id)
