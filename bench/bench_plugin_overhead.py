@@ -16,14 +16,18 @@ Nothing is asserted about time.
 
 ``--replayed`` measures what replayed executions cost instead (issue 15, Must show 5): the
 ``bench_replay.py`` project (one test routing N intents through one agent) is recorded once
-per N (``--ns``, default 100 and 1000) and replayed ``--runs`` times per N. Each replay is a
-whole ``python -m pytest`` process; the figures are its wall time, its CPU time (user +
-system, from the OS accounting of the finished child: steadier than wall time on a shared
-machine) and the loop timed inside the test body. Printed:
+per N (``--ns``, default 100, 400, 700 and 1000) and replayed ``--runs`` times per N. Each
+replay is a whole ``python -m pytest`` process, with bytecode cached as on a user's machine
+and, unless ``--all-plugins``, with pytest and this plugin only (the other plugins of a
+development venv cost about 0.6 s per process, most of the noise between runs);
+the figures are its wall time, its CPU time (user + system, from the OS accounting of the
+finished child) and the loop timed inside the test body. Printed:
 
-* (a) whole run per replayed execution = (run at the largest N - run at the smallest N) /
-  (difference of N), the median over the rounds (the two runs of a round are adjacent):
-  start-up, cassette loading, the body, teardown and exit included;
+* (a) whole run per replayed execution: the least-squares slope of the run's time over N,
+  fitted to every run of every N (start-up, cassette loading, the body, teardown and exit
+  included; what does not grow with N is the intercept), from the wall and the CPU times;
+* the same slope through the fastest run of each N (a run is only ever slowed down by what
+  else the machine does);
 * (b) in the body, microseconds per replayed execution (median at the largest N).
 
 With ``--baseline DIR`` (another checkout of this repository) both checkouts replay the
@@ -102,11 +106,23 @@ REPO = Path(__file__).resolve().parent.parent
 LOOP_RE = re.compile(r"BENCH_LOOP_NS=(\d+) N=(\d+)")
 
 
+ONLY_THIS_PLUGIN = [True]  # --all-plugins sets it False
+
+
 def replay_run(project: Path, tree: Path, extra: list[str]) -> tuple[float, float, float]:
     """(wall s, CPU s, in-body us per execution) of one pytest process replaying (or, with
     *extra*, recording) *project* with *tree*'s packages first on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(tree)
+    # bytecode cached, as on a user's machine: compiling every module again in each
+    # process adds a few hundred milliseconds, and their noise, to every run
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if ONLY_THIS_PLUGIN[0]:
+        # pytest and this plugin only: the other plugins of a development venv
+        # (hypothesis, xdist, syrupy, vcr, langsmith ...) cost ~0.6 s per process here,
+        # and that start-up is most of the noise between two runs of the same N
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        extra = ["-p", "pytest_intentusnet.plugin", *extra]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
@@ -120,6 +136,24 @@ def replay_run(project: Path, tree: Path, extra: list[str]) -> tuple[float, floa
                          f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, int(match.group(1)) / int(match.group(2)) / 1000.0
+
+
+def _slope(points: list[tuple[int, float]]) -> float:
+    """The least-squares slope of *points* (x, y)."""
+    return _fit(points)[0]
+
+
+def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """The least-squares slope of *points* (x, y) and its standard error (0 for two
+    points)."""
+    xs = [float(x) for x, _ in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(y for _, y in points)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    if len(points) <= 2:
+        return slope, 0.0
+    residual = sum((y - mean_y - slope * (x - mean_x)) ** 2 for x, y in points)
+    return slope, (residual / (len(points) - 2) / spread) ** 0.5
 
 
 def replayed(args: argparse.Namespace) -> int:
@@ -159,19 +193,27 @@ def replayed(args: argparse.Namespace) -> int:
         for name in trees:
             medians = {n: [statistics.median(run[k] for run in runs[(name, n)])
                            for k in range(3)] for n in ns}
-            # the median of the per-round differences (the two runs of a round are
-            # adjacent in time, so a drift of the machine's load hits both)
-            per_exec_wall, per_exec_cpu = (statistics.median(
-                (big[k] - small[k]) / (high - low) * 1e6
-                for big, small in zip(runs[(name, high)], runs[(name, low)]))
-                for k in (0, 1))
+            # the slope of the whole run's time over N, fitted by least squares to every
+            # run of every N (all of them inform it, so one slow run moves it little),
+            # from the wall and the CPU times; and the slope through the fastest run of
+            # each N (a run is only ever slowed down by what else the machine does)
+            points = [(n, run) for n in ns for run in runs[(name, n)]]
+            (per_exec_wall, error_wall), (per_exec_cpu, _) = (
+                _fit([(n, run[k]) for n, run in points]) for k in (0, 1))
+            per_exec_wall, per_exec_cpu = per_exec_wall * 1e6, per_exec_cpu * 1e6
+            error_wall *= 1e6
+            per_exec_min = _slope([(n, min(run[0] for run in runs[(name, n)]))
+                                   for n in ns]) * 1e6
             figures[name] = {"whole_run_us_per_execution_wall": round(per_exec_wall, 1),
+                             "whole_run_us_per_execution_wall_stderr": round(error_wall, 1),
                              "whole_run_us_per_execution_cpu": round(per_exec_cpu, 1),
+                             "whole_run_us_per_execution_min_wall": round(per_exec_min, 1),
                              "body_us_per_execution": round(medians[high][2], 2),
                              "medians": {str(n): [round(x, 4) for x in medians[n]]
                                          for n in ns}}
-            print(f"{name:>8}: (a) whole run {per_exec_wall:7.1f} us wall, "
-                  f"{per_exec_cpu:7.1f} us CPU per replayed execution (N {low} -> {high}); "
+            print(f"{name:>8}: (a) whole run {per_exec_wall:7.1f} ± {error_wall:.1f} us wall, "
+                  f"{per_exec_cpu:7.1f} us CPU per replayed execution (N {low} -> {high}, "
+                  f"least squares), {per_exec_min:7.1f} us through the fastest runs; "
                   f"(b) body {medians[high][2]:6.2f} us per execution at N = {high}")
             for n in ns:
                 wall, cpu, body = medians[n]
@@ -197,11 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--replayed", action="store_true",
                         help="measure replayed executions (whole run and body) instead")
-    parser.add_argument("--ns", type=int, nargs="+", default=[100, 1000],
-                        help="with --replayed: the numbers of executions (default 100 1000)")
+    parser.add_argument("--ns", type=int, nargs="+", default=[100, 400, 700, 1000],
+                        help="with --replayed: the numbers of executions (default 100 400 "
+                             "700 1000)")
+    parser.add_argument("--all-plugins", action="store_true",
+                        help="with --replayed: load every installed pytest plugin (default: "
+                             "pytest and this plugin only, PYTEST_DISABLE_PLUGIN_AUTOLOAD)")
     parser.add_argument("--baseline", type=Path,
                         help="with --replayed: another checkout to alternate with")
     args = parser.parse_args(argv)
+    ONLY_THIS_PLUGIN[0] = not args.all_plugins
     if args.replayed:
         return replayed(args)
     root = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
