@@ -164,10 +164,12 @@ def _plain(value: Any, depth: int) -> Any:
 
 def _simple(item: Any) -> bool:
     """Whether *item* is already plain and recordable, judged without a call per item of
-    the common kinds (the hot path: short ASCII text, small ints, booleans, None)."""
+    the common kinds (the hot path: short ASCII text, small ints, booleans, None, finite
+    floats: ``x - x`` is 0.0 for those, NaN for NaN and the infinities)."""
     kind = type(item)
     return (kind is str and str.isascii(item)) or item is None or kind is bool or \
-        (kind is int and item.bit_length() <= _SAFE_INT_BITS)
+        (kind is int and item.bit_length() <= _SAFE_INT_BITS) or \
+        (kind is float and item - item == 0.0)
 
 
 def _container(value: Any, kind: type, depth: int, *, copy: bool = False) -> Any:
