@@ -301,8 +301,10 @@ class CassetteBinding:
         first of *candidates*, without the execution around them. None, with nothing
         consumed or counted, whenever the general path must run: no unused recording (a
         miss), another recorded shape (child intents, other attempts) or any hash that
-        differs (drift: the general path seals and diffs). Raises :class:`CassetteError` for
-        a late execution, as :meth:`begin` does."""
+        differs (drift: the general path seals and diffs), a recorded response that does
+        not load (the general path raises it), or a recording another thread took between
+        the peek and the take. Raises :class:`CassetteError` for a late execution, as
+        :meth:`begin` does."""
         __tracebackhide__ = True
         self._refuse_late(envelope, None)
         intent = str((envelope.get("intent") or {}).get("name", ""))
@@ -322,7 +324,10 @@ class CassetteBinding:
         name = entry.name
         if served is None or served[0] != name:
             return None
-        response = response_from_wire(served[1])
+        try:
+            response = response_from_wire(served[1])
+        except (ValueError, TypeError):  # a malformed recorded response: the general path
+            return None  # raises it, after counting the call as that path does
         error = response.error
         key = (candidates, response.status, error.code if error is not None else None)
         identity = self._plain_identities.get(key)
@@ -332,7 +337,8 @@ class CassetteBinding:
         if identity[0] != hashes.get("config") or identity[1] != hashes.get("decision") \
                 or not self._output_matches(response, hashes.get("output")):
             return None
-        self.index.take(intent, input_hash)  # the recording peeked at
+        if not self.index.take_if(intent, input_hash, recorded):
+            return None  # another thread took it meanwhile: the general path takes the next
         metadata = response.metadata
         metadata["execution_id"] = self.ids()
         metadata["replayable"] = True

@@ -9,6 +9,7 @@ or no recording has the key, and the closest recorded envelopes are diffed
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -58,18 +59,35 @@ class RecordIndex:
         self.used: set[str] = set()
         self.used_in_order: list[ExecutionRecord] = []  # each used recording, once
         self._by_id: dict[str, ExecutionRecord] | None = None
+        # agents' threads may replay at once: a call counts and takes its recording whole
+        self._lock = threading.Lock()
 
     def take(self, intent: str, input_hash: str) -> ExecutionRecord | None:
         """The next unused recording of ``(intent, input_hash)``, now used; None when there
         is none (see :meth:`explain_miss`)."""
         key = (intent, input_hash)
-        performed = self._performed[key] = self._performed[key] + 1
-        candidates = self._by_key.get(key)
-        if candidates is None or performed > len(candidates):
-            return None
-        record = candidates[performed - 1]
-        self._use(record)
+        with self._lock:
+            performed = self._performed[key] = self._performed[key] + 1
+            candidates = self._by_key.get(key)
+            if candidates is None or performed > len(candidates):
+                return None
+            record = candidates[performed - 1]
+            self._use(record)
         return record
+
+    def take_if(self, intent: str, input_hash: str, expected: ExecutionRecord) -> bool:
+        """:meth:`take` when its recording is still *expected* (what :meth:`peek` gave),
+        and True; else False, with nothing counted or used (another thread took it)."""
+        key = (intent, input_hash)
+        with self._lock:
+            candidates = self._by_key.get(key)
+            performed = self._performed.get(key, 0)
+            if candidates is None or performed >= len(candidates) \
+                    or candidates[performed] is not expected:
+                return False
+            self._performed[key] = performed + 1
+            self._use(expected)
+        return True
 
     def peek(self, intent: str, input_hash: str) -> ExecutionRecord | None:
         """What :meth:`take` would return now, without using it or counting the call."""

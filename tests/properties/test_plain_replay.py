@@ -14,6 +14,7 @@ repeated and changed calls, and changed agents (drift).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from intentusnet_core.redaction import Redactor
 from intentusnet_core.steps import step
 from pytest_intentusnet.binding import CassetteBinding
 from pytest_intentusnet.cassette import Cassette
+from pytest_intentusnet.matching import RecordIndex
 from pytest_intentusnet.modes import Mode, TestSettings
 
 NODE = "tests/test_x.py::test_x"
@@ -196,3 +198,77 @@ def test_a_recording_whose_output_is_not_its_served_attempts_is_judged_alike(
     assert plain == _replayed(path, agents, calls, plain=False)
     assert plain["counters"]["drifted"] == 1
     assert plain["counters"]["replayed"] == 2
+
+
+def test_two_threads_replaying_one_call_get_both_recordings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread switch between the peek and the take (forced by a barrier in the peek):
+    each recording is served once, as on the general path, never the first one twice."""
+    path = tmp_path / "c.json"
+    cassette = Cassette.open(path, NODE, Mode.RECORD_ALL, TestSettings())
+    cassette.frozen_at = FROZEN
+    answers = iter(range(1, 9))
+
+    @agent("counter", intents=["Ask"])
+    def counter(envelope: IntentEnvelope) -> dict[str, Any]:
+        return {"n": next(answers)}
+
+    _run(cassette, [counter], [{"q": 1}, {"q": 1}], plain=True)
+    CassetteFile(node_id=NODE, frozen_at=FROZEN, records=cassette.records).save(path)
+    barrier = threading.Barrier(2, timeout=5)
+    peek = RecordIndex.peek
+
+    def peek_together(self: RecordIndex, intent: str, input_hash: str) -> Any:
+        found = peek(self, intent, input_hash)
+        barrier.wait()  # both threads have peeked before either takes
+        return found
+
+    monkeypatch.setattr(RecordIndex, "peek", peek_together)
+    replayed = Cassette.open(path, NODE, Mode.REPLAY, TestSettings())
+    replayed.frozen_at = FROZEN
+    binding = CassetteBinding(replayed, redactor=Redactor(), clock=CLOCK)
+    assert binding.serves_plain
+    runtime = IntentusRuntime(store="memory://")
+    runtime.register_agent(counter)
+    served: list[int] = []
+
+    def call() -> None:
+        served.append(runtime.route_intent(IntentEnvelope.create("Ask", {"q": 1})).payload["n"])
+
+    previous = set_ambient_binding(binding)
+    try:
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        set_ambient_binding(previous)
+    assert sorted(served) == [1, 2]
+    assert len({record.execution_id for record in replayed.records}) == 2
+    assert replayed.counters.replayed == 2
+
+
+def test_a_malformed_recorded_response_is_judged_alike(tmp_path: Path) -> None:
+    """A resealed recording whose attempt response does not load (an error without its
+    message): the general path raises it after counting the call, so a second call is a
+    used-up miss there; the plain path must leave it to that path, not raise it itself."""
+    path = tmp_path / "c.json"
+    cassette = Cassette.open(path, NODE, Mode.RECORD_ALL, TestSettings())
+    cassette.frozen_at = FROZEN
+    agents = _agents("payload", 1, "1", False)
+    _run(cassette, agents, [{"q": 1}], plain=True)
+    record = cassette.records[0]
+    events = []
+    for event in record.events:
+        if event.type == "AGENT_ATTEMPT_END":
+            payload = dict(event.payload)
+            payload["response"] = {**payload["response"], "error": {"code": 5}}
+            event = event.model_copy(update={"payload": payload})
+        events.append(event)
+    CassetteFile(node_id=NODE, frozen_at=FROZEN,
+                 records=[record.model_copy(update={"events": events}).seal()]).save(path)
+    calls = [{"q": 1}, {"q": 1}, {"q": 2}]
+    plain = _replayed(path, agents, calls, plain=True)
+    assert plain == _replayed(path, agents, calls, plain=False)
+    assert plain["outcomes"][1][0] == "ReplayMissError"
