@@ -44,7 +44,7 @@ from .hashing import HASH_PREFIX, fast_json_bytes, fast_text_may_differ
 from .records import ExecutionRecord, RecordEvent, construct_model
 from .wire_format import RECORD_FORMATS
 
-__all__ = ["SAFE_FLOATS", "canonical_fast", "guarded_parse", "settle_young", "trusted_records"]
+__all__ = ["SAFE_FLOATS", "canonical_fast", "guarded_parse", "trusted_records"]
 
 _PRETTY = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
@@ -58,11 +58,10 @@ _EVENT_KEYS_V1 = frozenset(("seq", "type", "agent", "payload", "prevHash", "hash
 _EVENT_KEYS_V2 = frozenset(("seq", "type", "agent", "payload"))
 
 
-# every field name, shared by the records and events built here (construct_model): pydantic
-# only adds names to a model's fields set, and every name is in these already. One set per
-# object would be five more objects per record for the garbage collector to walk.
-_RECORD_FIELDS = set(ExecutionRecord.model_fields)
-_EVENT_FIELDS = set(RecordEvent.model_fields)
+_RECORD_FIELDS = frozenset(ExecutionRecord.model_fields)
+_EVENT_FIELDS = frozenset(RecordEvent.model_fields)
+#: the fields sets of the records and of the events of one load
+_FieldSets = tuple[set[str], set[str]]
 
 
 class _Unsafe(Exception):
@@ -107,8 +106,10 @@ def trusted_records(raw: bytes) -> tuple[dict[str, Any], list[ExecutionRecord]] 
 
     The cyclic garbage collector is paused meanwhile (JSON values hold no cycles): the
     tens of thousands of containers of a large cassette would otherwise set off dozens of
-    collections that free nothing. Then they go to the oldest generation without being
-    walked (:func:`settle_young`)."""
+    collections that free nothing; one young collection follows. (Moving them to the
+    oldest generation unwalked, by ``gc.freeze()`` and ``gc.unfreeze()``, was tried and
+    dropped: both reset every generation's count, so a suite loading many small cassettes
+    would hold off the automatic collections, and its cyclic garbage, indefinitely.)"""
     paused = gc.isenabled()
     gc.disable()
     try:
@@ -116,26 +117,9 @@ def trusted_records(raw: bytes) -> tuple[dict[str, Any], list[ExecutionRecord]] 
     finally:
         if paused:
             gc.enable()
-            settle_young()
-
-
-def settle_young() -> None:
-    """Move the objects of the young generations to the oldest one without walking them:
-    ``gc.freeze()`` then ``gc.unfreeze()``, two splices of the collector's lists, which
-    leave the count that starts full collections as it was.
-
-    Just-loaded records are long-lived: a young collection would walk every container of
-    them (about 7 us a record) and, by promoting them, count them towards the next full
-    collection, which walks every object of the process. They are usually freed (by
-    reference counting) before any full collection runs. A young object that is cyclic
-    garbage is freed by the next full collection instead of a young one. When objects are
-    frozen already (an application's own ``gc.freeze()``, which ``gc.unfreeze()`` would
-    undo), one young collection runs instead."""
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
-        gc.unfreeze()
-    else:
-        gc.collect(1)
+            # the young generations now hold every container just built: one collection
+            # of both walks them once (the automatic ones would walk them in each)
+            gc.collect(1)
 
 
 def _trusted_records(raw: bytes) -> tuple[dict[str, Any], list[ExecutionRecord]] | None:
@@ -151,15 +135,20 @@ def _trusted_records(raw: bytes) -> tuple[dict[str, Any], list[ExecutionRecord]]
     except (TypeError, orjson.JSONEncodeError):
         return None
     records = []
+    # one fields set for the records and one for the events of this load, shared by the
+    # objects built (construct_model): pydantic only adds names to a model's fields set,
+    # and every name is in these already; one set per object would be five more objects
+    # per record for the garbage collector to walk
+    fields = (set(_RECORD_FIELDS), set(_EVENT_FIELDS))
     for item in data["records"]:
-        record = _trusted_record(item)
+        record = _trusted_record(item, fields)
         if record is None:
             return None
         records.append(record)
     return data, records
 
 
-def _trusted_record(item: Any) -> ExecutionRecord | None:
+def _trusted_record(item: Any, fields: _FieldSets) -> ExecutionRecord | None:
     if type(item) is not dict or item.keys() != _RECORD_KEYS:
         return None
     hashes = item["hashes"]
@@ -174,10 +163,10 @@ def _trusted_record(item: Any) -> ExecutionRecord | None:
     if body is None or fast_text_may_differ(body) \
             or HASH_PREFIX + hashlib.sha256(body).hexdigest() != stored:
         return None
-    return _build(item)
+    return _build(item, fields)
 
 
-def _build(data: dict[str, Any]) -> ExecutionRecord | None:
+def _build(data: dict[str, Any], fields: _FieldSets) -> ExecutionRecord | None:
     """The record of a wire dict whose bytes matched their record hash: the fields the
     object model relies on are checked for type, the rest is what was sealed."""
     version = data["formatVersion"]
@@ -213,7 +202,7 @@ def _build(data: dict[str, Any]) -> ExecutionRecord | None:
         built.append(construct_model(RecordEvent, {
             "seq": event["seq"], "type": event["type"], "agent": event["agent"],
             "payload": event["payload"], "prev_hash": prev_hash, "hash": digest},
-            fields_set=_EVENT_FIELDS))
+            fields_set=fields[1]))
     record: ExecutionRecord = construct_model(ExecutionRecord, {
         "format_version": version, "execution_id": data["executionId"],
         "parent_execution_id": data["parentExecutionId"], "created_at": data["createdAt"],
@@ -221,5 +210,5 @@ def _build(data: dict[str, Any]) -> ExecutionRecord | None:
         "replayable_reason": data["replayableReason"], "envelope": data["envelope"],
         "agents": data["agents"], "router_decision": data["routerDecision"],
         "events": built, "final_response": final, "usage": data["usage"],
-        "hashes": data["hashes"]}, {"_sealed_text": None}, fields_set=_RECORD_FIELDS)
+        "hashes": data["hashes"]}, {"_sealed_text": None}, fields_set=fields[0])
     return record
