@@ -25,10 +25,15 @@ finished child) and the loop timed inside the test body. Printed:
 
 * (a) whole run per replayed execution: the least-squares slope of the run's time over N,
   fitted to every run of every N (start-up, cassette loading, the body, teardown and exit
-  included; what does not grow with N is the intercept), from the wall and the CPU times;
+  included; what does not grow with N is the intercept), from the wall and the CPU times,
+  with its standard error, and the slope plus two standard errors (a bound, not a point);
+  N runs ascending in one round and descending in the next;
 * the same slope through the fastest run of each N (a run is only ever slowed down by what
   else the machine does);
 * (b) in the body, microseconds per replayed execution (median at the largest N).
+
+What is replayed is one DIRECT agent without children: the plain replay path. Executions
+with fallbacks, children or a trace sink take the general path (about 25 us in the body).
 
 With ``--baseline DIR`` (another checkout of this repository) both checkouts replay the
 same recordings, alternating run by run (this checkout, the baseline, ...), each with its
@@ -184,7 +189,9 @@ def replayed(args: argparse.Namespace) -> int:
                 replay_run(projects[n], tree, [])
         for index in range(args.runs):
             order = list(trees) if index % 2 == 0 else list(reversed(trees))
-            for n in ns:
+            # N ascending in one round, descending in the next: a drift of the machine's
+            # load over the run does not tilt the slope
+            for n in (ns if index % 2 == 0 else list(reversed(ns))):
                 for name in order:
                     runs[(name, n)].append(replay_run(projects[n], trees[name], []))
         low, high = ns[0], ns[-1]
@@ -198,21 +205,26 @@ def replayed(args: argparse.Namespace) -> int:
             # from the wall and the CPU times; and the slope through the fastest run of
             # each N (a run is only ever slowed down by what else the machine does)
             points = [(n, run) for n in ns for run in runs[(name, n)]]
-            (per_exec_wall, error_wall), (per_exec_cpu, _) = (
+            (per_exec_wall, error_wall), (per_exec_cpu, error_cpu) = (
                 _fit([(n, run[k]) for n, run in points]) for k in (0, 1))
             per_exec_wall, per_exec_cpu = per_exec_wall * 1e6, per_exec_cpu * 1e6
-            error_wall *= 1e6
+            error_wall, error_cpu = error_wall * 1e6, error_cpu * 1e6
             per_exec_min = _slope([(n, min(run[0] for run in runs[(name, n)]))
                                    for n in ns]) * 1e6
             figures[name] = {"whole_run_us_per_execution_wall": round(per_exec_wall, 1),
                              "whole_run_us_per_execution_wall_stderr": round(error_wall, 1),
                              "whole_run_us_per_execution_cpu": round(per_exec_cpu, 1),
+                             "whole_run_us_per_execution_cpu_stderr": round(error_cpu, 1),
+                             "whole_run_us_per_execution_wall_bound": round(
+                                 per_exec_wall + 2 * error_wall, 1),
                              "whole_run_us_per_execution_min_wall": round(per_exec_min, 1),
                              "body_us_per_execution": round(medians[high][2], 2),
                              "medians": {str(n): [round(x, 4) for x in medians[n]]
                                          for n in ns}}
-            print(f"{name:>8}: (a) whole run {per_exec_wall:7.1f} ± {error_wall:.1f} us wall, "
-                  f"{per_exec_cpu:7.1f} us CPU per replayed execution (N {low} -> {high}, "
+            print(f"{name:>8}: (a) whole run {per_exec_wall:7.1f} ± {error_wall:.1f} us wall "
+                  f"(slope + 2 standard errors: {per_exec_wall + 2 * error_wall:.1f}), "
+                  f"{per_exec_cpu:7.1f} ± {error_cpu:.1f} us CPU per replayed execution "
+                  f"(N {low} -> {high}, "
                   f"least squares), {per_exec_min:7.1f} us through the fastest runs; "
                   f"(b) body {medians[high][2]:6.2f} us per execution at N = {high}")
             for n in ns:
