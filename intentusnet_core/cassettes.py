@@ -43,6 +43,7 @@ from .errors import (
     RecordIntegrityError,
 )
 from .hashing import pretty_json, stable_hash
+from .record_deferred import hashes_of
 from .records import ExecutionRecord
 from .serialization import read_file_bytes, write_text_atomic
 from .strict_json import parse_json
@@ -74,7 +75,7 @@ class CassetteFile:
         sealed: dict[str, Any] = {
             "formatVersion": self.format_version, "nodeId": self.node_id,
             "frozenAt": self.frozen_at,
-            "records": [r.hashes.get("record") for r in self.records]}
+            "records": [hashes_of(r).get("record") for r in self.records]}
         if self.learned:
             sealed["learned"] = self.learned
         return stable_hash(sealed)
@@ -157,7 +158,7 @@ class CassetteFile:
         hashes = data["hashes"]
         sealed = hashes.get("records")
         if hashes.get("cassette") != cassette.cassette_hash() or (
-                sealed is not None and sealed != [r.hashes.get("record") for r in records]):
+                sealed is not None and sealed != [hashes_of(r).get("record") for r in records]):
             return None
         return cassette
 

@@ -27,6 +27,7 @@ then loaded strictly, and raises as ``load()`` does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -37,8 +38,9 @@ from .record_replay_view import ReplayView, final_text, replay_view
 from .records import ExecutionRecord, RecordEvent
 from .wire_format import RECORD_ADVICE
 
-__all__ = ["DeferredRecord", "deferred_pretty_record", "deferred_record",
-           "deferred_replay_view"]
+__all__ = ["DeferredRecord", "deferred_parsed_record", "deferred_pretty_record",
+           "deferred_record", "deferred_replay_view", "events_of", "execution_id_of",
+           "hashes_of", "intent_name_of", "parsed_wire", "usage_of"]
 
 _new = object.__new__
 _set = object.__setattr__
@@ -47,6 +49,7 @@ _STATE = "\0deferred"  # the one key of a deferred record's __dict__: never a fi
 _FAILED = "\0failed"
 _VIEW = "\0view"
 _PRETTY_FILE = "\0pretty"  # the bytes of a pretty record file (its canonical text: None)
+_PARSED = "\0parsed"  # (build, wire dict, build's context) of a cassette record
 _PRETTY = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 
@@ -80,6 +83,74 @@ def deferred_pretty_record(data: bytes, key: str, source: str,
     return _deferred({_STATE: (None, key, source, advice), _PRETTY_FILE: data})
 
 
+def deferred_parsed_record(wire: dict[str, Any],
+                           build: Callable[[dict[str, Any], object], ExecutionRecord],
+                           context: object) -> ExecutionRecord:
+    """The record of *wire*, a parsed record of a cassette whose bytes matched its record
+    hash and whose shape was checked (:mod:`.trusted_load`), built on first use by
+    ``build(wire, context)``, which cannot fail. Until then the record is this object,
+    its wire dict and the tuple holding them: replay reads what it needs from the wire
+    dict (:func:`parsed_wire`), and a cassette of many records gives the garbage collector
+    a third of the objects to walk."""
+    record = _new(DeferredRecord)
+    _set(record, "__dict__", {_PARSED: (build, wire, context)})
+    _set(record, "__pydantic_fields_set__", _NO_FIELDS)  # replaced when built, unread before
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", {"_sealed_text": None})
+    return record
+
+
+_NO_FIELDS: set[str] = set()  # never read: a deferred record is built by any attribute read
+
+
+def parsed_wire(record: ExecutionRecord) -> dict[str, Any] | None:
+    """The wire dict (camelCase keys, as written) of a cassette record from
+    :func:`deferred_parsed_record` not built yet, else None: read its fields there, not
+    through the record, which would build it. Never change it."""
+    if type(record) is not DeferredRecord:
+        return None
+    parsed = _get(record, "__dict__").get(_PARSED)
+    return parsed[1] if parsed is not None else None
+
+
+# What replay reads of a record, without building a cassette record that is not built yet:
+# the same values the built record's attributes hold (the same objects).
+
+
+def hashes_of(record: ExecutionRecord) -> dict[str, Any]:
+    """``record.hashes``."""
+    wire = parsed_wire(record)
+    return record.hashes if wire is None else wire["hashes"]
+
+
+def execution_id_of(record: ExecutionRecord) -> str:
+    """``record.execution_id``."""
+    wire = parsed_wire(record)
+    return record.execution_id if wire is None else wire["executionId"]
+
+
+def intent_name_of(record: ExecutionRecord) -> str:
+    """``record.intent_name``."""
+    wire = parsed_wire(record)
+    if wire is None:
+        return record.intent_name
+    return str((wire["envelope"].get("intent") or {}).get("name", ""))
+
+
+def usage_of(record: ExecutionRecord) -> dict[str, Any]:
+    """``record.usage``."""
+    wire = parsed_wire(record)
+    return record.usage if wire is None else wire["usage"]
+
+
+def events_of(record: ExecutionRecord) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """``(type, agent, payload)`` of each of ``record.events``."""
+    wire = parsed_wire(record)
+    if wire is None:
+        return [(event.type, event.agent, event.payload) for event in record.events]
+    return [(event["type"], event["agent"], event["payload"]) for event in wire["events"]]
+
+
 def _deferred(state: dict[str, Any]) -> ExecutionRecord:
     record = _new(DeferredRecord)
     _set(record, "__dict__", state)
@@ -91,6 +162,14 @@ def _deferred(state: dict[str, Any]) -> ExecutionRecord:
 
 def _materialize(record: DeferredRecord) -> None:
     state = _get(record, "__dict__")
+    parsed = state.get(_PARSED)
+    if parsed is not None:
+        build, wire, context = parsed
+        built = build(wire, context)
+        _set(record, "__dict__", _get(built, "__dict__"))
+        _set(record, "__pydantic_fields_set__", _get(built, "__pydantic_fields_set__"))
+        _set(record, "__class__", ExecutionRecord)
+        return
     text, key, source, advice = state[_STATE]
     canonical = True
     try:
@@ -142,7 +221,7 @@ def deferred_replay_view(record: ExecutionRecord) -> ReplayView | None:
     if type(record) is not DeferredRecord:
         return None
     state = _get(record, "__dict__")
-    if _FAILED in state:
+    if _FAILED in state or _PARSED in state:  # a cassette record: built for replay
         return None
     kept: tuple[ReplayView, str] | None = state.get(_VIEW)
     if kept is not None:  # kept while the record is not built: nothing in it can change;

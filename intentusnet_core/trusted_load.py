@@ -36,11 +36,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from .hashing import HASH_PREFIX, fast_json_bytes, fast_text_may_differ
+from .record_deferred import deferred_parsed_record
 from .records import ExecutionRecord, RecordEvent, construct_model
 from .wire_format import RECORD_FORMATS
 
@@ -163,12 +164,15 @@ def _trusted_record(item: Any, fields: _FieldSets) -> ExecutionRecord | None:
     if body is None or fast_text_may_differ(body) \
             or HASH_PREFIX + hashlib.sha256(body).hexdigest() != stored:
         return None
-    return _build(item, fields)
+    if not _well_formed(item):
+        return None
+    return deferred_parsed_record(item, _build, fields)
 
 
-def _build(data: dict[str, Any], fields: _FieldSets) -> ExecutionRecord | None:
-    """The record of a wire dict whose bytes matched their record hash: the fields the
-    object model relies on are checked for type, the rest is what was sealed."""
+def _well_formed(data: dict[str, Any]) -> bool:
+    """Whether the fields the object model relies on have their types, in a wire dict
+    whose bytes matched their record hash (the rest is what was sealed): then
+    :func:`_build` builds it."""
     version = data["formatVersion"]
     shapes = RECORD_FORMATS.get(version) if type(version) is int else None
     status = data["status"]
@@ -183,32 +187,40 @@ def _build(data: dict[str, Any], fields: _FieldSets) -> ExecutionRecord | None:
             or (final is not None and type(final) is not dict) \
             or (status == "interrupted" and final is not None) \
             or not all(type(value) is str for value in data["hashes"].values()):
-        return None
-    built = []
+        return False
     for index, event in enumerate(events):
         if type(event) is not dict:
-            return None
+            return False
         keys = event.keys()
-        if keys == _EVENT_KEYS_V1:
-            prev_hash, digest = event["prevHash"], event["hash"]
-        elif keys == _EVENT_KEYS_V2:
-            prev_hash = digest = None
-        else:
-            return None
+        if keys != _EVENT_KEYS_V2 and keys != _EVENT_KEYS_V1:
+            return False
         if type(event["seq"]) is not int or event["seq"] != index + 1 \
                 or type(event["payload"]) is not dict \
                 or type(event["type"]) is not str:
-            return None
+            return False
+    return True
+
+
+def _build(data: dict[str, Any], fields: object) -> ExecutionRecord:
+    """The record of a wire dict :func:`_well_formed` accepted; *fields* are the fields
+    sets of its load (:data:`_FieldSets`)."""
+    record_fields, event_fields = cast("_FieldSets", fields)
+    built = []
+    for event in data["events"]:
+        if len(event) == 6:  # version 1: the event chain
+            prev_hash, digest = event["prevHash"], event["hash"]
+        else:
+            prev_hash = digest = None
         built.append(construct_model(RecordEvent, {
             "seq": event["seq"], "type": event["type"], "agent": event["agent"],
             "payload": event["payload"], "prev_hash": prev_hash, "hash": digest},
-            fields_set=fields[1]))
+            fields_set=event_fields))
     record: ExecutionRecord = construct_model(ExecutionRecord, {
-        "format_version": version, "execution_id": data["executionId"],
+        "format_version": data["formatVersion"], "execution_id": data["executionId"],
         "parent_execution_id": data["parentExecutionId"], "created_at": data["createdAt"],
-        "status": status, "replayable": data["replayable"],
+        "status": data["status"], "replayable": data["replayable"],
         "replayable_reason": data["replayableReason"], "envelope": data["envelope"],
         "agents": data["agents"], "router_decision": data["routerDecision"],
-        "events": built, "final_response": final, "usage": data["usage"],
-        "hashes": data["hashes"]}, {"_sealed_text": None}, fields_set=fields[0])
+        "events": built, "final_response": data["finalResponse"], "usage": data["usage"],
+        "hashes": data["hashes"]}, {"_sealed_text": None}, fields_set=record_fields)
     return record

@@ -34,6 +34,7 @@ from intentusnet_core.models import (
     response_from_wire,
     response_wire,
 )
+from intentusnet_core.record_deferred import events_of, hashes_of, usage_of
 from intentusnet_core.records import ExecutionRecord
 from intentusnet_core.redaction import Redactor
 from intentusnet_core.stores.base import ExecutionStore, check_limit, matches
@@ -312,12 +313,11 @@ class CassetteBinding:
         if recorded is None:
             return None
         served = None
-        for event in recorded.events:
-            kind = event.type
+        for kind, agent, payload in events_of(recorded):  # a cassette record stays unbuilt
             if kind == "AGENT_ATTEMPT_END":
                 if served is not None:
                     return None
-                served = (event.agent, event.payload.get("response") or {})
+                served = (agent, payload.get("response") or {})
             elif kind == "CHILD_INTENT":
                 return None
         entry = candidates[0]
@@ -333,7 +333,7 @@ class CassetteBinding:
         identity = self._plain_identities.get(key)
         if identity is None:
             identity = self._plain_identity(*key)
-        hashes = recorded.hashes
+        hashes = hashes_of(recorded)
         if identity[0] != hashes.get("config") or identity[1] != hashes.get("decision") \
                 or not self._output_matches(response, hashes.get("output")):
             return None
@@ -389,7 +389,8 @@ class CassetteBinding:
         agents routed when recorded (they are never routed again, so never finish)."""
         used = self.index.used_in_order
         for record in used[self._costed:]:
-            self.cassette.counters.cost_saved_usd += float(record.usage.get("cost_usd", 0.0))
+            self.cassette.counters.cost_saved_usd += float(
+                usage_of(record).get("cost_usd", 0.0))
         self._costed = len(used)
 
     def _identify(self, record: ExecutionRecord) -> None:

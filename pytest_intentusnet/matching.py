@@ -18,6 +18,7 @@ from deepdiff import DeepDiff
 
 from intentusnet_core.drift import dotted_path, is_absent
 from intentusnet_core.identity import input_identity
+from intentusnet_core.record_deferred import execution_id_of, hashes_of, intent_name_of
 from intentusnet_core.records import ExecutionRecord
 
 __all__ = ["ChangedInputMiss", "FieldDiff", "Miss", "RecordIndex", "UsedUpMiss",
@@ -53,8 +54,9 @@ class RecordIndex:
     def __init__(self, records: list[ExecutionRecord]) -> None:
         self.records = records
         self._by_key: dict[tuple[str, str], list[ExecutionRecord]] = defaultdict(list)
-        for record in records:
-            self._by_key[(record.intent_name, record.hashes.get("input", ""))].append(record)
+        for record in records:  # read without building a cassette record not built yet
+            self._by_key[(intent_name_of(record), hashes_of(record).get("input", ""))].append(
+                record)
         self._performed: dict[tuple[str, str], int] = defaultdict(int)
         self.used: set[str] = set()
         self.used_in_order: list[ExecutionRecord] = []  # each used recording, once
@@ -99,8 +101,9 @@ class RecordIndex:
         return candidates[performed] if performed < len(candidates) else None
 
     def _use(self, record: ExecutionRecord) -> None:
-        if record.execution_id not in self.used:
-            self.used.add(record.execution_id)
+        execution_id = execution_id_of(record)
+        if execution_id not in self.used:
+            self.used.add(execution_id)
             self.used_in_order.append(record)
 
     def explain_miss(self, envelope: dict[str, Any], intent: str, input_hash: str) -> Miss:
@@ -134,7 +137,8 @@ class RecordIndex:
 
     def unused(self) -> list[ExecutionRecord]:
         """The recorded executions no live one used, in recorded order."""
-        return [record for record in self.records if record.execution_id not in self.used]
+        used = self.used
+        return [record for record in self.records if execution_id_of(record) not in used]
 
 
 def _paths(diff: DeepDiff) -> list[FieldDiff]:

@@ -272,3 +272,24 @@ def test_a_malformed_recorded_response_is_judged_alike(tmp_path: Path) -> None:
     plain = _replayed(path, agents, calls, plain=True)
     assert plain == _replayed(path, agents, calls, plain=False)
     assert plain["outcomes"][1][0] == "ReplayMissError"
+
+
+def test_records_served_on_the_plain_path_are_never_built(tmp_path: Path) -> None:
+    """The plain path reads the loaded cassette records without building them: each
+    stays a few objects for the garbage collector, not a dozen."""
+    from intentusnet_core.record_deferred import parsed_wire
+
+    path = tmp_path / "c.json"
+    cassette = Cassette.open(path, NODE, Mode.RECORD_ALL, TestSettings())
+    cassette.frozen_at = FROZEN
+    calls = [{"q": n} for n in range(4)]
+    agents = _agents("payload", 1, "1", False)
+    _run(cassette, agents, calls, plain=True)
+    CassetteFile(node_id=NODE, frozen_at=FROZEN, records=cassette.records).save(path)
+    replayed = Cassette.open(path, NODE, Mode.REPLAY, TestSettings())
+    replayed.frozen_at = FROZEN
+    outcomes, binding = _run(replayed, agents, calls, plain=True)
+    assert [o["payload"]["q"] for o in outcomes] == [0, 1, 2, 3]
+    assert binding.unused() == []
+    assert replayed.counters.replayed == 4
+    assert all(parsed_wire(record) is not None for record in replayed.records)

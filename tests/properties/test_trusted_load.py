@@ -179,3 +179,34 @@ def test_one_loads_records_share_a_fields_set_that_another_load_does_not_see(
     assert a.model_fields_set is first[1][1].model_fields_set
     a.model_fields_set.discard("usage")
     assert "usage" in b.model_fields_set
+
+
+def test_cassette_records_are_built_on_first_use_with_what_replay_reads_unchanged() -> None:
+    """A trusted load defers building each record; what replay reads of it unbuilt
+    (record_deferred's hashes_of, execution_id_of, intent_name_of, usage_of, events_of)
+    is what the built record's attributes hold, and any attribute read builds it."""
+    from intentusnet_core.record_deferred import (
+        DeferredRecord,
+        events_of,
+        execution_id_of,
+        hashes_of,
+        intent_name_of,
+        parsed_wire,
+        usage_of,
+    )
+
+    paths = sorted((ROOT / "cassettes").rglob("*.json"))
+    assert paths
+    for path in paths:
+        loaded = trusted.trusted_records(path.read_bytes())
+        assert loaded is not None
+        for record in loaded[1]:
+            assert type(record) is DeferredRecord
+            unbuilt = (hashes_of(record), execution_id_of(record), intent_name_of(record),
+                       usage_of(record), events_of(record))
+            assert parsed_wire(record) is not None  # reading them built nothing
+            built = (record.hashes, record.execution_id, record.intent_name, record.usage,
+                     [(e.type, e.agent, e.payload) for e in record.events])
+            assert type(record) is not DeferredRecord  # the first attribute read built it
+            assert parsed_wire(record) is None
+            assert unbuilt == built
