@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .capture.transport import install as install_capture
+from .context import current_attempt
 from .decision import RoutingDecision
 from .execution import dump_envelope, envelope_texts, prefiltered_part
 from .hashing import hash_text
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from .policy import PolicyEngine
     from .record_direct import DirectShape
 
-__all__ = ["route_plain", "route_replayed"]
+__all__ = ["replay_plain", "route_plain", "route_replayed"]
 
 _DIRECT = RoutingStrategy.DIRECT
 
@@ -66,6 +67,29 @@ def route_plain(envelope: IntentEnvelope,
     response = runner.plain(entry, envelope, decision)
     response.metadata["replayable"] = False
     return response, decision
+
+
+def replay_plain(envelope: IntentEnvelope,
+                 candidates: Callable[[IntentRef], tuple[AgentEntry, ...]],
+                 policy: PolicyEngine | None,
+                 lifecycle: ExecutionLifecycle | None) -> AgentResponse | None:
+    """:func:`route_replayed` for the async driver (no agent runs, so any driver may serve
+    it): the response the installed binding serves for a top-level *envelope* on the plain
+    replay path, or None (then nothing was consumed). The case is checked here: DIRECT
+    without target, deadline or policy, a binding that serves it, an attempt scope (the
+    caller's) that is not closed."""
+    __tracebackhide__ = True
+    options = envelope.routing
+    if options.strategy is not _DIRECT or options.target_agent is not None \
+            or options.timeout_ms is not None or policy is not None or lifecycle is None:
+        return None
+    binding = lifecycle.plain_binding()
+    if binding is None:
+        return None
+    scope = current_attempt()
+    if scope is not None and scope.closed:  # refused by the general path
+        return None
+    return route_replayed(envelope, candidates, binding)
 
 
 def route_replayed(envelope: IntentEnvelope,

@@ -30,7 +30,7 @@ from .models import (
     RoutingStrategy,
     build_response,
 )
-from .plain_route import route_plain
+from .plain_route import replay_plain, route_plain
 from .record_direct import DirectShape
 
 if TYPE_CHECKING:
@@ -155,6 +155,10 @@ class Router:
         """Async :meth:`route_intent`: async agents are awaited, sync agents run in threads."""
         __tracebackhide__ = True  # cassette errors point at the caller, not here
         try:
+            served = replay_plain(envelope, self.candidates, self.policy, self._lifecycle) \
+                if self.plain_path else None  # a plain replay runs no agent: any driver
+            if served is not None:
+                return served
             return (await self._route_async(envelope, None))[0]
         except SecretLeakError as exc:  # the frames below hold the secret in their locals
             raise exc.with_traceback(None) from None

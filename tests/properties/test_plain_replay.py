@@ -13,6 +13,7 @@ repeated and changed calls, and changed agents (drift).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 from pathlib import Path
@@ -76,18 +77,27 @@ def _agents(outcome: str, answer: Any, version: str, two: bool) -> list[Any]:
 
 
 def _run(cassette: Cassette, agents: list[Any], calls: list[dict[str, Any]],
-         plain: bool) -> tuple[list[Any], CassetteBinding]:
+         plain: bool, driver: str = "sync") -> tuple[list[Any], CassetteBinding]:
     binding = CassetteBinding(cassette, redactor=Redactor(), clock=CLOCK)
     binding.serves_plain = binding.serves_plain and plain
     runtime = IntentusRuntime(store="memory://")
     for item in agents:
         runtime.register_agent(item)
     outcomes: list[Any] = []
+
+    async def route_async(envelope: IntentEnvelope) -> AgentResponse:
+        return await runtime.route_intent_async(envelope)
+
+    def route(envelope: IntentEnvelope) -> AgentResponse:
+        if driver == "async":
+            return asyncio.run(route_async(envelope))
+        return runtime.route_intent(envelope)
+
     previous = set_ambient_binding(binding)
     try:
         for payload in calls:
             try:
-                response = runtime.route_intent(IntentEnvelope.create("Ask", payload))
+                response = route(IntentEnvelope.create("Ask", payload))
             except Exception as exc:  # misses and drift: compared by type and message
                 outcomes.append((type(exc).__name__, str(exc)))
             else:
@@ -110,10 +120,10 @@ def _timeless(value: Any) -> Any:
 
 
 def _replayed(path: Path, agents: list[Any], calls: list[dict[str, Any]],
-              plain: bool) -> dict[str, Any]:
+              plain: bool, driver: str = "sync") -> dict[str, Any]:
     cassette = Cassette.open(path, NODE, Mode.REPLAY, TestSettings())
     cassette.frozen_at = FROZEN
-    outcomes, binding = _run(cassette, agents, calls, plain)
+    outcomes, binding = _run(cassette, agents, calls, plain, driver)
     return {"outcomes": outcomes, "counters": cassette.counters.to_dict(),
             "records": [_timeless(r.to_wire()) for r in cassette.records],
             "drifts": [d.to_dict() for d in cassette.drifts], "used_up": cassette.used_up,
@@ -121,15 +131,18 @@ def _replayed(path: Path, agents: list[Any], calls: list[dict[str, Any]],
             "identities": binding.identities}
 
 
+@pytest.mark.parametrize("driver", ["sync", "async"])
 @pytest.mark.parametrize("outcome", OUTCOMES)
-@settings(max_examples=25, deadline=None, database=None,
+@settings(max_examples=20, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(answer=_json, two=st.booleans(),
        recorded=st.lists(st.dictionaries(_texts, _json, max_size=2), min_size=1, max_size=3),
        extra=st.sampled_from(["none", "repeat", "changed"]), drift=st.booleans())
 def test_the_plain_replay_path_answers_as_the_general_path(
-        tmp_path_factory: pytest.TempPathFactory, outcome: str, answer: Any, two: bool,
-        recorded: list[dict[str, Any]], extra: str, drift: bool) -> None:
+        tmp_path_factory: pytest.TempPathFactory, outcome: str, driver: str, answer: Any,
+        two: bool, recorded: list[dict[str, Any]], extra: str, drift: bool) -> None:
+    """Either driver: ``route_intent`` and ``route_intent_async`` (where the general path
+    awaits the served attempt) take the plain replay path alike."""
     path = tmp_path_factory.mktemp("plain") / "c.json"
     cassette = Cassette.open(path, NODE, Mode.RECORD_ALL, TestSettings())
     cassette.frozen_at = FROZEN
@@ -141,8 +154,8 @@ def test_the_plain_replay_path_answers_as_the_general_path(
     elif extra == "changed":
         calls.append({"q": "never recorded"})  # a changed-input miss
     agents = _agents(outcome, answer, "2" if drift else "1", two)
-    plain = _replayed(path, agents, calls, plain=True)
-    general = _replayed(path, agents, calls, plain=False)
+    plain = _replayed(path, agents, calls, plain=True, driver=driver)
+    general = _replayed(path, agents, calls, plain=False, driver=driver)
     assert plain == general
 
 
@@ -166,6 +179,9 @@ def test_an_unchanged_plain_replay_takes_the_plain_path(
     monkeypatch.setattr(ExecutionRecorder, "__init__", counting)
     same = _replayed(path, _agents("payload", 1.5, "1", True), calls, plain=True)
     assert made == []
+    assert _replayed(path, _agents("payload", 1.5, "1", True), calls, plain=True,
+                     driver="async") == same
+    assert made == []  # the async driver took it too
     assert same["counters"]["replayed"] == 5
     assert same["drifts"] == []
     assert [o["metadata"]["execution_id"] for o in same["outcomes"]] == [
