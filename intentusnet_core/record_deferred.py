@@ -27,6 +27,7 @@ then loaded strictly, and raises as ``load()`` does.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -59,8 +60,19 @@ class DeferredRecord(ExecutionRecord):
 
     def __getattribute__(self, name: str) -> Any:
         if type(self) is DeferredRecord:
-            _materialize(self)
+            with _BUILDING:  # one build; no thread reads a record half built
+                if type(self) is DeferredRecord:
+                    _materialize(self)
         return getattr(self, name)
+
+    def __copy__(self) -> DeferredRecord:  # an ExecutionRecord by then (its class changed)
+        # copy.copy() looks __copy__ up on the class, past __getattribute__: this read of
+        # it builds the record first, then copies the built one
+        return self.__copy__()
+
+
+# held while a record is built: a built record never takes it (its class has changed)
+_BUILDING = threading.RLock()
 
 
 def deferred_record(text: str, source: str,
