@@ -17,6 +17,7 @@ recorded into the test that runs now (:mod:`.ownership`).
 from __future__ import annotations
 
 import builtins
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -123,6 +124,8 @@ class CassetteBinding:
         self.identities: list[dict[str, str]] = []
         self.executions: list[ExecutionRecord] = []  # of a finished run (repeat, calibrate)
         self._costed = 0  # how many of index.used_in_order have had their cost counted
+        # executions may finish on several threads at once: one count at a time
+        self._counting = threading.Lock()
         # config hash by the identities of the agents' wire dicts (kept alive in the value,
         # so an id is never reused for another dict while it is a key)
         self._config_hashes: dict[tuple[int, ...], tuple[str, list[dict[str, Any]]]] = {}
@@ -148,11 +151,12 @@ class CassetteBinding:
         recorded = self.index.take(intent, input_hash)
         if recorded is None:
             miss = self.index.explain_miss(envelope, intent, input_hash)
-            if isinstance(miss, UsedUpMiss):  # not drift: the same call, made once too often
-                cassette.counters.missing += 1
-                cassette.used_up += 1
-            else:
-                cassette.counters.drifted += 1
+            with self._counting:
+                if isinstance(miss, UsedUpMiss):  # not drift: the same call, once too often
+                    cassette.counters.missing += 1
+                    cassette.used_up += 1
+                else:
+                    cassette.counters.drifted += 1
             raise ReplayMissError(miss_failure(cassette.path, cassette.nodeid, miss,
                                                cassette.golden))
         if cassette.mode is Mode.VERIFY:
@@ -226,27 +230,29 @@ class CassetteBinding:
         attempts = len(decision.attempts)
         steps = sum(1 for e in record.events if e.type == "STEP"
                     and not e.payload.get("replayed"))
-        if playback is None:  # live: record or repeat
-            counters.live_agent_calls += attempts
-            counters.live_step_calls += steps
-            if cassette.recording:
-                counters.recorded += 1
-            return
-        player = cast(Player, playback)  # begin() hands out nothing else
+        with self._counting:
+            if playback is None:  # live: record or repeat
+                counters.live_agent_calls += attempts
+                counters.live_step_calls += steps
+                if cassette.recording:
+                    counters.recorded += 1
+                return
+            player = cast(Player, playback)  # begin() hands out nothing else
+            if not player.serves_agents:
+                counters.live_agent_calls += attempts
+            if player.replays:
+                counters.replayed += 1
+                self._count_saved_cost()
+            else:
+                counters.live_step_calls += steps
+                counters.verified += 1
         recorded = player.recorded
-        if not player.serves_agents:
-            counters.live_agent_calls += attempts
-        if player.replays:
-            counters.replayed += 1
-            self._count_saved_cost()
-        else:
-            counters.live_step_calls += steps
-            counters.verified += 1
         settings = cassette.settings
         report = diff_records(recorded, record, ignore=(*settings.ignore, *player.uncompared),
                               tolerance=settings.tolerance, match=settings.match,
                               learned=cassette.learned_for(recorded.execution_id))
-        counters.tolerated += len(report.tolerated)
+        with self._counting:
+            counters.tolerated += len(report.tolerated)
         if player.categories is not None:
             report.changes = [c for c in report.changes if c.category in player.categories]
         if report.has_drift:
@@ -270,15 +276,9 @@ class CassetteBinding:
             return None
         if self._decision_hash(decision) != hashes.get("decision"):
             return None
-        # the served responses come from the (redacted) recording, and redaction is
-        # idempotent: an unchanged output hashes as recorded. Its text matching the
-        # recorded hash as it is proves that (it is the redacted text, which redacts to
-        # itself), so the redaction pass runs only when it does not
         if not self._output_matches(response, hashes.get("output")):
             return None
-        self.cassette.counters.replayed += 1
-        self._count_saved_cost()
-        self.cassette.records.append(recorded)  # identities are for repeat mode: not here
+        self._count_replayed(recorded)  # identities are for repeat mode: not here
         return recorded
 
     def _output_matches(self, response: AgentResponse, recorded_output: Any) -> bool:
@@ -342,9 +342,7 @@ class CassetteBinding:
         metadata = response.metadata
         metadata["execution_id"] = self.ids()
         metadata["replayable"] = True
-        self.cassette.counters.replayed += 1
-        self._count_saved_cost()
-        self.cassette.records.append(recorded)
+        self._count_replayed(recorded)
         return response
 
     def _plain_identity(self, candidates: tuple[AgentEntry, ...], status: str,
@@ -383,15 +381,23 @@ class CassetteBinding:
         """The recorded executions this run did not perform."""
         return self.index.unused()
 
+    def _count_replayed(self, recorded: ExecutionRecord) -> None:
+        """Count *recorded* as replayed exactly, and keep it as this run's execution."""
+        with self._counting:
+            self.cassette.counters.replayed += 1
+            self._count_saved_cost()
+            self.cassette.records.append(recorded)
+
     def _count_saved_cost(self) -> None:
         """Add the recorded cost of every recording used since the last call, each once:
         a replayed execution's, and at agent level those of the children its served
-        agents routed when recorded (they are never routed again, so never finish)."""
-        used = self.index.used_in_order
-        for record in used[self._costed:]:
+        agents routed when recorded (they are never routed again, so never finish). Called
+        under ``_counting``."""
+        pending = self.index.used_in_order[self._costed:]  # others may be added meanwhile
+        for record in pending:
             self.cassette.counters.cost_saved_usd += float(
                 usage_of(record).get("cost_usd", 0.0))
-        self._costed = len(used)
+        self._costed += len(pending)
 
     def _identify(self, record: ExecutionRecord) -> None:
         self.identities.append({key: record.hashes.get(key, "") for key in IDENTITY_KEYS})
