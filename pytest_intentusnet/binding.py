@@ -326,8 +326,8 @@ class CassetteBinding:
             return None
         try:
             response = response_from_wire(served[1])
-        except (ValueError, TypeError):  # a malformed recorded response: the general path
-            return None  # raises it, after counting the call as that path does
+        except Exception:  # a malformed recorded response (resealed by hand): the general
+            return None  # path raises the same, after counting the call as it does
         error = response.error
         key = (candidates, response.status, error.code if error is not None else None)
         identity = self._plain_identities.get(key)

@@ -265,7 +265,8 @@ def test_two_threads_replaying_one_call_get_both_recordings(
     assert replayed.counters.replayed == 2
 
 
-def test_a_malformed_recorded_response_is_judged_alike(tmp_path: Path) -> None:
+@pytest.mark.parametrize("malformed", ["error without message", "not an object"])
+def test_a_malformed_recorded_response_is_judged_alike(tmp_path: Path, malformed: str) -> None:
     """A resealed recording whose attempt response does not load (an error without its
     message): the general path raises it after counting the call, so a second call is a
     used-up miss there; the plain path must leave it to that path, not raise it itself."""
@@ -279,7 +280,8 @@ def test_a_malformed_recorded_response_is_judged_alike(tmp_path: Path) -> None:
     for event in record.events:
         if event.type == "AGENT_ATTEMPT_END":
             payload = dict(event.payload)
-            payload["response"] = {**payload["response"], "error": {"code": 5}}
+            payload["response"] = [1] if malformed == "not an object" else \
+                {**payload["response"], "error": {"code": 5}}
             event = event.model_copy(update={"payload": payload})
         events.append(event)
     CassetteFile(node_id=NODE, frozen_at=FROZEN,
