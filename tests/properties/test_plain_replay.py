@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,20 @@ def _run(cassette: Cassette, agents: list[Any], calls: list[dict[str, Any]],
         binding.end()
         set_ambient_binding(previous)
     return outcomes, binding
+
+
+def in_threads(binding: CassetteBinding, work: list[Callable[[], None]]) -> None:
+    """Run each of *work* on its own thread at once, with *binding* installed; wait for
+    all."""
+    previous = set_ambient_binding(binding)
+    try:
+        threads = [threading.Thread(target=item) for item in work]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        set_ambient_binding(previous)
 
 
 def _timeless(value: Any) -> Any:
@@ -251,15 +266,7 @@ def test_two_threads_replaying_one_call_get_both_recordings(
     def call() -> None:
         served.append(runtime.route_intent(IntentEnvelope.create("Ask", {"q": 1})).payload["n"])
 
-    previous = set_ambient_binding(binding)
-    try:
-        threads = [threading.Thread(target=call) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(10)
-    finally:
-        set_ambient_binding(previous)
+    in_threads(binding, [call, call])
     assert sorted(served) == [1, 2]
     assert len({record.execution_id for record in replayed.records}) == 2
     assert replayed.counters.replayed == 2

@@ -4,8 +4,8 @@ thread switches between the binding's counting steps."""
 
 from __future__ import annotations
 
+import functools
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,14 +14,13 @@ import pytest
 
 from intentusnet_core import IntentEnvelope, IntentusRuntime, agent
 from intentusnet_core.cassettes import CassetteFile
-from intentusnet_core.execution import set_ambient_binding
 from intentusnet_core.redaction import Redactor
 from intentusnet_core.steps import step
 from pytest_intentusnet import binding as binding_module
 from pytest_intentusnet.binding import CassetteBinding
 from pytest_intentusnet.cassette import Cassette
 from pytest_intentusnet.modes import Mode, TestSettings
-from tests.properties.test_plain_replay import CLOCK, FROZEN, NODE, _run
+from tests.properties.test_plain_replay import CLOCK, FROZEN, NODE, _run, in_threads
 
 PER_THREAD, THREADS = 150, 8
 
@@ -64,16 +63,9 @@ def _replay_with_threads(path: Path, total: int) -> None:
 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # thread switches everywhere, between any two steps
-    previous = set_ambient_binding(binding)
     try:
-        threads = [threading.Thread(target=work, args=(k * PER_THREAD,))
-                   for k in range(THREADS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        in_threads(binding, [functools.partial(work, k * PER_THREAD) for k in range(THREADS)])
     finally:
-        set_ambient_binding(previous)
         sys.setswitchinterval(interval)
     assert cassette.counters.replayed == total
     assert cassette.counters.cost_saved_usd == 0.5 * total
