@@ -36,6 +36,14 @@ __all__ = ["replay_plain", "route_plain", "route_replayed"]
 _DIRECT = RoutingStrategy.DIRECT
 
 
+def _plain_case(envelope: IntentEnvelope, policy: PolicyEngine | None) -> bool:
+    """Whether *envelope* is routed the plain way: DIRECT, no target, no deadline, and no
+    policy on the router."""
+    options = envelope.routing
+    return options.strategy is _DIRECT and options.target_agent is None \
+        and options.timeout_ms is None and policy is None
+
+
 def route_plain(envelope: IntentEnvelope,
                 candidates: Callable[[IntentRef], tuple[AgentEntry, ...]],
                 runner: AttemptRunner, policy: PolicyEngine | None,
@@ -46,9 +54,7 @@ def route_plain(envelope: IntentEnvelope,
     None when the case is not the plain one. Given *shapes* (and not *decide*), the same
     case recorded is answered by the recorded plain path (:mod:`.recorded_route`)."""
     __tracebackhide__ = True
-    options = envelope.routing
-    if options.strategy is not _DIRECT or options.target_agent is not None \
-            or options.timeout_ms is not None or policy is not None:
+    if not _plain_case(envelope, policy):
         return None
     if lifecycle is not None and not lifecycle.records_nothing():
         if shapes is None or decide:
@@ -79,9 +85,7 @@ def replay_plain(envelope: IntentEnvelope,
     without target, deadline or policy, a binding that serves it, an attempt scope (the
     caller's) that is not closed."""
     __tracebackhide__ = True
-    options = envelope.routing
-    if options.strategy is not _DIRECT or options.target_agent is not None \
-            or options.timeout_ms is not None or policy is not None or lifecycle is None:
+    if lifecycle is None or not _plain_case(envelope, policy):
         return None
     binding = lifecycle.plain_binding()
     if binding is None:

@@ -177,10 +177,7 @@ def _materialize(record: DeferredRecord) -> None:
     parsed = state.get(_PARSED)
     if parsed is not None:
         build, wire, context = parsed
-        built = build(wire, context)
-        _set(record, "__dict__", _get(built, "__dict__"))
-        _set(record, "__pydantic_fields_set__", _get(built, "__pydantic_fields_set__"))
-        _set(record, "__class__", ExecutionRecord)
+        _become(record, build(wire, context))
         return
     text, key, source, advice = state[_STATE]
     canonical = True
@@ -195,10 +192,15 @@ def _materialize(record: DeferredRecord) -> None:
     except Exception:
         state[_FAILED] = True  # found malformed: replay no longer reads it in part
         raise
+    _become(record, built)
+    remember_loaded(record, text, canonical)
+
+
+def _become(record: DeferredRecord, built: ExecutionRecord) -> None:
+    """Turn *record* into *built*: its state, its fields set and its class."""
     _set(record, "__dict__", _get(built, "__dict__"))
     _set(record, "__pydantic_fields_set__", _get(built, "__pydantic_fields_set__"))
     _set(record, "__class__", ExecutionRecord)
-    remember_loaded(record, text, canonical)
 
 
 def _exact_pretty(data: bytes) -> tuple[dict[str, Any], str] | None:

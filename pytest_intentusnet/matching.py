@@ -18,7 +18,12 @@ from deepdiff import DeepDiff
 
 from intentusnet_core.drift import dotted_path, is_absent
 from intentusnet_core.identity import input_identity
-from intentusnet_core.record_deferred import execution_id_of, hashes_of, intent_name_of
+from intentusnet_core.record_deferred import (
+    events_of,
+    execution_id_of,
+    hashes_of,
+    intent_name_of,
+)
 from intentusnet_core.records import ExecutionRecord
 
 __all__ = ["ChangedInputMiss", "FieldDiff", "Miss", "RecordIndex", "UsedUpMiss",
@@ -122,14 +127,13 @@ class RecordIndex:
         served: list[ExecutionRecord] = []
         by_id = self._by_id
         if by_id is None:
-            by_id = self._by_id = {r.execution_id: r for r in self.records}
+            by_id = self._by_id = {execution_id_of(r): r for r in self.records}
         pending = [record]
-        while pending:
-            for event in pending.pop().events:
-                child_id = event.payload.get("executionId") \
-                    if event.type == "CHILD_INTENT" else None
+        while pending:  # read without building the cassette records not built yet
+            for kind, _, payload in events_of(pending.pop()):
+                child_id = payload.get("executionId") if kind == "CHILD_INTENT" else None
                 child = by_id.get(child_id) if isinstance(child_id, str) else None
-                if child is not None and child.execution_id not in self.used:
+                if child is not None and execution_id_of(child) not in self.used:
                     self._use(child)
                     served.append(child)
                     pending.append(child)
