@@ -451,6 +451,42 @@ def report(figures: dict[str, Any], rows: list[dict[str, Any]],
         print(f"  {label}: {text}")
     if not with_peer:
         print("  (no peer: ratios skipped)")
+    else:
+        figures["disk_dependence"] = disk_dependence(figures, table)
+
+
+def disk_dependence(figures: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
+    """Print, round by round, the peer's time and ours for the default store on the disk
+    (the peer's follows what creating a file costs on the volume at that moment; ours does
+    not create files), then what a 10x ratio needs at the median peer time next to the floor
+    of the default store's write path measured here: two journal writes (the write-ahead
+    and the record), one SQLite row, and routing with recording off."""
+    found = {}
+    for key, row in table.items():
+        if not key.startswith("record_default[") or key.endswith("[tmpfs]"):
+            continue
+        disk = key[len("record_default["):-1]
+        rounds = [(peer, ours) for peer, ours in zip(row["peer_samples"], row["ours_samples"])
+                  if ours]
+        floor = figures["floor"]
+        needed = row["peer"] / 10.0 if row["peer"] else None
+        parts = (floor.get(f"os_write_us[{disk}]"),
+                 floor.get(f"sqlite_row_in_batch_of_64_us[{disk}]"),
+                 table.get("direct", {}).get("ours"))
+        path_floor = None if None in parts else 2 * parts[0] + parts[1] + parts[2]
+        print(f"\n== the default store on {disk}, round by round (peer us / ours us = ratio): "
+              "the peer's time follows the cost of a new file on the volume")
+        print("  " + ", ".join(f"{peer:.0f}/{ours:.1f} = {peer / ours:.1f}x"
+                               for peer, ours in rounds))
+        if needed is not None and path_floor is not None:
+            print(f"  10x at the median peer time needs <= {needed:.1f} us per route + record; "
+                  f"the floor of the write path here (2 journal writes + 1 SQLite row + "
+                  f"routing) is {path_floor:.1f} us before any record is built")
+        found[disk] = {"rounds": [[round(peer, 2), round(ours, 2)] for peer, ours in rounds],
+                       "needed_for_10x_us": None if needed is None else round(needed, 2),
+                       "write_path_floor_us": None if path_floor is None
+                       else round(path_floor, 2)}
+    return found
 
 
 if __name__ == "__main__":
