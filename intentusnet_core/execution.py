@@ -15,7 +15,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from . import record_writer
+# the module as sys.modules has it: "from . import record_writer" would take the
+# package attribute, stale after a harness restores sys.modules (pytester in-process)
+import intentusnet_core.record_writer as record_writer
+
 from .capture.transport import install as install_capture
 from .hashing import hash_text, plain_json_text
 from .identity import input_identity

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import record_writer
+# the module as sys.modules has it: "from . import record_writer" would take the
+# package attribute, stale after a harness restores sys.modules (pytester in-process)
+import intentusnet_core.record_writer as record_writer
+
 from .hashing import text_of
 from .models import AgentResponse, response_wire
 from .records import FORMAT_VERSION, ExecutionRecord, RecordEvent, construct_model

@@ -154,3 +154,24 @@ def test_modules_import_only_what_others_export() -> None:
                 if exported is None or alias.name not in exported:
                     offending.append(f"{name} imports {base}.{alias.name}")
     assert offending == []
+
+
+def test_no_submodule_is_taken_as_a_package_attribute() -> None:
+    """``from . import mod`` reads the package's attribute when it is set, even after a
+    harness (pytester's in-process runs) restored ``sys.modules`` without ``mod``: the
+    importer then holds a stale copy whose classes fail ``isinstance`` against the fresh
+    ones. Submodules are imported by their full name (``import pkg.mod as mod``)."""
+    found = []
+    for name, path in MODULES.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[:len(anchor) - (node.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                found += [f"{name}: from {'.' * node.level}{node.module or ''} import "
+                          f"{alias.name}" for alias in node.names
+                          if f"{base}.{alias.name}" in MODULES]
+    assert found == []
