@@ -167,7 +167,10 @@ def _names_cassette_at_runtime(item: pytest.Item) -> bool:
 
 
 def uses_plugin(item: pytest.Item) -> bool:
-    """True for a test with the ``intentus`` marker or a plugin fixture."""
+    """True for a test with the ``intentus`` or ``intentus_golden`` marker or a plugin
+    fixture: its runtimes, the ones it builds itself included, are bound to its cassette
+    (or golden case)."""
     names = getattr(item, "fixturenames", ())
     return item.get_closest_marker("intentus") is not None or \
+        item.get_closest_marker("intentus_golden") is not None or \
         "intentus_runtime" in names or "intentus_cassette" in names

@@ -108,9 +108,26 @@ def test_moderation(intentus_golden, intentus_runtime):
 '''
 
 
-def _production(project: AgentProject, module: str, **export: str) -> Path:
+# the same test building its own runtime: the ambient binding serves it all the same
+GOLDEN_TEST_OWN_RUNTIME = '''
+import pytest
+
+from intentusnet_core import IntentusRuntime
+from {module} import build
+
+
+@pytest.mark.intentus_golden("golden/moderation.json")
+def test_moderation(intentus_golden):
+    runtime = build(IntentusRuntime())
+    response = runtime.route_intent(intentus_golden.envelope)
+    assert response.status == intentus_golden.record.final_response["status"]
+'''
+
+
+def _production(project: AgentProject, module: str, test: str = GOLDEN_TEST,
+                **export: str) -> Path:
     """Record the 50 executions in a separate process, export them (with *export* as
-    extra filters), and write the golden test; returns the golden file."""
+    extra filters), and write the golden test (*test*); returns the golden file."""
     project.pytester.makepyfile(**{module: APP, "record": RECORD.format(module=module)})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project.path), str(ROOT)])}
     done = subprocess.run([sys.executable, "record.py", "prod.db"], cwd=project.path, env=env,
@@ -120,7 +137,7 @@ def _production(project: AgentProject, module: str, **export: str) -> Path:
     args = [arg for key, value in export.items() for arg in (f"--{key}", value)]
     assert intentusnet_main(["golden", "export", "--store", str(project.path / "prod.db"),
                              *args, "--out", str(out)]) == 0
-    project.tests("test_golden_suite", GOLDEN_TEST, module)
+    project.tests("test_golden_suite", test, module)
     project.reset_calls()
     return out
 
@@ -143,6 +160,30 @@ def test_fifty_production_executions_replay_offline_with_no_agent_call(
     # one case per execution, named by its execution id, never by its position
     result.stdout.fnmatch_lines([f"*test_moderation[[]{golden.cases[0]}[]] PASSED*",
                                  f"*test_moderation[[]{golden.cases[-1]}[]] PASSED*"])
+
+
+def test_a_golden_test_building_its_own_runtime_is_served_and_gated(
+        project: AgentProject) -> None:
+    _production(project, "golden_app_own", GOLDEN_TEST_OWN_RUNTIME)
+
+    replayed = project.run()
+    assert project.calls() == {}
+    routing = project.run(P1="30")
+    assert project.calls() == {}
+    behaviour = project.run("--intentus-verify", DECISION="REVIEW")
+
+    replayed.assert_outcomes(passed=50)
+    assert project.summary(replayed)[:2] == [
+        "intentusnet: 0 recorded, 50 replayed, 0 verified, 0 drifted, 0 missing, 0 unused",
+        "intentusnet: live calls: 0 agent, 0 step; recorded cost saved by replay: $0.0000"]
+    routing.assert_outcomes(failed=50)
+    routing.stdout.fnmatch_lines(
+        ["*routing  routerDecision.agent: 'moderator-gpt4' -> 'moderator-claude'"])
+    behaviour.stdout.fnmatch_lines(
+        ["*behavioral  finalResponse.payload.decision: 'SAFE' -> 'REVIEW'"])
+    assert "failed" in behaviour.stdout.lines[-1]
+    # nothing written outside the golden file: no store folder from the test's runtime
+    assert not (project.path / ".intentusnet").exists()
 
 
 def test_a_priority_change_fails_offline_with_routing_drift(project: AgentProject) -> None:
