@@ -82,6 +82,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
         ExecutionStore,
         FileExecutionStore,
         InMemoryExecutionStore,
+        PostgresExecutionStore,
         SQLiteExecutionStore,
         open_store,
     )
@@ -131,6 +132,7 @@ _LAZY: dict[str, str] = {
     "ExecutionStore": ".stores",
     "FileExecutionStore": ".stores",
     "InMemoryExecutionStore": ".stores",
+    "PostgresExecutionStore": ".stores",
     "SQLiteExecutionStore": ".stores",
     "open_store": ".stores",
     "InMemoryTraceSink": ".tracing",
@@ -187,6 +189,7 @@ __all__ = [
     "PolicyEngine",
     "PolicyRule",
     "PolicyVerdict",
+    "PostgresExecutionStore",
     "RecordError",
     "RecordEvent",
     "RecordFormatError",

@@ -12,6 +12,20 @@ from typing import TYPE_CHECKING
 from intentusnet_core._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from intentusnet_core.matchers import (
+        custom,
+        exact,
+        ignore,
+        json_text,
+        one_of,
+        regex,
+        schema,
+        similar,
+        subset,
+        superset,
+        unordered,
+        within,
+    )
     from intentusnet_core.testing import assert_routing_deterministic
 
     from .cassette import Cassette
@@ -19,13 +33,19 @@ if TYPE_CHECKING:
     from .modes import Mode, TestSettings
     from .report import Counters
 
+# the matchers (intentusnet_core.matchers) are re-exported for the marker's match={...}
+_MATCHERS = ("custom", "exact", "ignore", "json_text", "one_of", "regex", "schema", "similar",
+             "subset", "superset", "unordered", "within")
+
 __all__ = ["Cassette", "Counters", "GoldenCase", "Mode", "TestSettings",
-           "assert_routing_deterministic"]
+           "assert_routing_deterministic", "custom", "exact", "ignore", "json_text", "one_of",
+           "regex", "schema", "similar", "subset", "superset", "unordered", "within"]
 
 # assert_routing_deterministic lives in the runtime's test kit (it needs no pytest)
 _LAZY = {"Cassette": ".cassette", "Counters": ".report", "GoldenCase": ".golden",
          "Mode": ".modes",
-         "TestSettings": ".modes", "assert_routing_deterministic": "intentusnet_core.testing"}
+         "TestSettings": ".modes", "assert_routing_deterministic": "intentusnet_core.testing",
+         **dict.fromkeys(_MATCHERS, "intentusnet_core.matchers")}
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY)

@@ -33,7 +33,8 @@ PINNED_CORE = {
     "InMemoryTraceSink",
     "IntentEnvelope", "IntentRef", "IntentusError", "IntentusRuntime", "InvalidStrategyError",
     "JsonLogFormatter", "JsonlTraceSink", "MissingCassetteError", "NotReplayableError",
-    "OpenTelemetryTraceSink", "PayloadError", "PolicyEngine", "PolicyRule", "PolicyVerdict",
+    "OpenTelemetryTraceSink", "PayloadError", "PostgresExecutionStore", "PolicyEngine",
+    "PolicyRule", "PolicyVerdict",
     "RecordError", "RecordEvent",
     "RecordFormatError", "RecordIntegrityError", "RecordNotFoundError", "RecordTooLargeError",
     "Redactor", "ReplayMissError", "Router", "RoutingDecision", "RoutingOptions",
@@ -44,7 +45,10 @@ PINNED_CORE = {
     "recorded", "replay", "sign_file", "step", "verify_file",
 }
 PINNED_PLUGIN = {"Cassette", "Counters", "GoldenCase", "Mode", "TestSettings",
-                 "assert_routing_deterministic"}
+                 "assert_routing_deterministic",
+                 # the matchers, re-exported from intentusnet_core.matchers (SPEC §7)
+                 "custom", "exact", "ignore", "json_text", "one_of", "regex", "schema",
+                 "similar", "subset", "superset", "unordered", "within"}
 
 
 def test_core_public_names_are_pinned() -> None:
@@ -65,3 +69,13 @@ def test_every_public_callable_is_documented() -> None:
             if callable(value) and not (getattr(value, "__doc__", None) or "").strip():
                 undocumented.append(f"{module.__name__}.{name}")
     assert undocumented == []
+
+
+def test_the_plugin_re_exports_the_matchers_themselves() -> None:
+    import intentusnet_core.matchers as matchers
+
+    for name in ("custom", "exact", "ignore", "json_text", "one_of", "regex", "schema",
+                 "similar", "subset", "superset", "unordered", "within"):
+        assert getattr(pytest_intentusnet, name) is getattr(matchers, name)
+    assert intentusnet_core.PostgresExecutionStore is \
+        intentusnet_core.stores.PostgresExecutionStore

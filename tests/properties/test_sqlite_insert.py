@@ -22,7 +22,7 @@ CHUNK = sqlite_schema._CHUNK
 def _row(i: int, body_size: int) -> Row:
     return (f"exec-{i:06d}", None if i % 3 == 0 else f"exec-{i - 1:06d}",
             f"02026-01-01T00:00:{i:06d}", f"Intent{i % 4}", None if i % 5 == 0 else "agent",
-            "completed", '{"n":%d,"x":"%s"}' % (i, "é" * body_size))
+            "completed", f'{{"n":{i},"x":"{"é" * body_size}"}}')
 
 
 def _one_at_a_time(db: sqlite3.Connection, rows: list[Row]) -> list[str]:
