@@ -159,7 +159,10 @@ class DriftReport:
             where = f"  [{self.step_labels[int(step.group(1))]}]" \
                 if step and change.category == "model" \
                 and int(step.group(1)) in self.step_labels else ""
-            judged = f"  ({display_value(change.measure)})" if change.matcher != "exact()" else ""
+            # the matcher that judged it: exact (the default) by name, any other with its
+            # measure (``similar 0.41 < 0.70 (token_set)``)
+            judged = f"  ({display_value(change.measure)})" \
+                if change.matcher != "exact()" else "  (exact)"
             lines.append(f"  {change.category:<{width}}  {change.path}: "
                          f"{_show(change.before)} -> {_show(change.after)}{where}{judged}")
         if len(self.changes) > limit:

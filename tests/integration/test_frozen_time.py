@@ -93,7 +93,7 @@ def test_the_instant_comes_from_the_cassette(project: AgentProject) -> None:
 
     verify.assert_outcomes(failed=1)
     verify.stdout.fnmatch_lines([f"*behavioral  finalResponse.payload.seen_at: "
-                                 f"'{recorded_instant[:-1]}' -> '2020-01-02T03:04:05'"])
+                                 f"'{recorded_instant[:-1]}' -> '2020-01-02T03:04:05'  (exact)"])
     assert _seen(project)[1:] == [
         {"body": "2020-01-02T03:04:05", "agent": recorded_instant[:-1]},
         {"body": "2020-01-02T03:04:05", "agent": "2020-01-02T03:04:05"},

@@ -180,7 +180,7 @@ def test_a_golden_test_building_its_own_runtime_is_served_and_gated(
     routing.stdout.fnmatch_lines(
         ["*routing  routerDecision.agent: 'moderator-gpt4' -> 'moderator-claude'"])
     behaviour.stdout.fnmatch_lines(
-        ["*behavioral  finalResponse.payload.decision: 'SAFE' -> 'REVIEW'"])
+        ["*behavioral  finalResponse.payload.decision: 'SAFE' -> 'REVIEW'  (exact)"])
     assert "failed" in behaviour.stdout.lines[-1]
     # nothing written outside the golden file: no store folder from the test's runtime
     assert not (project.path / ".intentusnet").exists()
@@ -232,7 +232,7 @@ def test_a_behaviour_change_fails_verify_naming_the_field_before_and_after(
     changed.stdout.fnmatch_lines([
         f"*execution {safe[0].execution_id}: drift: behavioral (routing stable: "
         "moderator-gpt4)",
-        "*behavioral  finalResponse.payload.decision: 'SAFE' -> 'REVIEW'"])
+        "*behavioral  finalResponse.payload.decision: 'SAFE' -> 'REVIEW'  (exact)"])
     assert project.calls()["agent:moderator-gpt4"] == 50
 
 

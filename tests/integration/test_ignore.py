@@ -21,7 +21,7 @@ def test_moderate():
     assert runtime.route_intent("ModerateIntent", {{"content": "hello"}}).status == "success"
 """
 
-SEEN_AT_DRIFT = "*behavioral  finalResponse.payload.seen_at: '*' -> '*'"
+SEEN_AT_DRIFT = "*behavioral  finalResponse.payload.seen_at: '*' -> '*'  (exact)"
 
 
 def _project(project: AgentProject, module: str, marker: str = "", ini: str = "") -> None:
@@ -76,7 +76,7 @@ def test_ignore_hides_only_the_ignored_path(project: AgentProject) -> None:
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*behavioral  finalResponse.payload.decision: 'SAFE' -> 'FLAGGED'"])
+        ["*behavioral  finalResponse.payload.decision: 'SAFE' -> 'FLAGGED'  (exact)"])
     result.stdout.no_fnmatch_line("*seen_at*")
 
 
@@ -89,5 +89,5 @@ def test_marker_ignore_adds_to_the_ini_list(project: AgentProject) -> None:
     # decision (marker) and seen_at (ini) are ignored; the step response still drifts
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*behavioral  steps[[]0[]].response.decision: 'SAFE' -> "
-                                 "'FLAGGED'"])
+                                 "'FLAGGED'  (exact)"])
     result.stdout.no_fnmatch_line("*finalResponse.payload*")

@@ -96,7 +96,7 @@ def test_verify_drift_then_record_all_blesses_and_replay_passes(
     drifted.assert_outcomes(failed=1)
     drifted.stdout.fnmatch_lines([
         "*DriftError: behavioural drift against *test_moderate.json (verify mode*",
-        "*behavioral  finalResponse.payload.decision: 'SAFE' -> 'FLAGGED'",
+        "*behavioral  finalResponse.payload.decision: 'SAFE' -> 'FLAGGED'  (exact)",
         "*pytest --intentus-record=all 'test_app.py::test_moderate'",
     ])
     report = json.loads((project.path / "drift.json").read_text(encoding="utf-8"))

@@ -37,7 +37,7 @@ def test_priority_change_fails_verify_with_routing_drift(project: AgentProject) 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*drift: routing* (routing drift: moderator-gpt4 -> moderator-claude)",
-        "*routing *routerDecision.agent: 'moderator-gpt4' -> 'moderator-claude'",
+        "*routing *routerDecision.agent: 'moderator-gpt4' -> 'moderator-claude'  (exact)",
     ])
     assert project.calls() == {"agent:moderator-claude": 1}
 
@@ -53,7 +53,7 @@ def test_priority_change_that_keeps_the_winner_is_config_drift(project: AgentPro
         result.assert_outcomes(failed=1)
         result.stdout.fnmatch_lines([
             "*drift: config (routing stable: moderator-gpt4)",
-            "*config  agents.moderator-gpt4.nodePriority: 10 -> 5",
+            "*config  agents.moderator-gpt4.nodePriority: 10 -> 5  (exact)",
         ])
 
 

@@ -21,7 +21,7 @@ def test_moderate():
 """
 
 PROMPT_DRIFT = ("*input  steps[[]0[]].request.prompt: 'Classify this post: hello' -> "
-                "'Rate this post: hello'")
+                "'Rate this post: hello'  (exact)")
 
 
 def _project(project: AgentProject, module: str, marker: str = "") -> None:

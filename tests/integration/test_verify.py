@@ -21,8 +21,8 @@ def test_changed_model_output_fails_verify_and_lands_in_the_drift_report(
         "*DriftError: behavioural drift against *test_app*test_moderate.json "
         "(verify mode, 1 executions drifted):",
         "*execution exec-000001: drift: behavioral (routing stable: moderator-gpt4)",
-        "*behavioral  finalResponse.payload.decision: 'SAFE' -> 'FLAGGED'",
-        "*behavioral  steps[[]0[]].response.decision: 'SAFE' -> 'FLAGGED'",
+        "*behavioral  finalResponse.payload.decision: 'SAFE' -> 'FLAGGED'  (exact)",
+        "*behavioral  steps[[]0[]].response.decision: 'SAFE' -> 'FLAGGED'  (exact)",
         "*If the new behaviour is intended, accept it: "
         "pytest --intentus-record=all 'test_app.py::test_moderate'",
     ])
@@ -60,7 +60,7 @@ def test_model_version_change_is_model_drift(project: AgentProject) -> None:
     result.stdout.fnmatch_lines([
         "*drift: model (routing stable: moderator-gpt4)",
         "*model  agents.moderator-gpt4.runtime.modelVersion: "
-        "'gpt-4-0613' -> 'gpt-4-1106-preview'",
+        "'gpt-4-0613' -> 'gpt-4-1106-preview'  (exact)",
     ])
 
 

@@ -158,7 +158,7 @@ def test_record_replay_verify_bless_under_xdist(project: AgentProject) -> None:
 
     drifted.assert_outcomes(failed=2)
     drifted.stdout.fnmatch_lines(["*behavioral  finalResponse.payload.decision: 'SAFE' -> "
-                                  "'FLAGGED'"])
+                                  "'FLAGGED'  (exact)"])
     assert project.summary(drifted)[0] == (
         "intentusnet: 0 recorded, 0 replayed, 2 verified, 2 drifted, 0 missing, 0 unused")
     report = json.loads((project.path / "drift.json").read_text("utf-8"))
@@ -206,7 +206,7 @@ def test_replay_failures_under_xdist(project: AgentProject) -> None:
         "*UnusedRecordingError: 1 recorded executions in *test_batch.json were not *",
         # step replay: the prompt change is input drift
         "*input  steps[[]0[]].request.prompt: 'Classify this post: hello' -> "
-        "'Rate this post: hello'",
+        "'Rate this post: hello'  (exact)",
     ])
     result.stdout.fnmatch_lines_random([
         "FAILED test_route.py::test_route - intentusnet_core.errors.DriftError*",
