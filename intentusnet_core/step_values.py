@@ -103,8 +103,13 @@ def decode_response(payload: dict[str, Any]) -> Any:
 
 
 def decode_items(payload: dict[str, Any]) -> list[Any]:
-    """The items of a recorded iterator step, rebuilt."""
+    """The items of a recorded iterator step, rebuilt: each with its own type when the
+    step holds ``itemTypes`` (items of several types), else all with ``itemType``."""
     items = decode_response({"response": payload.get("response"),
                              "keyOrder": payload.get("keyOrder")})
-    item_type = payload.get("itemType")
-    return [_rebuild(item, item_type) for item in (items if isinstance(items, list) else [])]
+    items = items if isinstance(items, list) else []
+    names = payload.get("itemTypes")  # one type per item, when they differ
+    if not isinstance(names, list) or len(names) != len(items):
+        names = [payload.get("itemType")] * len(items)
+    return [_rebuild(item, name if isinstance(name, str) else None)
+            for item, name in zip(items, names)]

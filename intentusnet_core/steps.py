@@ -118,7 +118,8 @@ def _finish(scope: AttemptScope | None, kind: str, name: str, request: Any, resp
 
 
 # the payload fields that say how to rebuild a response (see step_values)
-_SHAPE_FIELDS = ("responseType", "keyOrder", "responseShape", "itemType", "awaited")
+_SHAPE_FIELDS = ("responseType", "keyOrder", "responseShape", "itemType", "itemTypes",
+                 "awaited")
 
 
 def _record(scope: AttemptScope | None, kind: str, name: str, request: Any, response: Any,
@@ -235,9 +236,11 @@ def _record_items(items: list[Any], shape: str, scope: AttemptScope | None, kind
                   extra: dict[str, Any]) -> None:
     data = [encode_response(item)[0] for item in items]
     fields: dict[str, Any] = {"responseShape": shape, **extra}
-    item_type = type_name(items[0]) if items else None
-    if item_type is not None:
-        fields["itemType"] = item_type
+    names = [type_name(item) for item in items]
+    if names and names[0] is not None:
+        fields["itemType"] = names[0]
+    if any(name != names[0] for name in names):  # events of several types (a streamed
+        fields["itemTypes"] = names  # Anthropic message, the Responses API): one each
     order = key_order(data)
     if order:
         fields["keyOrder"] = order
