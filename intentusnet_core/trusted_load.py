@@ -41,9 +41,10 @@ from typing import Any, cast
 import orjson
 
 from .hashing import HASH_PREFIX, fast_json_bytes, fast_text_may_differ
+from .json_shapes import ShapeError
 from .record_deferred import deferred_parsed_record
 from .records import ExecutionRecord, RecordEvent, construct_model
-from .wire_format import RECORD_FORMATS
+from .wire_format import EVENT_TYPES, RECORD_FORMATS, check_payloads
 
 __all__ = ["SAFE_FLOATS", "canonical_fast", "guarded_parse", "trusted_records"]
 
@@ -57,6 +58,7 @@ _RECORD_KEYS = frozenset(("formatVersion", "executionId", "parentExecutionId", "
                           "routerDecision", "events", "finalResponse", "usage", "hashes"))
 _EVENT_KEYS_V1 = frozenset(("seq", "type", "agent", "payload", "prevHash", "hash"))
 _EVENT_KEYS_V2 = frozenset(("seq", "type", "agent", "payload"))
+_EVENT_TYPES = frozenset(EVENT_TYPES)
 
 
 _RECORD_FIELDS = frozenset(ExecutionRecord.model_fields)
@@ -196,8 +198,12 @@ def _well_formed(data: dict[str, Any]) -> bool:
             return False
         if type(event["seq"]) is not int or event["seq"] != index + 1 \
                 or type(event["payload"]) is not dict \
-                or type(event["type"]) is not str:
+                or event["type"] not in _EVENT_TYPES:
             return False
+    try:  # the runtime's own payloads (a resealed record may lack a key)
+        check_payloads(events, status)
+    except ShapeError:
+        return False
     return True
 
 

@@ -10,8 +10,9 @@ its own and no final response.
 
 The structures the writer lays out are checked field by field: the record, its envelope
 (intent, routing), agent definitions, routing decision (verdicts, attempts), events,
-final response (and its error), usage and hashes. User data is free-form here —
-payloads, context, metadata, error details, event payloads, the extra keys of an agent's
+final response (and its error), usage and hashes, and the payloads of the runtime's own
+events (:func:`check_payloads`). User data is free-form here — payloads, context,
+metadata, error details, a step's request and response, the extra keys of an agent's
 ``runtime`` — because the hashes cover it: an edit there is a
 :class:`~intentusnet_core.errors.RecordIntegrityError` when the record is verified.
 
@@ -42,6 +43,7 @@ __all__ = [
     "RecordShapes",
     "cassette_advice",
     "check_cassette",
+    "check_payloads",
     "check_record",
     "record_json_schema",
 ]
@@ -145,6 +147,34 @@ _EVENT_V1 = ObjectShape("a formatVersion 1 event", {**_EVENT_FIELDS, "prevHash":
                                                       "hash": _STR})
 #: formatVersion 2: no per-event hashes (hashes.record covers the events)
 _EVENT_V2 = ObjectShape("an event", _EVENT_FIELDS)
+_ANY = _of((str, int, float, bool, NULL, dict, list), "a JSON value")
+_NUMBER = _of((int, float), "a number")
+_INTENT_RECEIVED = {"intent": _object(_INTENT), "strategy": _STRATEGY}
+#: The payloads of the runtime's own events, by event type: the keys the writer always
+#: writes. A step's request and response, and the further keys of a typed or captured
+#: step (``responseType``, ``llm``, ``usage``, ...), are the user's, covered by the hashes.
+_PAYLOADS: Mapping[str, ObjectShape] = {
+    "INTENT_RECEIVED": ObjectShape("an INTENT_RECEIVED payload", {
+        **_INTENT_RECEIVED, "inputHash": _STR, "rootExecutionId": _STR}),
+    "POLICY_FILTERED": ObjectShape("a POLICY_FILTERED payload", {
+        "agent": _STR, "allowed": _BOOL, "ruleIndex": _INT_OR_NULL, "rule": _STR}),
+    "AGENT_ATTEMPT_START": ObjectShape("an AGENT_ATTEMPT_START payload", {}),
+    "STEP": ObjectShape("a STEP payload", {
+        "kind": _STR, "name": _STR, "request": _ANY, "response": _ANY,
+        "durationMs": _NUMBER}, free=True),
+    "AGENT_ATTEMPT_END": ObjectShape("an AGENT_ATTEMPT_END payload", {
+        "status": _STR, "response": _object(_FINAL), "durationMs": _FLOAT}),
+    "FALLBACK_TRIGGERED": ObjectShape("a FALLBACK_TRIGGERED payload", {
+        "from": _STR, "to": _STR, "errorCode": _STR_OR_NULL}),
+    "CHILD_INTENT": ObjectShape("a CHILD_INTENT payload", {
+        "executionId": _STR_OR_NULL, "intent": _STR, "status": _STR}),
+    "FINAL_RESPONSE": ObjectShape("a FINAL_RESPONSE payload", {
+        "status": _enum("success", "error"), "errorCode": _STR_OR_NULL}),
+}
+assert set(_PAYLOADS) == set(EVENT_TYPES)
+#: an interrupted record (``recover()``) knows the intent and strategy of its envelope only
+_INTERRUPTED_PAYLOADS = {**_PAYLOADS, "INTENT_RECEIVED": ObjectShape(
+    "the INTENT_RECEIVED payload of an interrupted record", _INTENT_RECEIVED)}
 _HASHES = ObjectShape("record hashes", dict.fromkeys(
     ("input", "config", "decision", "output", "record"), _STR))
 
@@ -240,9 +270,23 @@ def check_record(data: Any, source: str, advice: str = RECORD_ADVICE) -> None:
                 raise
             raise ShapeError(f"is {status!r}, but the record has the fields of a {fits[0]!r} "
                              "record: the status was edited", "status") from None
+        check_payloads(data["events"], data["status"])  # both checked just now
     except ShapeError as bad:
         raise RecordFormatError(f"{source}: not a valid execution record: field "
                                 f"{bad.where()} {bad.problem}. {advice}") from None
+
+
+def check_payloads(events: list[dict[str, Any]], status: str) -> None:
+    """Return if the payload of every runtime event in *events* (of a record whose shape
+    was checked, of *status*) has the keys the writer writes, each of its type; raise
+    :class:`ShapeError` at ``events[i].payload.<key>`` otherwise."""
+    shapes = _INTERRUPTED_PAYLOADS if status == "interrupted" else _PAYLOADS
+    for index, event in enumerate(events):
+        try:
+            shapes[event["type"]].check(event["payload"])
+        except ShapeError as bad:
+            bad.path.extend(("payload", index, "events"))
+            raise
 
 
 def _fits(shape: ObjectShape, data: dict[str, Any]) -> bool:

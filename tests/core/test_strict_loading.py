@@ -47,7 +47,7 @@ from intentusnet_core import (
     verify_file,
 )
 from intentusnet_core.cassettes import CassetteFile
-from intentusnet_core.hashing import pretty_json
+from intentusnet_core.hashing import canonical_json, hash_text, pretty_json, stable_hash
 from intentusnet_core.records import EVENT_TYPES
 
 WHEN = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
@@ -143,8 +143,32 @@ def without(document: Any, path: str) -> Any:
 # matches (``envelope``, ``finalResponse``, ``events[i]``), or says ``hashes.record`` for
 # data outside the identity hashes (envelope context and metadata, volatile response
 # metadata such as ``execution_id``, and ``usage``, whose keys are those the steps report).
-USER_DATA = re.compile(r"^(envelope\.(payload|context|metadata)|events\[\d+\]\.payload|"
+# Inside events, the payloads of the runtime's own events are the writer's (every key
+# required, as everywhere else); the user's data there is a step's request and response and
+# the step's further keys (usage, llm, responseType, ...), and an attempt response's
+# payload, metadata and error details.
+USER_DATA = re.compile(r"^(envelope\.(payload|context|metadata)|"
                        r"finalResponse\.(payload|metadata|error\.details)|usage)\.")
+STEP_REQUIRED = ("kind", "name", "request", "response", "durationMs")
+EVENT_USER_DATA = re.compile(r"^events\[(\d+)\]\.payload\.(\w+)(\.(.*))?$")
+ATTEMPT_USER_DATA = re.compile(r"^response\.(payload|metadata|error\.details)\.")
+
+
+def is_user_data(record: dict[str, Any], path: str) -> bool:
+    """Whether the key at *path* (in *record*) is the user's: free-form, so deleting it is
+    an integrity error, not a format error."""
+    if USER_DATA.match(path):
+        return True
+    found = EVENT_USER_DATA.match(path)
+    if found is None:
+        return False
+    kind = record["events"][int(found.group(1))]["type"]
+    key, deeper = found.group(2), found.group(4)
+    if kind == "STEP":
+        return key not in STEP_REQUIRED or (deeper is not None and key in ("request",
+                                                                           "response"))
+    return kind == "AGENT_ATTEMPT_END" and \
+        ATTEMPT_USER_DATA.match(f"{key}.{deeper}") is not None
 
 
 def hashed_part(path: str) -> str:
@@ -179,14 +203,14 @@ def test_deleting_any_key_of_a_written_record_is_a_typed_error_naming_it(
                 store.load(execution_id)
             except RecordFormatError as exc:
                 message = str(exc)
-                if USER_DATA.match(path):
+                if is_user_data(document, path):
                     problems.append(f"{path}: a format error for user data: {message}")
                 elif f"field {path} is missing" not in message or str(file) not in message \
                         or "\n" in message or not message.endswith("re-record it."):
                     problems.append(f"{path}: the message does not name it: {message}")
             except RecordIntegrityError as exc:
                 message = str(exc)
-                if not USER_DATA.match(path):
+                if not is_user_data(document, path):
                     problems.append(f"{path}: an integrity error, not a format error: "
                                     f"{message}")
                 elif hashed_part(path) not in message and "hashes.record" not in message:
@@ -212,7 +236,8 @@ def test_deleting_any_key_of_a_written_cassette_is_a_typed_error_naming_it(
             record = re.match(r"(records\[\d+\])\.(.*)", path)
             named = (f"{record.group(1)}: not a valid execution record: field "
                      f"{record.group(2)} is missing" if record else f"field {path} is missing")
-            user_data = record is not None and USER_DATA.match(record.group(2))
+            user_data = record is not None and is_user_data(
+                document["records"][int(record.group(1)[8:-1])], record.group(2))
             if user_data or named not in message or "\n" in message \
                     or str(file) not in message:
                 problems.append(f"{path}: {message}")
@@ -221,7 +246,8 @@ def test_deleting_any_key_of_a_written_cassette_is_a_typed_error_naming_it(
         except RecordIntegrityError as exc:
             message = str(exc)
             record = re.match(r"(records\[\d+\])\.(.*)", path)
-            if record is None or not USER_DATA.match(record.group(2)) \
+            if record is None or not is_user_data(
+                    document["records"][int(record.group(1)[8:-1])], record.group(2)) \
                     or record.group(1) not in message:
                 problems.append(f"{path}: an integrity error: {message}")
         else:
@@ -515,3 +541,37 @@ def test_replay_of_a_well_formed_record_still_answers(written: dict[str, str]) -
 def test_every_strict_loading_error_is_an_intentus_error() -> None:
     assert issubclass(RecordFormatError, IntentusError)
     assert issubclass(SignatureError, IntentusError)
+
+
+@pytest.mark.parametrize("path", [
+    "events[0].payload.intent", "events[0].payload.inputHash",
+    "events[0].payload.rootExecutionId", "events[1].payload.agent",
+    "events[-1].payload.status", "events[-1].payload.errorCode"])
+def test_a_runtime_event_key_deleted_and_resealed_is_refused_naming_it(
+        written: dict[str, str], tmp_path: Path, path: str) -> None:
+    """The record hash recomputed after the edit vouches for the bytes, so only the shape of
+    the runtime's own event payloads can refuse the record: through the file store's strict
+    load and through a cassette's trusted load (what the plugin replays from)."""
+    wire = json.loads(written["rich-000001"])
+    index, key = re.match(r"events\[(-?\d+)\]\.payload\.(\w+)", path).groups()  # type: ignore[union-attr]
+    event_index = int(index) % len(wire["events"])
+    del wire["events"][event_index]["payload"][key]
+    identity = {name: value for name, value in wire["hashes"].items() if name != "record"}
+    wire["hashes"]["record"] = hash_text(canonical_json({**wire, "hashes": identity}))
+    named = f"field events[{event_index}].payload.{key} is missing"
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / f"{wire['executionId']}.json").write_text(pretty_json(wire),
+                                                                    encoding="utf-8")
+    with pytest.raises(RecordFormatError, match=re.escape(named)):
+        FileExecutionStore(tmp_path / "store", fsync=False).load(wire["executionId"])
+
+    cassette = {"formatVersion": 1, "nodeId": NODE_ID, "frozenAt": None, "records": [wire],
+                "hashes": {"cassette": "", "records": [wire["hashes"]["record"]]}}
+    cassette["hashes"]["cassette"] = stable_hash(  # CassetteFile.cassette_hash()
+        {"formatVersion": 1, "nodeId": NODE_ID, "frozenAt": None,
+         "records": [wire["hashes"]["record"]]})
+    file = tmp_path / "test_rich.json"
+    file.write_text(pretty_json(cassette), encoding="utf-8")
+    with pytest.raises(RecordFormatError, match=re.escape(named)):
+        CassetteFile.load(file)

@@ -123,7 +123,7 @@ def test_a_refused_file_is_named_and_nothing_is_written(
     path = next(golden_copy.rglob("test_fallback_past_a_failing_agent.json"))
     wire = json.loads(path.read_text(encoding="utf-8"))
     record = wire["records"][0]
-    record["events"][1]["payload"]["edited"] = True
+    record["events"][1]["agent"] = "edited"  # a value (the payload keys are checked at load)
     identity = {k: v for k, v in record["hashes"].items() if k != "record"}
     record["hashes"]["record"] = hash_text(canonical_json({**record, "hashes": identity}))
     wire["hashes"]["records"] = [record["hashes"]["record"]]

@@ -24,7 +24,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intentusnet_core import AgentResponse, IntentEnvelope, IntentusRuntime, agent, emit_intent
+from intentusnet_core import (
+    AgentResponse,
+    IntentEnvelope,
+    IntentusRuntime,
+    RecordFormatError,
+    agent,
+    emit_intent,
+)
 from intentusnet_core.cassettes import CassetteFile
 from intentusnet_core.execution import FixedClock, set_ambient_binding
 from intentusnet_core.recording import ExecutionRecorder
@@ -272,11 +279,15 @@ def test_two_threads_replaying_one_call_get_both_recordings(
     assert replayed.counters.replayed == 2
 
 
-@pytest.mark.parametrize("malformed", ["error without message", "not an object"])
-def test_a_malformed_recorded_response_is_judged_alike(tmp_path: Path, malformed: str) -> None:
-    """A resealed recording whose attempt response does not load (an error without its
-    message): the general path raises it after counting the call, so a second call is a
-    used-up miss there; the plain path must leave it to that path, not raise it itself."""
+@pytest.mark.parametrize(("malformed", "named"), [
+    ("error without message", "events[2].payload.response.error.message is missing"),
+    ("not an object", "events[2].payload.response must be an object, got an array")])
+def test_a_malformed_recorded_response_is_refused_at_load(tmp_path: Path, malformed: str,
+                                                          named: str) -> None:
+    """A resealed recording whose attempt response is not one the runtime writes (an error
+    without its message, a list): its hash matches, so the trusted load's shape check of
+    the runtime's event payloads is what refuses it, naming the field, before either replay
+    path could serve it."""
     path = tmp_path / "c.json"
     cassette = Cassette.open(path, NODE, Mode.RECORD_ALL, TestSettings())
     cassette.frozen_at = FROZEN
@@ -293,10 +304,10 @@ def test_a_malformed_recorded_response_is_judged_alike(tmp_path: Path, malformed
         events.append(event)
     CassetteFile(node_id=NODE, frozen_at=FROZEN,
                  records=[record.model_copy(update={"events": events}).seal()]).save(path)
-    calls = [{"q": 1}, {"q": 1}, {"q": 2}]
-    plain = _replayed(path, agents, calls, plain=True)
-    assert plain == _replayed(path, agents, calls, plain=False)
-    assert plain["outcomes"][1][0] == "ReplayMissError"
+    with pytest.raises(RecordFormatError) as refused:
+        Cassette.open(path, NODE, Mode.REPLAY, TestSettings())
+    assert named in str(refused.value)
+    assert str(path) in str(refused.value)
 
 
 def test_records_served_on_the_plain_path_are_never_built(tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ def test_intentusnet_verify_walks_the_chain_that_loading_leaves_to_verify(
     # the forgery only a signature catches)
     v1 = reformat_record(ExecutionRecord.from_json(sealed_texts()[0]), 1)
     wire = json.loads(v1.canonical_text())
-    wire["events"][1]["payload"]["note"] = "edited"
+    wire["events"][1]["agent"] = "edited"  # a value: the payload's keys are checked at load
     hashes = {key: value for key, value in wire["hashes"].items() if key != "record"}
     wire["hashes"] = {**hashes, "record": hash_text(canonical_json({**wire, "hashes": hashes}))}
     record_path = tmp_path / "record.json"
