@@ -165,6 +165,12 @@ class DriftReport:
                 if change.matcher != "exact()" else "  (exact)"
             lines.append(f"  {change.category:<{width}}  {change.path}: "
                          f"{_show(change.before)} -> {_show(change.after)}{where}{judged}")
+            error = change.after if change.path == "finalResponse.error" else None
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                # the whole message (type and text of what the agent raised): the value
+                # above is cut at 120 characters
+                lines.append(f"  {'':<{width}}  now {error.get('code')}: "
+                             f"{_cut(str(display_value(error['message'])), 2000)}")
         if len(self.changes) > limit:
             lines.append(f"  ... {len(self.changes) - limit} more changes (see to_dict())")
         if self.tolerated:
@@ -187,7 +193,11 @@ def _show(value: Any) -> str:
         text = repr(display_value(value))
     except Exception:  # a repr that raises
         return f"<{type(value).__name__} that cannot be shown>"
-    return text if len(text) <= 120 else text[:117] + "..."
+    return _cut(text, 120)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:

@@ -109,7 +109,7 @@ from intentusnet_core import IntentusRuntime, agent
 @agent("moderator", intents=["ModerateIntent"])
 def moderator(env):
     if os.environ.get("MODEL_DOWN"):
-        raise RuntimeError("model endpoint unavailable")
+        raise RuntimeError("model endpoint unavailable" + os.environ.get("DETAIL", ""))
     return {"decision": "SAFE"}
 
 
@@ -143,3 +143,26 @@ def test_verify_shows_the_exception_of_an_agent_that_now_raises(
     assert "model endpoint unavailable" in out
     assert "AGENT_ERROR" in out
     result.stdout.fnmatch_lines(["*The test body then failed: AssertionError*"])
+
+
+def test_verify_shows_the_whole_message_of_a_long_exception(project: AgentProject) -> None:
+    project.pytester.makepyfile(app_v10=RAISING_APP)
+    project.tests("test_app", """
+        import pytest
+        from {module} import build
+
+        @pytest.mark.intentus
+        def test_moderate():
+            build().route_intent("ModerateIntent", {{"content": "hi"}})
+    """, "app_v10")
+    project.run("--intentus-record").assert_outcomes(passed=1)
+    detail = (": quota exceeded for organization org-123, please retry after the reset "
+              "window closes (request req-42)")
+
+    result = project.run("--intentus-verify", MODEL_DOWN="1", DETAIL=detail)
+
+    result.assert_outcomes(failed=1)
+    # the error value on its line is cut at 120 characters; the message follows in full
+    result.stdout.fnmatch_lines([
+        "*error*finalResponse.error: None -> {'code': 'AGENT_ERROR', *...  (exact)",
+        f"*now AGENT_ERROR: RuntimeError: model endpoint unavailable{detail}"])
