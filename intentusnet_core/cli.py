@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    help="write the selected executions as a golden-set file")
     export.add_argument("--intent", help="only top-level executions of this intent")
     export.add_argument("--agent", help="only executions answered by this agent")
-    export.add_argument("--status", choices=["completed", "interrupted"])
+    export.add_argument("--status", choices=["completed", "interrupted", "success", "error"],
+                        help="a record status, or the final response's (success, error)")
     export.add_argument("--since", metavar="ISO", help="created at or after this instant")
     export.add_argument("--until", metavar="ISO", help="created before this instant")
     export.add_argument("--limit", type=int, help="at most LIMIT executions, oldest first")

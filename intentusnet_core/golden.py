@@ -60,6 +60,7 @@ GOLDEN_FORMAT_VERSION = 1
 #: The ``kind`` of a golden-set file (a cassette has a ``nodeId`` instead).
 GOLDEN_KIND = "intentusnet-golden-set"
 _FILTERS = ("intent", "agent", "status", "since", "until", "limit")
+_STATUSES = ("completed", "interrupted", "success", "error")  # record, or final response
 
 
 def golden_advice(path: Any = None) -> str:
@@ -299,7 +300,9 @@ def export_golden(store: ExecutionStore | str | os.PathLike[str],
     """Write the golden set of the top-level executions in *store* that match every filter
     given to *out*, children included, and return it.
 
-    *intent*, *agent* and *status* are passed to ``store.list()``; *since* (inclusive) and
+    *intent*, *agent* and a record *status* (``completed``, ``interrupted``) are passed to
+    ``store.list()``; *status* ``success`` or ``error`` keeps the executions whose final
+    response had that status (the errors production saw, say); *since* (inclusive) and
     *until* (exclusive) are ISO-8601 instants compared with ``createdAt``; *limit* keeps
     the first cases in ``(createdAt, executionId)`` order. A store given as a path or URL
     is opened without creating it, and closed.
@@ -312,6 +315,9 @@ def export_golden(store: ExecutionStore | str | os.PathLike[str],
     """
     since_at, until_at = _instant(since, "since"), _instant(until, "until")
     check_limit(limit)
+    if status is not None and status not in _STATUSES:
+        raise ConfigurationError(f"status={status!r}: expected one of {', '.join(_STATUSES)}"
+                                 " (a record's status, or its final response's)")
     opened = store if isinstance(store, ExecutionStore) else open_store(store, create=False)
     try:
         name = repr(store) if isinstance(store, ExecutionStore) else _shown(opened, store)
@@ -343,8 +349,12 @@ def _select(store: ExecutionStore, name: str, intent: str | None, agent: str | N
         return created is not None and (since is None or created >= since) \
             and (until is None or created < until)
 
-    matched = sorted((r for r in store.list(intent=intent, agent=agent, status=status)
-                      if r.parent_execution_id is None and in_window(r)), key=_order)
+    outcome = status if status in ("success", "error") else None
+    listed = store.list(intent=intent, agent=agent,
+                        status=None if outcome is not None else status)
+    matched = sorted((r for r in listed if r.parent_execution_id is None and in_window(r)
+                      and (outcome is None or (r.final_response or {}).get("status") == outcome)),
+                     key=_order)
     cases = [r for r in matched if r.status == "completed" and r.replayable
              and r.final_response is not None]
     kept = {id(r) for r in cases}

@@ -325,3 +325,30 @@ def test_cassettes_commands_take_a_golden_set_kept_among_the_cassettes(
     printed = capsys.readouterr().out
     assert f"{out}  4 executions  golden set" in printed
     assert f"ok    {out} (golden set, 3 cases, 4 records, signed by ed25519:" in printed
+
+
+def test_status_success_or_error_selects_by_final_response(tmp_path: Path) -> None:
+    path = str(tmp_path / "outcomes.db")
+    runtime = IntentusRuntime(store=path, id_factory=SequentialIds("out"))
+    from intentusnet_core import agent
+
+    runtime.register_agent(agent("gpt", intents=["ModerateIntent"])(_moderator))
+    for text in ("hello", "boom", "spam", "boom again"):
+        runtime.route_intent(IntentEnvelope.create("ModerateIntent", {"text": text}))
+    runtime.store.close()  # type: ignore[attr-defined]
+
+    errors = export_golden(path, tmp_path / "errors.json", status="error")
+    successes = export_golden(path, tmp_path / "ok.json", status="success")
+
+    assert errors.cases == ["out-000002", "out-000004"]
+    assert {errors.record(case).final_response["status"]  # type: ignore[index]
+            for case in errors.cases} == {"error"}
+    assert successes.cases == ["out-000001", "out-000003"]
+    assert errors.selection["status"] == "error"
+    with pytest.raises(ConfigurationError, match="status='failed': expected one of completed, "
+                                                 "interrupted, success, error"):
+        export_golden(path, tmp_path / "x.json", status="failed")
+    assert not (tmp_path / "x.json").exists()
+    assert main(["golden", "export", "--store", path, "--status", "error",
+                 "--out", str(tmp_path / "cli.json")]) == 0
+    assert load_golden(tmp_path / "cli.json").cases == errors.cases
