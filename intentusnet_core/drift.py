@@ -151,7 +151,10 @@ class DriftReport:
         routing = (f"routing drift: {self.agent_before} -> {self.agent_after}"
                    if self.agent_before != self.agent_after
                    else f"routing stable: {self.agent_after}")
-        lines = [f"drift: {', '.join(self.categories)} ({routing})"]
+        categories = self.categories
+        lines = [f"drift: {', '.join(categories)} ({routing})",
+                 # the names to_dict() and the drift report file give them
+                 f"  flags: {', '.join(f'{name}_drift' for name in categories)}"]
         width = max(len(change.category) for change in self.changes)
         for change in self.changes[:limit]:
             step = _STEP_INDEX.match(change.path)

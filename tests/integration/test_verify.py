@@ -21,6 +21,7 @@ def test_changed_model_output_fails_verify_and_lands_in_the_drift_report(
         "*DriftError: behavioural drift against *test_app*test_moderate.json "
         "(verify mode, 1 executions drifted):",
         "*execution exec-000001: drift: behavioral (routing stable: moderator-gpt4)",
+        "*flags: behavioral_drift",  # the drift report's names
         "*behavioral  finalResponse.payload.decision: 'SAFE' -> 'FLAGGED'  (exact)",
         "*behavioral  steps[[]0[]].response.decision: 'SAFE' -> 'FLAGGED'  (exact)",
         "*If the new behaviour is intended, accept it: "
