@@ -100,6 +100,7 @@ def intentus_config() -> dict[str, Any]:
 def intentus_cassette(request: pytest.FixtureRequest) -> Cassette:
     """This test's :class:`~pytest_intentusnet.cassette.Cassette` (path, mode, records,
     counters)."""
+    __tracebackhide__ = True  # a cassette that cannot load is its one-line error, no frame
     return IntentusSession.of(request.config).prepare(request)
 
 
@@ -114,4 +115,5 @@ def intentus_runtime(request: pytest.FixtureRequest,
 def intentus_golden(request: pytest.FixtureRequest) -> GoldenCase:
     """One execution of the golden set of ``@pytest.mark.intentus_golden(PATH)``: route
     its ``.envelope`` through the test's runtime; ``.record`` is the production record."""
+    __tracebackhide__ = True
     return golden_case(request)

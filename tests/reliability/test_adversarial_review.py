@@ -77,14 +77,25 @@ def test_one():
 '''
 
 
-@pytest.mark.parametrize("kind", ["fifo", "signature-fifo"])
+# the same test taking the plugin's fixture instead of the marker: the error is raised while
+# the fixture sets up, and its frame is hidden too
+_FIXTURE_APP = _APP.replace(
+    "@pytest.mark.intentus\ndef test_one():\n    runtime = IntentusRuntime()",
+    "def test_one(intentus_runtime):\n    runtime = intentus_runtime")
+
+
+@pytest.mark.parametrize("app", ["marker", "fixture"])
+@pytest.mark.parametrize("kind", ["fifo", "signature-fifo", "truncated"])
 def test_a_cassette_that_cannot_load_is_one_line_without_a_traceback(
-        pytester: pytest.Pytester, kind: str) -> None:
-    pytester.makepyfile(test_app=_APP)
+        pytester: pytest.Pytester, kind: str, app: str) -> None:
+    assert _FIXTURE_APP != _APP
+    pytester.makepyfile(test_app=_APP if app == "marker" else _FIXTURE_APP)
     folder = pytester.path / "cassettes" / "test_app"
     folder.mkdir(parents=True)
     if kind == "fifo":
         os.mkfifo(folder / "test_one.json")
+    elif kind == "truncated":
+        (folder / "test_one.json").write_text('{"formatVersion": 1, "nodeId": ')
     else:
         pytester.makeini("[pytest]\nintentus_require_signature = true\n")
         (pytester.path / "keys").mkdir()
@@ -94,8 +105,10 @@ def test_a_cassette_that_cannot_load_is_one_line_without_a_traceback(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(errors=1)
     out = "\n".join(result.outlines)
-    assert "FIFO (named pipe)" in out
+    assert ("truncated" if kind == "truncated" else "FIFO (named pipe)") in out
     assert "serialization.py" not in out, out
+    assert "plugin.py" not in out, out
+    assert "def intentus_cassette" not in out, out
     assert "cassette.py" not in out, out
     assert "All traceback entries are hidden" in out
 
