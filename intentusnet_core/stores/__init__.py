@@ -23,8 +23,9 @@ def open_store(spec: ExecutionStore | str | os.PathLike[str], *,
                create: bool = True) -> ExecutionStore:
     """A store from a URL or path: ``sqlite:///x.db``, ``file://dir``, ``memory://``,
     ``postgresql://user@host/db`` (or ``postgres://``), ``x.db`` (SQLite by suffix), or a
-    directory (one file per record). Schemes and the SQLite suffixes are matched whatever
-    their case (``Records.DB``, ``SQLITE:///x.db``).
+    directory (one file per record: an existing one, or a path without a suffix). Schemes
+    and the SQLite suffixes are matched whatever their case (``Records.DB``,
+    ``SQLITE:///x.db``); another suffix is refused (``records.json`` is not a folder).
 
     With ``create=False`` (what read-only commands use) a store that does not exist yet is
     refused instead of created (for PostgreSQL: a database without the schema, found on
@@ -56,6 +57,12 @@ def open_store(spec: ExecutionStore | str | os.PathLike[str], *,
             "a directory for one file per record)")
     if text.lower().endswith(_SQLITE_SUFFIXES):
         return SQLiteExecutionStore(_existing(text, text, create, sqlite=True))
+    suffix = Path(text).suffix
+    if suffix and not Path(text).exists():  # records.json, store.sqlite4: not a folder
+        raise ConfigurationError(
+            f"store {text!r}: unknown suffix {suffix!r}; use a *.db, *.sqlite or *.sqlite3 "
+            f"path for SQLite, a folder for one file per record (file://{text} if its name "
+            "has a dot), or a URL: sqlite:///PATH, memory://, postgresql://USER@HOST/DB")
     return FileExecutionStore(_existing(text, text, create))
 
 

@@ -286,3 +286,25 @@ def test_store_suffix_and_scheme_match_whatever_their_case(
     assert isinstance(open_store(spec), SQLiteExecutionStore)
     with pytest.raises(ConfigurationError, match="unknown scheme"):
         open_store("weird://" + spec)
+
+
+@pytest.mark.parametrize("spec", ["records.json", "store.TXT", "x.sqlite4", "deep/dir/r.jsonl"])
+def test_an_unknown_store_suffix_is_an_error_and_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
+    """A path with a suffix that is neither SQLite's nor a folder that exists: refused,
+    naming the suffix and the spellings that work; nothing is created. A folder whose name
+    has a dot still opens (it exists, or file:// says it is one)."""
+    from intentusnet_core import IntentusRuntime
+    from intentusnet_core.errors import ConfigurationError
+    from intentusnet_core.stores import FileExecutionStore, open_store
+
+    monkeypatch.chdir(tmp_path)
+    suffix = Path(spec).suffix
+    with pytest.raises(ConfigurationError, match=rf"unknown suffix '\{suffix}'.*\*\.db"):
+        open_store(spec)
+    with pytest.raises(ConfigurationError, match="unknown suffix"):
+        IntentusRuntime(store=spec).store  # noqa: B018
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "records.v2").mkdir()
+    assert isinstance(open_store("records.v2"), FileExecutionStore)
+    assert isinstance(open_store(f"file://{spec}"), FileExecutionStore)
