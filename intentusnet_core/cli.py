@@ -28,7 +28,7 @@ from .cli_files import (
     cmd_verify,
 )
 from .drift import diff_records
-from .errors import IntentusError
+from .errors import IntentusError, RecordNotFoundError
 from .records import ExecutionRecord
 from .replaying import replay
 from .serialization import read_file_bytes
@@ -100,10 +100,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _load_record(ref: str, args: argparse.Namespace) -> ExecutionRecord:
     path = Path(ref)
-    if path.suffix == ".json" and os.path.lexists(path):
+    as_file = path.suffix == ".json" or os.sep in ref  # execution ids hold no separator
+    if as_file and os.path.lexists(path):
         # read_file_bytes refuses a FIFO, device or directory (never hangs) in plain words
         return ExecutionRecord.from_json(read_file_bytes(path, what="record file"),
                                          source=str(path), verify=True)
+    if as_file:
+        raise RecordNotFoundError(
+            f"no record file {ref} ({path.absolute()} does not exist); give a record file "
+            "or an execution id of the store: intentusnet records list --store PATH")
     return _store(args).load(ref)
 
 

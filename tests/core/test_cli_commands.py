@@ -596,3 +596,20 @@ def test_a_reader_that_stops_early_is_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr, done.stderr
     assert "BrokenPipe" not in done.stderr
     assert done.stdout.strip() == "141"  # 128 + SIGPIPE, as a shell tool
+
+
+@pytest.mark.parametrize(("before", "named"), [
+    ("missing.json", "no record file missing.json ("),
+    ("sub/record", "no record file sub/record ("),
+    ("/dev/zero", "record file /dev/zero: it is a character device"),
+])
+def test_diff_of_files_names_the_file_never_the_default_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        before: str, named: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", before, "other.json"]) == 2
+    err = capsys.readouterr().err
+    assert named in err
+    assert ".intentusnet" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing created
