@@ -134,7 +134,7 @@ class IntentRef(_Model):
 
 
 class Capability(_Model):
-    """What an agent can handle. ``IntentRef("*")`` handles every intent."""
+    """What an agent can handle. ``IntentRef(name="*")`` handles every intent."""
 
     intent: IntentRef
 
