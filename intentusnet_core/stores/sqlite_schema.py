@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from itertools import chain
 from pathlib import Path
 
 from ..errors import StoreError
@@ -41,8 +40,6 @@ create index if not exists records_time on records(created_at, execution_id);
 _VERSION = 1  # created_at holds the time order key
 INSERT = "insert into records values (?, ?, ?, ?, ?, ?, ?)"
 BODY = "select body from records where execution_id = ?"
-_CHUNK = 128  # rows per multi-row insert: 896 parameters, under SQLite's oldest cap of 999
-_INSERT_CHUNK = "insert into records values " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * _CHUNK)
 
 #: ``(execution_id, parent_execution_id, created_at key, intent, agent, status, body)``
 Row = tuple[str, "str | None", str, str, "str | None", str, str]
@@ -75,7 +72,7 @@ def insert_rows(db: sqlite3.Connection, rows: list[Row], *,
             db.executemany(INSERT.replace("insert", "insert or ignore", 1), rows)
         else:
             try:
-                _insert_all(db, rows)
+                db.executemany(INSERT, rows)
             except sqlite3.IntegrityError:  # rare: find the rows, keep the others
                 db.execute("rollback")
                 db.execute("begin immediate")
@@ -95,16 +92,6 @@ def insert_rows(db: sqlite3.Connection, rows: list[Row], *,
                 db.execute("rollback")
         raise
     return duplicates
-
-
-def _insert_all(db: sqlite3.Connection, rows: list[Row]) -> None:
-    # whole chunks as one multi-row statement (one VM run, no per-row reset: ~0.7 us a
-    # row less than executemany for records of a few KiB), the rest row by row
-    whole = len(rows) - len(rows) % _CHUNK
-    for start in range(0, whole, _CHUNK):
-        db.execute(_INSERT_CHUNK, list(chain.from_iterable(rows[start:start + _CHUNK])))
-    if whole < len(rows):
-        db.executemany(INSERT, rows[whole:])
 
 
 def write_failed(path: Path, journal: Path | None, exc: BaseException) -> StoreError:
