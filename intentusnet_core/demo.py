@@ -138,11 +138,18 @@ def run_demo(directory: str | None = None, *, keep: bool = False) -> int:
             holder.cleanup = lambda: None  # type: ignore[method-assign]
     else:
         project = Path(directory)
-        if project.exists() and any(project.iterdir()):
-            print(f"intentusnet demo: {project} is not empty; pass an empty or new directory",
-                  file=sys.stderr)
+        if project.exists() and (not project.is_dir() or any(project.iterdir())):
+            what = "is not empty" if project.is_dir() else "is not a directory"
+            print(f"intentusnet demo: {project} {what}; pass an empty or new directory, "
+                  "e.g. intentusnet demo demo-project", file=sys.stderr)
             return 2
-    _write_project(project)
+    try:
+        _write_project(project)
+    except OSError as exc:
+        print(f"intentusnet demo: cannot create the demo project in {project}: "
+              f"{exc.strerror or exc}; pass a writable directory, e.g. intentusnet demo "
+              "demo-project", file=sys.stderr)
+        return 2
     print(f"Demo project: {project}\n  moderation.py       three moderators: gpt4 (priority "
           "10), gpt4-turbo (20), claude (30); fake offline models\n  test_moderation.py  "
           "two golden-trace tests marked @pytest.mark.intentus")

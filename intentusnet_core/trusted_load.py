@@ -190,11 +190,11 @@ def _well_formed(data: dict[str, Any]) -> bool:
             or (status == "interrupted" and final is not None) \
             or not all(type(value) is str for value in data["hashes"].values()):
         return False
+    event_keys = _EVENT_KEYS_V1 if version == 1 else _EVENT_KEYS_V2  # its version's own
     for index, event in enumerate(events):
         if type(event) is not dict:
             return False
-        keys = event.keys()
-        if keys != _EVENT_KEYS_V2 and keys != _EVENT_KEYS_V1:
+        if event.keys() != event_keys:
             return False
         if type(event["seq"]) is not int or event["seq"] != index + 1 \
                 or type(event["payload"]) is not dict \

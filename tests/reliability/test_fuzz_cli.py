@@ -123,3 +123,25 @@ def test_bad_input_is_exit_2_with_one_error_line(argv: list[str], workspace: Pat
     assert code in (1, 2), err
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("intentusnet: error:") or code == 1, err
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    ("file", "is not a directory"), ("nonempty", "is not empty"),
+    ("unwritable", "cannot create the demo project")])
+def test_demo_refuses_a_bad_directory_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], make: str, words: str) -> None:
+    target = tmp_path / "target"
+    if make == "file":
+        target.write_text("x")
+    elif make == "nonempty":
+        target.mkdir()
+        (target / "keep.txt").write_text("x")
+    else:
+        target = tmp_path / "afile" / "demo"  # under a file: mkdir fails
+        (tmp_path / "afile").write_text("x")
+    assert main(["demo", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert words in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert err.strip().endswith("intentusnet demo demo-project")

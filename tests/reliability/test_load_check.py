@@ -153,3 +153,33 @@ def test_intentusnet_verify_walks_the_chain_that_loading_leaves_to_verify(
     assert re.search(r"events\[1\] \(\w+\) does not match its hash", output.out), output
     with pytest.raises(RecordIntegrityError, match=r"events\[1\] .* does not match its hash"):
         ExecutionRecord.from_json(record_path.read_bytes(), verify=True).verify()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_events_of_the_other_version_are_refused_by_the_cassette_load(
+        tmp_path: Path, version: int) -> None:
+    """A version-1 record stripped of its event chain (or a version-2 one given chain keys),
+    resealed and bound into a cassette: its hashes match, so only the event keys of its
+    own formatVersion can refuse it, on the trusted path as on the strict one."""
+    from intentusnet_core import RecordFormatError
+    from intentusnet_core.cassettes import CassetteFile
+    from intentusnet_core.hashing import stable_hash
+
+    record = ExecutionRecord.from_json(sealed_texts()[0])
+    wire = json.loads(reformat_record(record, version).canonical_text())
+    for event in wire["events"]:
+        if version == 1:
+            del event["prevHash"], event["hash"]
+        else:
+            event.update(prevHash="", hash="")
+    identity = {key: value for key, value in wire["hashes"].items() if key != "record"}
+    wire["hashes"]["record"] = hash_text(canonical_json({**wire, "hashes": identity}))
+    sealed = {"formatVersion": 1, "nodeId": "t.py::t", "frozenAt": None,
+              "records": [wire["hashes"]["record"]]}
+    cassette = {**sealed, "records": [wire],
+                "hashes": {"cassette": stable_hash(sealed), "records": sealed["records"]}}
+    path = tmp_path / "t.json"
+    path.write_text(pretty_json(cassette), encoding="utf-8")
+    with pytest.raises(RecordFormatError, match=r"events\[0\]\.(prevHash is missing|"
+                                                r"\w+ is not a field)"):
+        CassetteFile.load(path)
