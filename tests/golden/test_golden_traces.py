@@ -52,14 +52,3 @@ def test_policy_tier_removes_exec_agents() -> None:
     response = build_runtime(NO_EXEC).route_intent("ModerateIntent", {
         "content_id": "post-123", "content": "x"}, routing=routing)
     assert response.metadata["agent"] == "moderator-gpt4"
-
-
-@pytest.mark.intentus(replay="step")
-def test_nested_summary_at_step_level(intentus_cassette: Cassette) -> None:
-    before = LIVE_CALLS["model"]
-    response = build_runtime().route_intent("ModerateIntent", {
-        "content_id": "post-123", "content": "a long post to summarise", "needs_summary": True})
-    assert response.payload == {"decision": "SAFE", "summary": "a long post "}
-    if intentus_cassette.mode.value == "replay":
-        assert LIVE_CALLS["model"] == before  # the step is served, the agent code ran
-        assert len(intentus_cassette.records) == 2  # parent and child execution

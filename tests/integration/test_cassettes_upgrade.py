@@ -106,7 +106,7 @@ def test_upgraded_golden_cassettes_replay_with_the_same_outcome(golden_copy: Pat
     assert main(["cassettes", "upgrade", "--dir", str(golden_copy)]) == 0
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "tests/golden", "--intentus-cassette-dir", str(golden_copy)],
+         "tests/golden", "tests/golden_step", "--intentus-cassette-dir", str(golden_copy)],
         cwd=ROOT, capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

@@ -70,11 +70,13 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_blessing_the_unchanged_golden_suite_leaves_its_cassettes_byte_identical(
         tmp_path: Path) -> None:
-    """The project's own golden suite (tests/golden, cassettes/, the pytest configuration in
-    pyproject.toml), copied into a git repository and re-recorded: git sees no change."""
+    """The project's own golden suites (tests/golden and tests/golden_step, cassettes/, the
+    pytest configuration in pyproject.toml), copied into a git repository and re-recorded:
+    git sees no change."""
     repo = tmp_path / "golden"
-    shutil.copytree(ROOT / "tests" / "golden", repo / "tests" / "golden",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for suite in ("golden", "golden_step"):  # the step-level trace lives apart
+        shutil.copytree(ROOT / "tests" / suite, repo / "tests" / suite,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "cassettes", repo / "cassettes")
     shutil.copy2(ROOT / "pyproject.toml", repo / "pyproject.toml")
     assert _git(repo, "init", "-q").returncode == 0
@@ -91,3 +93,17 @@ def test_blessing_the_unchanged_golden_suite_leaves_its_cassettes_byte_identical
     diff = _git(repo, "diff", "--exit-code", "--stat", "cassettes/")
     assert diff.returncode == 0, diff.stdout
     assert _git(repo, "status", "--porcelain", "cassettes/").stdout == ""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_the_golden_suite_replays_with_no_live_call(workers: list[str]) -> None:
+    """What CI runs of tests/golden: every execution served at agent level, no agent and no
+    model called (the step-level trace, whose agent code runs by design, is tests/golden_step)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           *workers, "tests/golden"], cwd=ROOT, env=env, text=True,
+                          capture_output=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "intentusnet: 0 recorded, 5 replayed, 0 verified, 0 drifted, 0 missing, 0 unused" \
+        in done.stdout
+    assert "intentusnet: live calls: 0 agent, 0 step;" in done.stdout
