@@ -51,3 +51,27 @@ def test_random_priority_fails_and_shows_the_runs(pytester: pytest.Pytester) -> 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*routing is not deterministic*",
                                  "*run 0 (registration order*"])
+
+
+def test_the_how_to_example_copied_into_a_suite_catches_a_random_priority(
+        pytester: pytest.Pytester) -> None:
+    """The first example of docs/how-to/property-test-routing.md, copied as it is into a
+    temporary suite: its asserts hold there (equal priorities tie-break by name, a random
+    output and a priority drawn at random in the factory are both caught); with the moody
+    agent's priority fixed, the same check passes instead, so the catch is the priority's."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "how-to" /
+            "property-test-routing.md").read_text(encoding="utf-8")
+    block = re.search(r"## 1\..*?```python\n(.*?)```", page, re.S).group(1)  # type: ignore[union-attr]
+    assert "priority=random.randint(1, 1000)" in block
+    body = "\n".join("    " + line if line else "" for line in block.splitlines())
+    pytester.makepyfile(test_doc=f"def test_documented_example():\n{body}\n")
+    pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    fixed = block.replace("priority=random.randint(1, 1000)", "priority=30")
+    body = "\n".join("    " + line if line else "" for line in fixed.splitlines())
+    pytester.makepyfile(test_doc=f"def test_documented_example():\n{body}\n")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*DID NOT RAISE*"])
