@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from .fake_provider import FakeProvider, ReceivedRequest
-from .test_step_sdk import run, seen, steps
+from .fake_provider import FakeProvider
+from .test_step_sdk import _reply, run, seen, steps
 
 APP = '''
 import json
@@ -78,10 +78,6 @@ def test_responses_stream():
     response = build().route_intent("Responses", {"content": "write a short poem"})
     assert response.status == "success", response.error
 '''
-
-
-def _reply(request: ReceivedRequest) -> str:
-    return f"Here is a reply to {request.prompt!r}, in several words."
 
 
 @pytest.fixture

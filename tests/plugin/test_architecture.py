@@ -29,19 +29,25 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+def _from_base(name: str, path: Path, node: ast.ImportFrom) -> str:
+    """The module a ``from X import ...`` in module *name* (at *path*) reads from."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")
+        anchor = anchor[:len(anchor) - (node.level - 1)]
+        base = ".".join([*anchor, base] if base else anchor)
+    return base
+
+
 def _imports(name: str, path: Path) -> set[str]:
     """Every project module *name* imports, anywhere in its body."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[:len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
+            base = _from_base(name, path, node)
             targets.add(base)
             targets.update(f"{base}.{alias.name}" for alias in node.names)
     return {target for target in targets if target in MODULES and target != name}
@@ -163,14 +169,9 @@ def test_no_submodule_is_taken_as_a_package_attribute() -> None:
     ones. Submodules are imported by their full name (``import pkg.mod as mod``)."""
     found = []
     for name, path in MODULES.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")
-                    anchor = anchor[:len(anchor) - (node.level - 1)]
-                    base = ".".join([*anchor, base] if base else anchor)
+                base = _from_base(name, path, node)
                 found += [f"{name}: from {'.' * node.level}{node.module or ''} import "
                           f"{alias.name}" for alias in node.names
                           if f"{base}.{alias.name}" in MODULES]
