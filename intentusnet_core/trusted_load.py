@@ -44,7 +44,7 @@ from .hashing import HASH_PREFIX, fast_json_bytes, fast_text_may_differ
 from .json_shapes import ShapeError
 from .record_deferred import deferred_parsed_record
 from .records import ExecutionRecord, RecordEvent, construct_model
-from .wire_format import EVENT_TYPES, RECORD_FORMATS, check_payloads
+from .wire_format import RECORD_FORMATS, check_payloads
 
 __all__ = ["SAFE_FLOATS", "canonical_fast", "guarded_parse", "trusted_records"]
 
@@ -58,7 +58,6 @@ _RECORD_KEYS = frozenset(("formatVersion", "executionId", "parentExecutionId", "
                           "routerDecision", "events", "finalResponse", "usage", "hashes"))
 _EVENT_KEYS_V1 = frozenset(("seq", "type", "agent", "payload", "prevHash", "hash"))
 _EVENT_KEYS_V2 = frozenset(("seq", "type", "agent", "payload"))
-_EVENT_TYPES = frozenset(EVENT_TYPES)
 
 
 _RECORD_FIELDS = frozenset(ExecutionRecord.model_fields)
@@ -197,10 +196,9 @@ def _well_formed(data: dict[str, Any]) -> bool:
         if event.keys() != event_keys:
             return False
         if type(event["seq"]) is not int or event["seq"] != index + 1 \
-                or type(event["payload"]) is not dict \
-                or event["type"] not in _EVENT_TYPES:
+                or type(event["payload"]) is not dict:
             return False
-    try:  # the runtime's own payloads (a resealed record may lack a key)
+    try:  # event types and the runtime's own payloads (a resealed record may lack a key)
         check_payloads(events, status)
     except ShapeError:
         return False

@@ -122,8 +122,8 @@ _AGENT = ObjectShape("an agent definition", {
                                                          "modelVersion": _STR_OR_NULL},
                                    free=True), null=True),
     "timeoutMs": _INT_OR_NULL, "permissions": _STRINGS})
-_VERDICT = ObjectShape("a policy verdict", {"agent": _STR, "allowed": _BOOL,
-                                             "ruleIndex": _INT_OR_NULL, "rule": _STR})
+_VERDICT_FIELDS = {"agent": _STR, "allowed": _BOOL, "ruleIndex": _INT_OR_NULL, "rule": _STR}
+_VERDICT = ObjectShape("a policy verdict", _VERDICT_FIELDS)
 _DECISION = ObjectShape("a routing decision", {
     "strategy": _STRATEGY, "agent": _STR_OR_NULL, "reason": _STR, "priorityOrder": _STRINGS,
     "filtered": _list(_object(_VERDICT), "a list of policy verdicts"),
@@ -156,8 +156,7 @@ _INTENT_RECEIVED = {"intent": _object(_INTENT), "strategy": _STRATEGY}
 _PAYLOADS: Mapping[str, ObjectShape] = {
     "INTENT_RECEIVED": ObjectShape("an INTENT_RECEIVED payload", {
         **_INTENT_RECEIVED, "inputHash": _STR, "rootExecutionId": _STR}),
-    "POLICY_FILTERED": ObjectShape("a POLICY_FILTERED payload", {
-        "agent": _STR, "allowed": _BOOL, "ruleIndex": _INT_OR_NULL, "rule": _STR}),
+    "POLICY_FILTERED": ObjectShape("a POLICY_FILTERED payload", _VERDICT_FIELDS),
     "AGENT_ATTEMPT_START": ObjectShape("an AGENT_ATTEMPT_START payload", {}),
     "STEP": ObjectShape("a STEP payload", {
         "kind": _STR, "name": _STR, "request": _ANY, "response": _ANY,
@@ -282,10 +281,16 @@ def check_payloads(events: list[dict[str, Any]], status: str) -> None:
     :class:`ShapeError` at ``events[i].payload.<key>`` otherwise."""
     shapes = _INTERRUPTED_PAYLOADS if status == "interrupted" else _PAYLOADS
     for index, event in enumerate(events):
+        kind = event["type"]
+        shape = shapes.get(kind) if type(kind) is str else None
         try:
-            shapes[event["type"]].check(event["payload"])
+            if shape is None:  # the trusted load calls this before any other type check
+                raise ShapeError(f"must be one of {', '.join(EVENT_TYPES)}, got "
+                                 f"{brief(kind)}", "type")
+            shape.check(event["payload"])
         except ShapeError as bad:
-            bad.path.extend(("payload", index, "events"))
+            bad.path.extend(("payload", index, "events") if shape is not None
+                            else (index, "events"))
             raise
 
 

@@ -575,3 +575,22 @@ def test_a_runtime_event_key_deleted_and_resealed_is_refused_naming_it(
     file.write_text(pretty_json(cassette), encoding="utf-8")
     with pytest.raises(RecordFormatError, match=re.escape(named)):
         CassetteFile.load(file)
+
+
+@pytest.mark.parametrize("kind", [["STEP"], "NOT_AN_EVENT"])
+def test_a_resealed_event_of_no_known_type_is_a_format_error(
+        written: dict[str, str], tmp_path: Path, kind: Any) -> None:
+    """The trusted load checks event types with the payloads: a hostile type (unhashable,
+    or unknown) in a resealed record is the typed format error naming it, never a
+    TypeError from a lookup."""
+    wire = json.loads(written["rich-000001"])
+    wire["events"][1]["type"] = kind
+    identity = {name: value for name, value in wire["hashes"].items() if name != "record"}
+    wire["hashes"]["record"] = hash_text(canonical_json({**wire, "hashes": identity}))
+    sealed = {"formatVersion": 1, "nodeId": NODE_ID, "frozenAt": None,
+              "records": [wire["hashes"]["record"]]}
+    file = tmp_path / "test_rich.json"
+    file.write_text(pretty_json({**sealed, "records": [wire], "hashes": {
+        "cassette": stable_hash(sealed), "records": sealed["records"]}}), encoding="utf-8")
+    with pytest.raises(RecordFormatError, match=r"events\[1\]\.type must be "):
+        CassetteFile.load(file)
